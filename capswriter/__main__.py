@@ -1,0 +1,3 @@
+from capswriter.cli import main
+
+raise SystemExit(main())

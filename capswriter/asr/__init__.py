@@ -1,0 +1,1 @@
+"""Speech recognition: model manifests, installation, conversion and the engine."""

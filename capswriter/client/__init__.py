@@ -1,0 +1,1 @@
+"""The desktop client: tray, push-to-talk hotkey, recorder, text output, history."""

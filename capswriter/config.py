@@ -1,0 +1,183 @@
+"""One typed settings object, read from the TOML file, then the environment, then flags.
+
+The file lives in the user config dir (platformdirs); environment variables are named
+``CAPSWRITER_<SECTION>_<KEY>`` (e.g. ``CAPSWRITER_SERVER_PORT=6017``); command-line flags are
+applied last by the CLI through :func:`Settings.override`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import platformdirs
+
+from capswriter.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+APP_NAME = "capswriter"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("CAPSWRITER_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CAPSWRITER_DATA_DIR") or platformdirs.user_data_dir(APP_NAME))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CAPSWRITER_CACHE_DIR") or platformdirs.user_cache_dir(APP_NAME))
+
+
+def default_models_dir() -> Path:
+    """`models/` beside the package in a source checkout or frozen app, else the data dir."""
+    if os.environ.get("CAPSWRITER_MODELS_DIR"):
+        return Path(os.environ["CAPSWRITER_MODELS_DIR"])
+    beside = PROJECT_ROOT / "models"
+    if beside.is_dir():
+        return beside
+    return data_dir() / "models"
+
+
+@dataclass
+class AsrSettings:
+    model: str = "whisper-base"
+    # Empty means auto-detect; Whisper needs it (see asr/engine.py).
+    language: str = ""
+    num_threads: int = 0  # 0 = derived from cores and workers
+    # Extra silence frames sherpa-onnx appends for Whisper; -1 keeps its default.
+    tail_paddings: int = 300
+    simplified_chinese: bool = True
+    # "int8" is smaller and faster; "fp32" keeps Chinese accuracy (see models/README.md).
+    precision: str = "int8"
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 6016
+    token: str = ""
+    workers: int = 0  # 0 = one per core
+    max_connections: int = 256
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_dictation_queue: int = 32
+    max_file_segments_queued: int = 2000
+    max_pending_audio_seconds: float = 4 * 3600.0
+    job_retry_limit: int = 1
+
+
+@dataclass
+class ClientSettings:
+    hotkey: str = "caps_lock"
+    hold_threshold_s: float = 0.3
+    output_mode: str = "paste"  # paste | type
+    trailing_punctuation: bool = True
+    trailing_space: bool = False
+    keep_stream_open: bool = True
+    stream_idle_minutes: float = 10.0
+    save_audio: bool = False
+
+
+@dataclass
+class FilesSettings:
+    formats: list[str] = field(default_factory=lambda: ["txt", "srt", "json"])
+    max_segment_s: float = 28.0
+
+
+@dataclass
+class Settings:
+    asr: AsrSettings = field(default_factory=AsrSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    files: FilesSettings = field(default_factory=FilesSettings)
+    models_dir: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir) if self.models_dir else default_models_dir()
+
+    def override(self, section: str, **values: Any) -> None:
+        """Apply command-line values (None means "not given")."""
+        target = getattr(self, section)
+        for key, value in values.items():
+            if value is not None:
+                setattr(target, key, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path | None = None) -> Path:
+        import tomli_w
+
+        path = path or config_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(tomli_w.dumps(self.to_dict()), encoding="utf-8")
+        return path
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("CAPSWRITER_CONFIG") or config_dir() / "config.toml")
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if kind in (int, float, str):
+            return kind(value)
+        if isinstance(value, str):  # list[str] from the environment
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return list(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {value!r} is not a valid {getattr(kind, '__name__', kind)}") from exc
+
+
+def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
+    hints = get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown setting '{key}'")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            _apply(current, value, f"{where} [{key}]")
+        else:
+            setattr(obj, key, _coerce(value, hints[key], f"{where} {key}"))
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file (if any), then CAPSWRITER_* environment variables."""
+    settings = Settings()
+    path = path or config_file()
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        _apply(settings, data, str(path))
+    environ = os.environ if environ is None else environ
+    for section in ("asr", "server", "client", "files"):
+        obj = getattr(settings, section)
+        prefix = f"CAPSWRITER_{section.upper()}_"
+        values = {
+            k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)
+        }
+        if values:
+            _apply(obj, values, f"environment {prefix}*")
+    return settings

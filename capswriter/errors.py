@@ -1,0 +1,43 @@
+"""Error types shared by every layer; messages are written for the user to act on."""
+
+from __future__ import annotations
+
+
+class CapsWriterError(Exception):
+    """Base of every error the CLI and the tray turn into one clear sentence."""
+
+
+class ModelNotInstalled(CapsWriterError):
+    """The configured model folder is missing or incomplete."""
+
+
+class ModelBroken(CapsWriterError):
+    """The model folder exists but cannot be loaded."""
+
+
+class ModelInstallError(CapsWriterError):
+    """Installing or converting a model failed."""
+
+
+class UnsupportedAudio(CapsWriterError):
+    """The input is not audio we can decode (unknown format, corrupt, empty)."""
+
+
+class AudioTooLarge(CapsWriterError):
+    """The input exceeds the configured size or duration limit."""
+
+
+class ConfigError(CapsWriterError):
+    """The configuration file or an option has an invalid value."""
+
+
+class QueueFull(CapsWriterError):
+    """The server cannot hold more work right now; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServerUnavailable(CapsWriterError):
+    """No CapsWriter server answers at the configured address."""

@@ -1,0 +1,1 @@
+"""Audio files in and transcripts out: decoding, segmentation at pauses, writers."""

@@ -1,0 +1,1 @@
+"""The local recognition server: worker pool, scheduling, protocol, HTTP API."""

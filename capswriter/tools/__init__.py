@@ -1,0 +1,1 @@
+"""Benchmarks, stress and load tests, resource monitor and reports."""
