@@ -1,0 +1,273 @@
+"""Push-to-talk: a pure state machine over key events, and a thin pynput adapter that feeds it.
+
+The machine decides between a *tap* (the key keeps its ordinary meaning) and a *hold* (a
+dictation) and says what to do through :class:`Action` values; it touches no OS hook, so it is
+tested with plain timestamps. The adapter (:class:`HotkeyListener`) turns pynput callbacks into
+calls on the machine and carries the actions out.
+
+CapsLock needs care because the OS toggles its state on every physical tap:
+
+* On X11 the key cannot be suppressed, so a hold toggles Lock like any tap would; after the
+  dictation the machine asks for one synthetic tap to put the state back.
+* On Windows the key is suppressed through pynput's ``win32_event_filter``; a hold then changes
+  nothing, and a short tap has to be replayed as a synthetic tap.
+
+A key sent by pynput's Controller comes back to the listener twice on X11: once at once, marked
+injected (pynput's in-process notification), and once 10-20 ms later through the X RECORD
+extension, not marked. The machine ignores both so its own restore tap never looks like a user's.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+LOCK_KEYS = frozenset({"caps_lock", "num_lock", "scroll_lock"})
+MOUSE_BUTTONS = frozenset({"mouse_x1", "mouse_x2", "mouse_middle"})
+
+
+class Action(enum.Enum):
+    ARM = "arm"  # the key went down: keep audio from this instant, it may become a dictation
+    START = "start"  # held past the threshold: a dictation begins
+    STOP = "stop"  # released after a dictation: send what was recorded
+    DISARM = "disarm"  # released before the threshold: a tap, drop the audio
+    TAP_KEY = "tap_key"  # send one synthetic tap of the key (restore or replay the lock state)
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    PENDING = "pending"  # down, not yet long enough to be a dictation
+    RECORDING = "recording"
+
+
+@dataclass
+class HotkeyMachine:
+    """Tap-or-hold decisions for one key.
+
+    ``toggles_lock``: the key is a lock key whose OS state must end as if only taps happened.
+    ``suppressed``: the OS hook swallows the physical key (Windows), so taps must be replayed.
+    ``expects_echo``: synthetic taps come back once more without the injected mark (X11).
+    """
+
+    threshold_s: float = 0.3
+    toggles_lock: bool = True
+    suppressed: bool = False
+    expects_echo: bool = True
+    echo_window_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.phase = Phase.IDLE
+        self.pressed_at = 0.0
+        self._echo_presses = 0
+        self._echo_releases = 0
+        self._echo_until = 0.0
+
+    @property
+    def next_deadline(self) -> float | None:
+        """When :meth:`poll` must be called to start a dictation on time, if a press is pending."""
+        return self.pressed_at + self.threshold_s if self.phase is Phase.PENDING else None
+
+    def press(self, at: float, injected: bool = False) -> list[Action]:
+        if injected or self._is_echo(at, press=True):
+            return []
+        if self.phase is not Phase.IDLE:
+            return []  # auto-repeat while held
+        self.phase = Phase.PENDING
+        self.pressed_at = at
+        return [Action.ARM]
+
+    def release(self, at: float, injected: bool = False) -> list[Action]:
+        if injected or self._is_echo(at, press=False):
+            return []
+        if self.phase is Phase.IDLE:
+            return []  # release without press (e.g. held since before the app started)
+        actions = self.poll(at)
+        if self.phase is Phase.RECORDING:
+            actions.append(Action.STOP)
+            if self.toggles_lock and not self.suppressed:
+                actions.extend(self._synthetic_tap(at))
+        else:
+            actions.append(Action.DISARM)
+            if self.toggles_lock and self.suppressed:
+                actions.extend(self._synthetic_tap(at))
+        self.phase = Phase.IDLE
+        return actions
+
+    def poll(self, now: float) -> list[Action]:
+        """Start the dictation once the key has been down for the threshold."""
+        # The tolerance absorbs float rounding of timestamps taken from a monotonic clock.
+        if self.phase is Phase.PENDING and now - self.pressed_at >= self.threshold_s - 1e-6:
+            self.phase = Phase.RECORDING
+            return [Action.START]
+        return []
+
+    def _synthetic_tap(self, at: float) -> list[Action]:
+        if self.expects_echo:
+            self._echo_presses = 1
+            self._echo_releases = 1
+            self._echo_until = at + self.echo_window_s
+        return [Action.TAP_KEY]
+
+    def _is_echo(self, at: float, press: bool) -> bool:
+        if at > self._echo_until:
+            self._echo_presses = self._echo_releases = 0
+            return False
+        if press and self._echo_presses and self.phase is Phase.IDLE:
+            self._echo_presses -= 1
+            return True
+        if not press and self._echo_releases and not self._echo_presses:
+            self._echo_releases -= 1
+            return True
+        return False
+
+
+def machine_for(key: str, threshold_s: float, platform: str = sys.platform) -> HotkeyMachine:
+    """The machine configured for a key name from the settings on this platform."""
+    lock = key in LOCK_KEYS
+    windows = platform.startswith("win")
+    return HotkeyMachine(
+        threshold_s=threshold_s,
+        toggles_lock=lock,
+        suppressed=lock and windows,
+        expects_echo=platform.startswith("linux"),
+    )
+
+
+class HotkeyListener:
+    """Feeds a :class:`HotkeyMachine` from pynput and runs its actions.
+
+    ``on_action`` receives ARM/START/STOP/DISARM on a worker thread (never the hook thread, which
+    must return quickly or the OS drops the hook); TAP_KEY is carried out here.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        threshold_s: float,
+        on_action: Callable[[Action], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.key_name = key
+        self.machine = machine_for(key, threshold_s)
+        self.on_action = on_action
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: list[Action] = []
+        self._running = False
+        self._listener = None
+        self._worker: threading.Thread | None = None
+        self._controller = None
+        self._target = None
+
+    def start(self) -> None:
+        from pynput import keyboard, mouse
+
+        self._running = True
+        self._worker = threading.Thread(target=self._run, name="hotkey", daemon=True)
+        self._worker.start()
+        if self.key_name in MOUSE_BUTTONS:
+            self._target = _mouse_button(self.key_name)
+            self._listener = mouse.Listener(on_click=self._on_click)
+        else:
+            self._target = _keyboard_key(self.key_name)
+            self._controller = keyboard.Controller()
+            kwargs = {}
+            if self.machine.suppressed:
+                kwargs["win32_event_filter"] = self._win32_filter
+            self._listener = keyboard.Listener(
+                on_press=self._on_press, on_release=self._on_release, **kwargs
+            )
+        self._listener.start()
+        self._listener.wait()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._running = False
+            self._wake.notify_all()
+        if self._listener is not None:
+            self._listener.stop()
+        if self._worker is not None:
+            self._worker.join(timeout=2)
+
+    # pynput callbacks; pynput passes `injected` as a second argument since 1.8.
+    def _on_press(self, key, injected: bool = False) -> None:
+        if key == self._target:
+            self._feed(self.machine.press, injected)
+
+    def _on_release(self, key, injected: bool = False) -> None:
+        if key == self._target:
+            self._feed(self.machine.release, injected)
+
+    def _on_click(self, x, y, button, pressed, injected: bool = False) -> None:
+        if button == self._target:
+            self._feed(self.machine.press if pressed else self.machine.release, injected)
+
+    def _win32_filter(self, msg, data) -> bool:  # pragma: no cover - Windows only
+        # A suppressed event never reaches the pynput callbacks, so the machine is fed here.
+        # LLKHF_INJECTED (0x10) marks our own replayed tap, which must reach the OS.
+        if data.vkCode == 0x14 and not data.flags & 0x10:
+            pressed = msg in (0x100, 0x104)  # WM_KEYDOWN, WM_SYSKEYDOWN
+            self._feed(self.machine.press if pressed else self.machine.release, False)
+            self._listener.suppress_event()
+        return True
+
+    def _feed(self, step, injected: bool) -> None:
+        with self._wake:
+            self._queue.extend(step(self._clock(), injected))
+            self._wake.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._running and not self._queue:
+                    deadline = self.machine.next_deadline
+                    if deadline is not None:
+                        wait = deadline - self._clock()
+                        if wait <= 0:
+                            self._queue.extend(self.machine.poll(self._clock()))
+                            continue
+                        self._wake.wait(wait)
+                    else:
+                        self._wake.wait()
+                if not self._running:
+                    return
+                actions, self._queue = self._queue, []
+            for action in actions:
+                try:
+                    if action is Action.TAP_KEY:
+                        self._controller.press(self._target)
+                        self._controller.release(self._target)
+                    else:
+                        self.on_action(action)
+                except Exception:  # a failing handler must not kill the hotkey
+                    log.exception("hotkey action %s failed", action.value)
+
+
+def _keyboard_key(name: str):
+    from pynput import keyboard
+
+    if hasattr(keyboard.Key, name):
+        return getattr(keyboard.Key, name)
+    if len(name) == 1:
+        return keyboard.KeyCode.from_char(name)
+    raise ValueError(f"unknown hotkey '{name}': use a pynput Key name such as caps_lock or f13")
+
+
+def _mouse_button(name: str):
+    from pynput import mouse
+
+    side = {"mouse_x1": ("x1", "button8"), "mouse_x2": ("x2", "button9")}
+    if name == "mouse_middle":
+        return mouse.Button.middle
+    for candidate in side[name]:
+        if hasattr(mouse.Button, candidate):
+            return getattr(mouse.Button, candidate)
+    raise ValueError(f"mouse button '{name}' is not available on this platform")
