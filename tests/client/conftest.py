@@ -3,3 +3,30 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+from .xsession import FocusTarget, XServer, require_x_tools
+
+
+@pytest.fixture(scope="session")
+def x_server():
+    """One Xvfb for the session; DISPLAY is set so pyperclip, Xlib and pynput use it."""
+    require_x_tools()
+    server = XServer()
+    server.start()
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = server.display
+    yield server
+    if previous is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = previous
+    server.stop()
+
+
+@pytest.fixture
+def focus_target(x_server, tmp_path):
+    target = FocusTarget(x_server, tmp_path)
+    yield target
+    target.close()

@@ -1,0 +1,346 @@
+"""From recognised text to characters in the focused window.
+
+:class:`PostProcessor` rewrites the text (hot words, regex rules, Traditional→Simplified,
+trailing punctuation and space); the rule files are re-read when their mtime changes, so edits
+apply to the next dictation. :class:`TextOutput` pastes or types the result into the focused
+application, with a per-application override of the mode. When it cannot (no focused window,
+clipboard or keyboard failure), the text is left on the clipboard and the result says why, so the
+caller can keep it in history and tell the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from capswriter.config import Settings, config_dir, tomllib
+from capswriter.errors import CapsWriterError
+
+log = logging.getLogger(__name__)
+
+TRAILING_PUNCTUATION = "。，、；：！？,.;:!?…"
+MODES = ("paste", "type")
+
+
+class OutputError(CapsWriterError):
+    """The text could not be put into the focused application."""
+
+
+class WatchedFile:
+    """A text file parsed again whenever its modification time or size changes."""
+
+    def __init__(self, path: Path, parse: Callable[[str], object], empty: object) -> None:
+        self.path = path
+        self._parse = parse
+        self._empty = empty
+        self._stamp: tuple[int, int] | None = None
+        self._value = empty
+
+    def current(self) -> object:
+        try:
+            st = self.path.stat()
+        except OSError:
+            self._stamp, self._value = None, self._empty
+            return self._value
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp != self._stamp:
+            try:
+                self._value = self._parse(self.path.read_text(encoding="utf-8"))
+                log.info("loaded %s", self.path)
+            except (OSError, UnicodeDecodeError, ValueError, re.error) as exc:
+                # Keep the last good rules; a half-saved file must not break dictation.
+                log.warning("ignoring %s: %s", self.path, exc)
+            self._stamp = stamp
+        return self._value
+
+
+def _rule_lines(text: str):
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            yield number, line
+
+
+def parse_hot_words(text: str) -> list[tuple[re.Pattern[str], str]]:
+    """``wrong = right`` replaces a phrase; a bare ``Word`` fixes its capitalisation.
+
+    Matching ignores case; Latin words match whole words only so "git" does not hit "digit".
+    """
+    rules = []
+    for _, line in _rule_lines(text):
+        wrong, sep, right = line.partition(" = ")
+        if not sep:
+            wrong = right = line
+        wrong, right = wrong.strip(), right.strip()
+        pattern = re.escape(wrong)
+        if wrong[:1].isascii() and wrong[:1].isalnum():
+            pattern = r"(?<![A-Za-z0-9])" + pattern
+        if wrong[-1:].isascii() and wrong[-1:].isalnum():
+            pattern += r"(?![A-Za-z0-9])"
+        rules.append((re.compile(pattern, re.IGNORECASE), right))
+    return rules
+
+
+def parse_regex_rules(text: str) -> list[tuple[re.Pattern[str], str]]:
+    """``pattern = replacement`` per line, Python regex syntax, ``\\1`` for groups."""
+    rules = []
+    for number, line in _rule_lines(text):
+        pattern, sep, replacement = line.partition(" = ")
+        if not sep:
+            raise ValueError(f"line {number}: expected 'pattern = replacement'")
+        rules.append((re.compile(pattern.strip()), replacement.strip()))
+    return rules
+
+
+def parse_app_modes(text: str) -> dict[str, str]:
+    """``[apps]`` table of window/process name (substring, any case) → ``paste`` | ``type``."""
+    apps = tomllib.loads(text).get("apps", {})
+    modes = {}
+    for name, mode in apps.items():
+        if mode not in MODES:
+            raise ValueError(f"[apps] {name}: mode must be one of {', '.join(MODES)}")
+        modes[name.lower()] = mode
+    return modes
+
+
+class PostProcessor:
+    """Rewrites recognised text before output, with rule files from the config dir."""
+
+    def __init__(self, settings: Settings, rules_dir: Path | None = None) -> None:
+        self.settings = settings
+        rules_dir = rules_dir or config_dir()
+        self.hot_words = WatchedFile(rules_dir / "hot_words.txt", parse_hot_words, [])
+        self.regex_rules = WatchedFile(rules_dir / "hot_rules.txt", parse_regex_rules, [])
+        self._converter = None
+
+    def process(self, text: str) -> str:
+        text = text.strip()
+        if self.settings.asr.simplified_chinese and text:
+            text = self._t2s(text)
+        for pattern, replacement in self.hot_words.current():  # type: ignore[attr-defined]
+            text = pattern.sub(lambda _m, r=replacement: r, text)
+        for pattern, replacement in self.regex_rules.current():  # type: ignore[attr-defined]
+            text = pattern.sub(replacement, text)
+        client = self.settings.client
+        if not client.trailing_punctuation:
+            text = text.rstrip(TRAILING_PUNCTUATION + " ")
+        if client.trailing_space and text and not text.endswith(" "):
+            text += " "
+        return text
+
+    def _t2s(self, text: str) -> str:
+        if self._converter is None:
+            import opencc
+
+            self._converter = opencc.OpenCC("t2s")
+        return self._converter.convert(text)
+
+
+@dataclass(frozen=True)
+class FocusedApp:
+    """The application that would receive keystrokes now."""
+
+    process: str
+    title: str
+
+    def matches(self, name: str) -> bool:
+        name = name.lower()
+        return name in self.process.lower() or name in self.title.lower()
+
+
+def focused_app() -> FocusedApp | None:
+    """The focused top-level window's process and title, or None if nothing has focus."""
+    if sys.platform.startswith("linux"):
+        return _focused_app_x11()
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        return _focused_app_win32()
+    return FocusedApp(process="", title="")  # macOS: no cheap query; assume focus
+
+
+def _focused_app_x11() -> FocusedApp | None:
+    try:
+        from Xlib import X, display
+    except ImportError:
+        return FocusedApp(process="", title="")
+    try:
+        dpy = display.Display()
+    except Exception:  # no X server (Wayland without XWayland, headless)
+        return None
+    try:
+        window = dpy.get_input_focus().focus
+        if isinstance(window, int) or window in (X.NONE, X.PointerRoot):
+            return None
+        root = dpy.screen().root
+        if window == root:
+            return None
+        title, pid = "", 0
+        pid_atom = dpy.intern_atom("_NET_WM_PID")
+        name_atom = dpy.intern_atom("_NET_WM_NAME")
+        utf8 = dpy.intern_atom("UTF8_STRING")
+        while window and window != root:
+            if not title:
+                prop = window.get_full_property(name_atom, utf8)
+                title = prop.value.decode("utf-8", "replace") if prop else (window.get_wm_name() or "")
+            if not pid:
+                prop = window.get_full_property(pid_atom, X.AnyPropertyType)
+                pid = int(prop.value[0]) if prop is not None and len(prop.value) else 0
+            if title and pid:
+                break
+            window = window.query_tree().parent
+        return FocusedApp(process=_process_name(pid), title=str(title))
+    except Exception as exc:  # a window vanishing mid-query raises BadWindow
+        log.debug("focus query failed: %s", exc)
+        return FocusedApp(process="", title="")
+    finally:
+        dpy.close()
+
+
+def _focused_app_win32() -> FocusedApp | None:  # pragma: no cover - Windows only
+    import ctypes
+    from ctypes import wintypes
+
+    user32 = ctypes.windll.user32
+    hwnd = user32.GetForegroundWindow()
+    if not hwnd:
+        return None
+    buf = ctypes.create_unicode_buffer(512)
+    user32.GetWindowTextW(hwnd, buf, 512)
+    pid = wintypes.DWORD()
+    user32.GetWindowThreadProcessId(hwnd, ctypes.byref(pid))
+    return FocusedApp(process=_process_name(pid.value), title=buf.value)
+
+
+def _process_name(pid: int) -> str:
+    if not pid:
+        return ""
+    try:
+        import psutil
+
+        return psutil.Process(pid).name()
+    except Exception:
+        return ""
+
+
+class Clipboard:
+    """pyperclip with the waits it needs: on X11 ``copy`` returns before xclip owns the selection."""
+
+    def __init__(self, timeout_s: float = 1.0) -> None:
+        self.timeout_s = timeout_s
+
+    def read(self) -> str | None:
+        import pyperclip
+
+        try:
+            return pyperclip.paste()
+        except Exception as exc:
+            log.debug("clipboard read failed: %s", exc)
+            return None
+
+    def write(self, text: str) -> None:
+        """Set the clipboard and return only once reading it gives the new text back."""
+        import pyperclip
+
+        try:
+            pyperclip.copy(text)
+        except Exception as exc:
+            raise OutputError(f"could not set the clipboard: {exc}") from exc
+        deadline = time.monotonic() + self.timeout_s
+        while self.read() != text:
+            if time.monotonic() > deadline:
+                raise OutputError("the clipboard did not take the text in time")
+            time.sleep(0.01)
+
+
+@dataclass
+class OutputResult:
+    delivered: bool
+    mode: str
+    app: FocusedApp | None
+    reason: str = ""
+
+
+class TextOutput:
+    """Puts text into the focused application by pasting or typing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rules_dir: Path | None = None,
+        clipboard: Clipboard | None = None,
+        paste_settle_s: float = 0.3,
+    ) -> None:
+        self.settings = settings
+        self.clipboard = clipboard or Clipboard()
+        self.app_modes = WatchedFile((rules_dir or config_dir()) / "apps.toml", parse_app_modes, {})
+        # The target reads the clipboard after it handles Ctrl+V; restoring earlier would
+        # make it paste the old content.
+        self.paste_settle_s = paste_settle_s
+        self._keyboard = None
+
+    def mode_for(self, app: FocusedApp | None) -> str:
+        if app is not None:
+            for name, mode in self.app_modes.current().items():  # type: ignore[attr-defined]
+                if app.matches(name):
+                    return mode
+        return self.settings.client.output_mode
+
+    def deliver(self, text: str) -> OutputResult:
+        """Paste or type ``text``; on failure leave it on the clipboard and say why."""
+        app = focused_app()
+        mode = self.mode_for(app)
+        if not text:
+            return OutputResult(True, mode, app)
+        if app is None:
+            return self._fallback(text, mode, app, "no window has keyboard focus")
+        try:
+            if mode == "type":
+                self._controller().type(text)
+            else:
+                self.paste(text)
+        except Exception as exc:
+            log.warning("output failed: %s", exc)
+            return self._fallback(text, mode, app, str(exc))
+        return OutputResult(True, mode, app)
+
+    def paste(self, text: str) -> None:
+        saved = self.clipboard.read()
+        self.clipboard.write(text)
+        self._send_paste_keys()
+        time.sleep(self.paste_settle_s)
+        if saved is not None and saved != text:
+            self.clipboard.write(saved)
+
+    def _fallback(self, text: str, mode: str, app: FocusedApp | None, reason: str) -> OutputResult:
+        try:
+            self.clipboard.write(text)
+        except OutputError as exc:
+            reason = f"{reason}; {exc}"
+        return OutputResult(False, mode, app, reason)
+
+    def _controller(self):
+        if self._keyboard is None:
+            from pynput import keyboard
+
+            self._keyboard = keyboard.Controller()
+        return self._keyboard
+
+    def _send_paste_keys(self) -> None:
+        from pynput.keyboard import Key, KeyCode
+
+        if sys.platform == "darwin":
+            modifier, v = Key.cmd, KeyCode.from_char("v")
+        elif sys.platform == "win32":
+            modifier, v = Key.ctrl, KeyCode.from_vk(0x56)
+        else:
+            # With a vk pynput uses XTest, which every X client accepts; a plain char goes
+            # through XSendEvent, which many applications ignore.
+            modifier, v = Key.ctrl, KeyCode.from_vk(0x76)  # XK_v
+        kb = self._controller()
+        with kb.pressed(modifier):
+            kb.press(v)
+            kb.release(v)

@@ -1,0 +1,143 @@
+"""Post-processing rules and output into a real focused window under Xvfb."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from capswriter.client.output import (
+    Clipboard,
+    FocusedApp,
+    PostProcessor,
+    TextOutput,
+    focused_app,
+    parse_app_modes,
+)
+from capswriter.config import Settings
+
+from .xsession import wait_until
+
+
+def processor(tmp_path, **client) -> PostProcessor:
+    settings = Settings()
+    for key, value in client.items():
+        setattr(settings.client, key, value)
+    return PostProcessor(settings, rules_dir=tmp_path)
+
+
+def touch_later(path, text):
+    """Rewrite a file with a visibly newer mtime (some filesystems have coarse timestamps)."""
+    path.write_text(text, encoding="utf-8")
+    stamp = time.time() + 5
+    os.utime(path, (stamp, stamp))
+
+
+def test_without_rule_files_text_passes_through_stripped(tmp_path):
+    assert processor(tmp_path).process("  hello world.  ") == "hello world."
+
+
+def test_hot_words_fix_case_and_replace_phrases_on_whole_words(tmp_path):
+    (tmp_path / "hot_words.txt").write_text(
+        "# comment\nGitHub\nsee pie = CPython\n", encoding="utf-8"
+    )
+    p = processor(tmp_path)
+    assert p.process("push to github and see pie.") == "push to GitHub and CPython."
+    assert p.process("githubs") == "githubs"
+
+
+def test_regex_rules_apply_after_hot_words(tmp_path):
+    (tmp_path / "hot_rules.txt").write_text(r"(\d+) percent = \1%" + "\n", encoding="utf-8")
+    assert processor(tmp_path).process("up 20 percent") == "up 20%"
+
+
+def test_rule_files_are_reloaded_when_they_change(tmp_path):
+    rules = tmp_path / "hot_words.txt"
+    rules.write_text("foo = bar\n", encoding="utf-8")
+    p = processor(tmp_path)
+    assert p.process("foo") == "bar"
+    touch_later(rules, "foo = baz\n")
+    assert p.process("foo") == "baz"
+    rules.unlink()
+    assert p.process("foo") == "foo"
+
+
+def test_a_broken_rule_file_keeps_the_last_good_rules(tmp_path):
+    rules = tmp_path / "hot_rules.txt"
+    rules.write_text("a+ = b\n", encoding="utf-8")
+    p = processor(tmp_path)
+    assert p.process("aaa") == "b"
+    touch_later(rules, "(unclosed = b\n")
+    assert p.process("aaa") == "b"
+
+
+def test_traditional_chinese_becomes_simplified_when_configured(tmp_path):
+    p = processor(tmp_path)
+    assert p.process("廣州市房地產中介協會分析") == "广州市房地产中介协会分析"
+    p.settings.asr.simplified_chinese = False
+    assert p.process("廣州") == "廣州"
+
+
+def test_trailing_punctuation_and_space_options(tmp_path):
+    assert processor(tmp_path, trailing_punctuation=False).process("你好。") == "你好"
+    assert processor(tmp_path, trailing_punctuation=False).process("Hello!?") == "Hello"
+    assert processor(tmp_path, trailing_space=True).process("Hello.") == "Hello. "
+    assert processor(tmp_path, trailing_space=True).process("") == ""
+
+
+def test_per_app_mode_override_by_process_or_title(tmp_path):
+    (tmp_path / "apps.toml").write_text(
+        '[apps]\n"xterm" = "type"\n"Remote Desktop" = "type"\n', encoding="utf-8"
+    )
+    out = TextOutput(Settings(), rules_dir=tmp_path)
+    assert out.mode_for(FocusedApp(process="xterm", title="bash")) == "type"
+    assert out.mode_for(FocusedApp(process="mstsc.exe", title="x - remote desktop")) == "type"
+    assert out.mode_for(FocusedApp(process="gedit", title="notes")) == "paste"
+    assert out.mode_for(None) == "paste"
+
+
+def test_app_modes_reject_unknown_modes():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        parse_app_modes('[apps]\nfoo = "shout"\n')
+
+
+# --- Real X server, real clipboard, real keystrokes -------------------------------------------
+
+
+def test_focused_app_names_the_window_with_focus(focus_target):
+    app = wait_until(focused_app, 5)
+    assert app is not None
+    assert app.title == "capswriter focus target"
+    assert app.process.startswith("python")
+
+
+def test_paste_puts_text_in_the_field_and_restores_the_clipboard(focus_target, tmp_path):
+    clipboard = Clipboard()
+    clipboard.write("what the user had copied")
+    out = TextOutput(Settings(), rules_dir=tmp_path, clipboard=clipboard)
+    result = out.deliver("粘贴 works")
+    assert result.delivered and result.mode == "paste", result.reason
+    assert wait_until(lambda: focus_target.text() == "粘贴 works", 5), focus_target.text()
+    assert clipboard.read() == "what the user had copied"
+
+
+def test_type_mode_types_into_the_field(focus_target, tmp_path):
+    settings = Settings()
+    settings.client.output_mode = "type"
+    result = TextOutput(settings, rules_dir=tmp_path).deliver("typed text")
+    assert result.delivered and result.mode == "type"
+    assert wait_until(lambda: focus_target.text() == "typed text", 5), focus_target.text()
+
+
+def test_without_focus_the_text_stays_on_the_clipboard(x_server, tmp_path):
+    from Xlib import X, display
+
+    dpy = display.Display(x_server.display)
+    dpy.set_input_focus(X.PointerRoot, X.RevertToPointerRoot, X.CurrentTime)
+    dpy.sync()
+    dpy.close()
+    result = TextOutput(Settings(), rules_dir=tmp_path).deliver("nowhere to go")
+    assert not result.delivered
+    assert "focus" in result.reason
+    assert Clipboard().read() == "nowhere to go"
