@@ -1,0 +1,217 @@
+"""The speech-recognition engine: one loaded sherpa-onnx recognizer, audio in, text out.
+
+Load once (`Engine.load`), then call `transcribe` with float32 mono 16 kHz samples as often as
+needed. One engine is not thread-safe; the server runs one per worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
+from capswriter.asr.result import Segment, Transcript
+from capswriter.asr.text import tidy
+from capswriter.config import AsrSettings
+from capswriter.errors import ModelBroken, ModelNotInstalled
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+# Whisper sees at most 30 s; sherpa-onnx silently drops audio past ~29.5 s, so stay below.
+MAX_PIECE_SECONDS = 28.0
+# Very short clips decode badly with little tail padding; padding the waveform with silence to
+# this length restored them (see models/README.md) at far less cost than a larger tail_paddings.
+MIN_AUDIO_SECONDS = 3.0
+VAD_MODEL = Path("silero-vad") / "silero_vad.onnx"
+
+
+def vad_model_path(models_dir: Path) -> Path:
+    path = models_dir / VAD_MODEL
+    if not path.is_file():
+        raise ModelNotInstalled(
+            f"the voice activity model {path} is missing; run: capswriter models install silero-vad"
+        )
+    return path
+
+
+class SpeechGate:
+    """Says whether audio holds any speech, so silence never reaches Whisper (which invents text)."""
+
+    def __init__(self, vad_model: Path, threshold: float = 0.5, min_speech_s: float = 0.15) -> None:
+        import sherpa_onnx
+
+        config = sherpa_onnx.VadModelConfig()
+        config.silero_vad.model = str(vad_model)
+        config.silero_vad.threshold = threshold
+        config.silero_vad.min_speech_duration = min_speech_s
+        config.silero_vad.min_silence_duration = 0.25
+        config.sample_rate = SAMPLE_RATE
+        config.num_threads = 1
+        self._config = config
+        self._window = config.silero_vad.window_size
+        self._vad = sherpa_onnx.VoiceActivityDetector(config, buffer_size_in_seconds=120)
+
+    def speech_seconds(self, samples: np.ndarray) -> float:
+        vad = self._vad
+        vad.reset()
+        total = 0.0
+        for start in range(0, len(samples), self._window * 200):
+            vad.accept_waveform(samples[start : start + self._window * 200])
+            while not vad.empty():
+                total += len(vad.front.samples) / SAMPLE_RATE
+                vad.pop()
+        vad.flush()
+        while not vad.empty():
+            total += len(vad.front.samples) / SAMPLE_RATE
+            vad.pop()
+        return total
+
+
+def split_long(samples: np.ndarray, max_seconds: float = MAX_PIECE_SECONDS) -> list[tuple[int, int]]:
+    """Cut audio longer than Whisper's window at the quietest 20 ms frame of each piece's last 5 s.
+
+    Callers that care about word boundaries segment with the VAD first (files/segment.py); this
+    is the engine's own guarantee that nothing past 30 s is silently dropped.
+    """
+    limit = int(max_seconds * SAMPLE_RATE)
+    frame = SAMPLE_RATE // 50
+    bounds = []
+    start = 0
+    while len(samples) - start > limit:
+        window_start = start + limit - 5 * SAMPLE_RATE
+        window = samples[window_start : start + limit]
+        frames = window[: len(window) // frame * frame].reshape(-1, frame)
+        quietest = int(np.argmin((frames.astype(np.float64) ** 2).mean(axis=1)))
+        cut = window_start + quietest * frame + frame // 2
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, len(samples)))
+    return bounds
+
+
+@dataclass
+class EngineInfo:
+    model_name: str
+    kind: str
+    variant: str
+    num_threads: int
+    load_seconds: float
+
+
+class Engine:
+    """A loaded recognizer plus the speech gate and text clean-up around it."""
+
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        model_dir: Path,
+        settings: AsrSettings,
+        num_threads: int,
+        gate: SpeechGate | None,
+    ) -> None:
+        self.manifest = manifest
+        self.model_dir = model_dir
+        self.settings = settings
+        self.num_threads = num_threads
+        self._gate = gate
+        self._recognizers: dict[str, object] = {}
+        started = time.perf_counter()
+        self._recognizer_for(settings.language)
+        self.info = EngineInfo(
+            manifest.name, manifest.kind, settings.precision, num_threads, time.perf_counter() - started
+        )
+
+    @classmethod
+    def load(
+        cls, settings: AsrSettings, models_dir: Path, num_threads: int | None = None
+    ) -> Engine:
+        """Load the configured model from `models_dir`; errors say which install command fixes it."""
+        model_dir = models_dir / settings.model
+        manifest = load_manifest(model_dir)
+        threads = num_threads or settings.num_threads or (os.cpu_count() or 1)
+        gate = SpeechGate(vad_model_path(models_dir))
+        return cls(manifest, model_dir, settings, threads, gate)
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest.name
+
+    def _recognizer_for(self, language: str):
+        # Whisper fixes the language when the recognizer is built; keep one per language asked
+        # for, but at most two, since each costs the model's full memory.
+        if language in self._recognizers:
+            return self._recognizers[language]
+        import sherpa_onnx
+
+        factory, kwargs = recognizer_arguments(
+            self.manifest,
+            self.model_dir,
+            num_threads=self.num_threads,
+            language=language,
+            variant=self.settings.precision,
+            tail_paddings=self.settings.tail_paddings,
+        )
+        try:
+            recognizer = getattr(sherpa_onnx.OfflineRecognizer, factory)(**kwargs)
+        except Exception as exc:  # sherpa-onnx raises RuntimeError/ValueError with C++ text
+            raise ModelBroken(
+                f"sherpa-onnx could not load {self.model_dir} ({exc}); reinstall with "
+                f"'capswriter models install {self.manifest.name}'"
+            ) from exc
+        if len(self._recognizers) >= 2:
+            self._recognizers.pop(next(k for k in self._recognizers if k != self.settings.language))
+        self._recognizers[language] = recognizer
+        return recognizer
+
+    def _decode(self, recognizer, samples: np.ndarray) -> tuple[str, str]:
+        if len(samples) < MIN_AUDIO_SECONDS * SAMPLE_RATE and self.manifest.kind == "whisper":
+            pad = np.zeros(int(MIN_AUDIO_SECONDS * SAMPLE_RATE) - len(samples), dtype=np.float32)
+            samples = np.concatenate([samples, pad])
+        stream = recognizer.create_stream()
+        stream.accept_waveform(SAMPLE_RATE, samples)
+        recognizer.decode_stream(stream)
+        result = stream.result
+        return result.text, getattr(result, "lang", "") or ""
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcript:
+        """Text of float32 mono 16 kHz samples; silence gives empty text."""
+        samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
+        audio_seconds = len(samples) / SAMPLE_RATE
+        started = time.perf_counter()
+        if self._gate is not None and self._gate.speech_seconds(samples) <= 0.0:
+            return Transcript("", audio_seconds, time.perf_counter() - started)
+        recognizer = self._recognizer_for(self.settings.language if language is None else language)
+        segments: list[Segment] = []
+        detected = ""
+        for start, end in split_long(samples):
+            raw, lang = self._decode(recognizer, samples[start:end])
+            detected = detected or lang.strip("<|>")
+            text = tidy(raw, self.settings.simplified_chinese)
+            if text:
+                segments.append(Segment(start / SAMPLE_RATE, end / SAMPLE_RATE, text))
+        text = join_texts([s.text for s in segments])
+        return Transcript(text, audio_seconds, time.perf_counter() - started, detected, segments)
+
+
+def join_texts(parts: list[str]) -> str:
+    """Join pieces of text: no space between Chinese pieces, one space between others."""
+    out = ""
+    for part in parts:
+        part = part.strip()
+        if not part:
+            continue
+        if out and not (_is_cjk_edge(out[-1]) and _is_cjk_edge(part[0])):
+            out += " "
+        out += part
+    return out
+
+
+def _is_cjk_edge(char: str) -> bool:
+    code = ord(char)
+    return 0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF or 0x3000 <= code <= 0x303F
