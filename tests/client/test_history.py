@@ -1,0 +1,89 @@
+"""The SQLite history: every dictation and file job, searchable, with optional audio."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from capswriter.client.history import History
+
+
+@pytest.fixture
+def history(tmp_path):
+    h = History(tmp_path / "history.sqlite3")
+    yield h
+    h.close()
+
+
+def test_entries_come_back_newest_first_with_all_fields(history):
+    first = history.add("dictation", "hello", duration_s=1.5, latency_s=0.2, source="gedit",
+                        created=100.0)
+    second = history.add("file", "a transcript", duration_s=60, source="/tmp/a.wav", created=200.0)
+    recent = history.recent()
+    assert [e.id for e in recent] == [second, first]
+    entry = history.get(first)
+    assert (entry.kind, entry.text, entry.duration_s, entry.latency_s, entry.source) == (
+        "dictation", "hello", 1.5, 0.2, "gedit"
+    )
+    assert entry.status == "done" and not entry.has_audio
+
+
+def test_search_matches_text_and_source_case_insensitively_and_literally(history):
+    history.add("dictation", "Ask not what your country can do")
+    history.add("file", "minutes", source="/home/u/Meeting.mp3")
+    history.add("dictation", "100% sure")
+    history.add("dictation", "100 percent")
+    assert [e.text for e in history.search("COUNTRY")] == ["Ask not what your country can do"]
+    assert [e.source for e in history.search("meeting")] == ["/home/u/Meeting.mp3"]
+    assert [e.text for e in history.search("100%")] == ["100% sure"]
+    assert history.search("_") == []
+
+
+def test_audio_is_kept_as_16_bit_pcm_and_read_back(history):
+    audio = np.sin(np.linspace(0, 100, 16000)).astype(np.float32) * 0.5
+    entry_id = history.add("dictation", "", status="pending", audio=audio, duration_s=1.0)
+    assert history.get(entry_id).has_audio
+    back = history.audio(entry_id)
+    assert back.dtype == np.float32 and back.shape == audio.shape
+    assert np.max(np.abs(back - audio)) < 1 / 32768 + 1e-7
+    assert [e.id for e in history.pending()] == [entry_id]
+    history.update(entry_id, text="recovered", status="done")
+    history.drop_audio(entry_id)
+    assert history.pending() == []
+    assert history.audio(entry_id) is None
+    assert history.get(entry_id).text == "recovered"
+
+
+def test_entries_survive_reopening(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    h = History(path)
+    h.add("dictation", "persisted")
+    h.close()
+    h = History(path)
+    assert [e.text for e in h.recent()] == ["persisted"]
+    h.close()
+
+
+def test_invalid_kind_status_or_field_is_refused(history):
+    with pytest.raises(ValueError):
+        history.add("shout", "x")
+    entry_id = history.add("dictation", "x")
+    with pytest.raises(ValueError):
+        history.update(entry_id, status="lost")
+    with pytest.raises(ValueError):
+        history.update(entry_id, created=0)
+
+
+def test_concurrent_writers_lose_nothing(history):
+    def write(n):
+        for i in range(50):
+            history.add("dictation", f"{n}-{i}")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(history.recent(limit=1000)) == 200
