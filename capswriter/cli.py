@@ -1,0 +1,163 @@
+"""The `capswriter` command: parses arguments and wires the pieces together; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from capswriter import __version__
+from capswriter.config import Settings, load_settings
+from capswriter.errors import CapsWriterError
+from capswriter.logs import configure as configure_logging
+
+
+def _fmt_size(size: int) -> str:
+    return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
+
+
+def cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.asr.install import list_models
+
+    models = list_models(settings.models_path)
+    print(f"models in {settings.models_path}:")
+    if not models:
+        print("  none installed; run: capswriter models install whisper-base")
+        return 0
+    print(f"  {'name':<22} {'kind':<12} {'size':>8}  {'variants':<12} status")
+    for m in models:
+        print(f"  {m.name:<22} {m.kind:<12} {_fmt_size(m.size_bytes):>8}  "
+              f"{','.join(m.variants):<12} {m.status}")  # fmt: skip
+    return 0
+
+
+def cmd_models_install(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.asr.install import install_model
+
+    report = install_model(
+        args.name, settings.models_path, force=args.force, progress=lambda m: print(f"· {m}")
+    )
+    state = "already installed and verified" if report.already_installed else "installed"
+    print(f"{report.name} {state} in {report.path} ({report.seconds:.1f} s)")
+    if report.sample_text:
+        print(f"sample transcribed as: {report.sample_text}")
+    return 0
+
+
+def _file_progress_bar(path: Path):
+    from tqdm import tqdm
+
+    return tqdm(total=0, desc=path.name[:30], unit="seg", leave=True, dynamic_ncols=True)
+
+
+def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.asr.engine import Engine, vad_model_path
+    from capswriter.files.pipeline import transcribe_file
+    from capswriter.files.segment import Segmenter
+    from capswriter.files.write import write_transcript
+
+    formats = args.formats.split(",") if args.formats else settings.files.formats
+    engine = Engine.load(settings.asr, settings.models_path)
+    segmenter = Segmenter(vad_model_path(settings.models_path), settings.files.max_segment_s)
+    started = time.perf_counter()
+    audio_total = 0.0
+    failures = 0
+    for path in args.files:
+        bar = _file_progress_bar(path)
+
+        def progress(done: int, total: int, audio_done: float, bar=bar) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(f"{audio_done:.0f}s audio")
+            bar.refresh()
+
+        try:
+            result = transcribe_file(path, engine, segmenter, progress, language=args.language)
+        except CapsWriterError as exc:
+            bar.close()
+            print(f"error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        bar.close()
+        written = write_transcript(result, formats)
+        audio_total += result.audio_seconds
+        print(result.text if args.print_text else f"  → {', '.join(p.name for p in written)}")
+    wall = time.perf_counter() - started
+    rtf = wall / audio_total if audio_total else 0.0
+    print(f"{len(args.files) - failures} of {len(args.files)} files: {audio_total:.1f} s audio "
+          f"in {wall:.1f} s (RTF {rtf:.3f})")  # fmt: skip
+    return 1 if failures else 0
+
+
+def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.tools.bench_asr import bench_asr, write_json
+
+    result = bench_asr(settings, runs=args.runs, num_threads=args.threads)
+    print(result.table())
+    path = write_json(result, Path(args.output))
+    print(f"results written to {path}")
+    return 0
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    print(json.dumps(settings.to_dict(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capswriter",
+        description="Offline push-to-talk dictation and file transcription.",
+    )
+    parser.add_argument("--version", action="version", version=f"capswriter {__version__}")
+    parser.add_argument("--config", type=Path, help="settings file (default: user config dir)")
+    parser.add_argument("--models-dir", help="folder holding the models")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = sub.add_parser("models", help="list or install speech models")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = models_sub.add_parser("list", help="show installed models, their kind and size")
+    p.set_defaults(func=cmd_models_list)
+    p = models_sub.add_parser("install", help="install a model offline (default: whisper-base)")
+    p.add_argument("name", nargs="?", default="whisper-base", help="whisper-base or silero-vad")
+    p.add_argument("--force", action="store_true", help="reinstall even if already verified")
+    p.set_defaults(func=cmd_models_install)
+
+    p = sub.add_parser("transcribe", help="transcribe audio or video files to txt/srt/json")
+    p.add_argument("files", nargs="+", type=Path, help="audio or video files")
+    p.add_argument("--language", default=None, help="language code (default: auto-detect)")
+    p.add_argument("--formats", default=None, help="comma-separated: txt,srt,vtt,json")
+    p.add_argument("--print-text", action="store_true", help="print each transcript")
+    p.set_defaults(func=cmd_transcribe)
+
+    bench = sub.add_parser("bench", help="measure speed and memory")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+    p = bench_sub.add_parser("asr", help="engine load time, RSS and real-time factor")
+    p.add_argument("--runs", type=int, default=5, help="decodes per clip length")
+    p.add_argument("--threads", type=int, default=None, help="recognizer threads")
+    p.add_argument("--output", default="bench-results/bench_asr.json", help="JSON output file")
+    p.set_defaults(func=cmd_bench_asr)
+
+    p = sub.add_parser("config", help="print the effective settings")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        if args.models_dir:
+            settings.models_dir = args.models_dir
+        configure_logging(args.log_level or settings.log_level)
+        return int(args.func(settings, args) or 0)
+    except CapsWriterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
