@@ -30,3 +30,16 @@ def focus_target(x_server, tmp_path):
     target = FocusTarget(x_server, tmp_path)
     yield target
     target.close()
+
+
+@pytest.fixture(scope="session")
+def pulse_source(tmp_path_factory):
+    """A running PulseAudio whose default source plays what the test queues."""
+    from .pulse import PulseServer, require_pulse, use_pulse_in_this_process
+
+    require_pulse()
+    server = PulseServer(tmp_path_factory.mktemp("pulse"))
+    server.start()
+    use_pulse_in_this_process(server)
+    yield server
+    server.stop()
