@@ -1,0 +1,313 @@
+"""The ASGI application and ``run_server``: WebSocket, health, metrics and the OpenAI API.
+
+FastAPI on uvicorn: one port carries the WebSocket protocol and HTTP, uvicorn's signal handling
+gives graceful SIGINT/SIGTERM, and FastAPI's multipart parsing is what the OpenAI-compatible
+upload needs. Everything the routes do goes through ``RecognitionService``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from capswriter import __version__, logs
+from capswriter.asr.result import Segment
+from capswriter.config import Settings
+from capswriter.errors import CapsWriterError, ConfigError, QueueFull
+from capswriter.server import protocol
+from capswriter.server.service import RecognitionService, ShuttingDown
+from capswriter.server.session import Session
+
+log = logging.getLogger("capswriter.server")
+
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+TOKEN_HEADER = "x-capswriter-token"
+
+
+class PortInUse(CapsWriterError):
+    """Another process (likely another CapsWriter server) already listens on the port."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_of(headers: Any, query: Any) -> str:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return headers.get(TOKEN_HEADER) or query.get("token") or ""
+
+
+def _authorized(expected: str, given: str) -> bool:
+    if not expected:
+        return True
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application; the worker pool starts with the app's lifespan."""
+    service = RecognitionService(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.startup()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(service.shutdown)
+
+    app = FastAPI(title="CapsWriter server", version=__version__, lifespan=lifespan)
+    app.state.service = service
+    token = settings.server.token
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):  # type: ignore[no-untyped-def]
+        if not _authorized(token, _token_of(request.headers, request.query_params)):
+            return JSONResponse(
+                {"error": {"message": "missing or wrong token", "type": "unauthorized",
+                           "code": "unauthorized"}},
+                status_code=401, headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await call_next(request)
+
+    @app.websocket("/ws")
+    async def websocket_endpoint(ws: WebSocket) -> None:
+        if not _authorized(token, _token_of(ws.headers, ws.query_params)):
+            await ws.close(code=4401, reason="missing or wrong token")
+            return
+        await ws.accept()
+        if service.connections >= settings.server.max_connections:
+            await ws.send_text(
+                protocol.Busy(retry_after=5.0, message="too many connections").to_json()
+            )
+            await ws.close(code=1013)
+            return
+        service.connections += 1
+        service.metrics.connections.inc()
+        try:
+            await Session(ws, service).run()
+        finally:
+            service.connections -= 1
+            service.metrics.connections.dec()
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return service.health()
+
+    @app.get("/jobs")
+    async def jobs(task: str | None = None) -> list[dict[str, Any]]:
+        """Recent job records (where each piece ran, how long it waited and took)."""
+        with service._stats_lock:
+            records = list(service.recent_jobs)
+        if task is not None:
+            records = [r for r in records if r["task_id"].split(":", 1)[1] == task]
+        return records
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body = service.metrics.exposition(service.scheduler.depths, service.pool.ready_count())
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": service.pool.model, "object": "model", "created": 0,
+                      "owned_by": "capswriter"}],
+        }
+
+    @app.post("/v1/audio/transcriptions")
+    async def transcriptions(
+        file: Annotated[UploadFile, File()],
+        model: Annotated[str, Form()] = "",
+        language: Annotated[str, Form()] = "",
+        # Accepted for compatibility; the engine takes no prompt and decodes greedily.
+        prompt: Annotated[str, Form()] = "",
+        response_format: Annotated[str, Form()] = "json",
+        temperature: Annotated[float, Form()] = 0.0,
+    ) -> Response:
+        if response_format not in RESPONSE_FORMATS:
+            raise _openai_error(400, f"response_format must be one of {RESPONSE_FORMATS}")
+        data = await file.read(settings.server.max_upload_bytes + 1)
+        if len(data) > settings.server.max_upload_bytes:
+            raise _openai_error(413, "file is larger than the server's upload limit")
+        outcome = await _transcribe_upload(service, data, file.filename, language)
+        if isinstance(outcome, protocol.Error):
+            status = 400 if outcome.code in (protocol.UNSUPPORTED_AUDIO, protocol.TOO_LARGE) \
+                else 500
+            raise _openai_error(status, outcome.message, outcome.code)
+        return _format_result(outcome, response_format)
+
+    @app.exception_handler(HTTPException)
+    async def openai_errors(request: Request, exc: HTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        return JSONResponse({"error": detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    return app
+
+
+async def _transcribe_upload(
+    service: RecognitionService, data: bytes, filename: str | None, language: str
+) -> protocol.Result | protocol.Error:
+    task_id = f"http-{uuid.uuid4().hex[:12]}"
+    try:
+        service.check_room("file")
+        task = service.open_task(task_id, "file", language, lambda message: None)
+    except QueueFull as exc:
+        service.metrics.rejected.labels("file").inc()
+        raise _busy(exc) from None
+    except ShuttingDown as exc:
+        raise _openai_error(503, str(exc), protocol.SHUTTING_DOWN) from None
+    try:
+        await service.submit_file(task, data, filename)
+    except QueueFull as exc:
+        service.cancel(task, "queue full")
+        raise _busy(exc) from None
+    except CapsWriterError as exc:
+        task.fail(protocol.UNSUPPORTED_AUDIO if "Audio" in type(exc).__name__ else
+                  protocol.INTERNAL, str(exc))
+    try:
+        await task.done.wait()
+    except asyncio.CancelledError:  # the HTTP client went away
+        service.cancel(task, "the client disconnected")
+        raise
+    assert isinstance(task.outcome, (protocol.Result, protocol.Error))
+    return task.outcome
+
+
+def _busy(exc: QueueFull) -> HTTPException:
+    retry = max(1, round(exc.retry_after))
+    return HTTPException(
+        status_code=503,
+        detail={"message": str(exc), "type": "server_busy", "code": "busy"},
+        headers={"Retry-After": str(retry)},
+    )
+
+
+def _openai_error(status: int, message: str, code: str = "invalid_request") -> HTTPException:
+    return HTTPException(status_code=status, detail={
+        "message": message, "type": "invalid_request_error", "code": code,
+    })
+
+
+def _format_result(result: protocol.Result, response_format: str) -> Response:
+    segments = [Segment.from_dict(s) for s in result.segments]
+    if response_format == "text":
+        return PlainTextResponse(result.text + "\n")
+    if response_format in ("srt", "vtt"):
+        from capswriter.files.write import srt_text, vtt_text
+
+        render = srt_text if response_format == "srt" else vtt_text
+        return PlainTextResponse(render(segments))
+    if response_format == "verbose_json":
+        return JSONResponse({
+            "task": "transcribe",
+            "language": result.language,
+            "duration": result.audio_seconds,
+            "text": result.text,
+            "segments": [
+                {"id": i, "seek": 0, "start": s.start, "end": s.end, "text": s.text,
+                 "tokens": [], "temperature": 0.0, "avg_logprob": 0.0,
+                 "compression_ratio": 0.0, "no_speech_prob": 0.0}
+                for i, s in enumerate(segments)
+            ],
+        })
+    return JSONResponse({"text": result.text})
+
+
+# ---- running -------------------------------------------------------------------------
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves so a second server fails before loading models."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if os.name == "nt":
+        # On Windows SO_REUSEADDR would let a second server share the port; forbid that.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
+    else:
+        # Allows a restart while old connections sit in TIME_WAIT; a live listener still
+        # makes bind fail on POSIX.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)) or \
+                getattr(exc, "winerror", None) == 10048:
+            raise PortInUse(
+                f"port {port} on {host} is already in use — is another CapsWriter server "
+                f"running? Stop it or choose another port with --port."
+            ) from None
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_security(settings: Settings) -> None:
+    """Refuse to listen beyond this machine without a token."""
+    if not is_loopback(settings.server.host) and not settings.server.token:
+        raise ConfigError(
+            f"refusing to listen on {settings.server.host} without a token: anyone on the "
+            "network could use this server. Set server.token (or CAPSWRITER_SERVER_TOKEN), "
+            "or bind 127.0.0.1."
+        )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling open tasks why they end before it closes connections."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        service: RecognitionService = self.config.loaded_app_service  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            await service.drain()
+        await super().shutdown(sockets)
+
+
+def run_server(settings: Settings) -> None:
+    """Run the server in the foreground until SIGINT/SIGTERM.
+
+    Raises ConfigError (non-loopback bind without a token) or PortInUse before any worker starts.
+    """
+    logs.configure(settings.log_level)
+    check_security(settings)
+    sock = bind_socket(settings.server.host, settings.server.port)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        log_level=settings.log_level.lower(),
+        # Bigger than our own frame limit so oversized frames reach us and get an error reply.
+        ws_max_size=settings.server.max_message_bytes * 2 + 1024,
+        ws_ping_interval=20.0,
+        timeout_graceful_shutdown=5,
+        access_log=False,
+    )
+    config.loaded_app_service = app.state.service  # type: ignore[attr-defined]
+    log.info("CapsWriter server on %s:%d (model %s, %d workers)",
+             settings.server.host, settings.server.port, settings.asr.model,
+             app.state.service.pool.size)
+    try:
+        _Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,405 @@
+"""A supervised pool of recognizer processes.
+
+Life of the pool: ``startup()`` spawns N workers and the supervisor thread; ``run()`` (that
+thread) waits on every worker's pipe and process sentinel at once, so a death is seen the moment
+it happens; it hands queued jobs to idle workers, kills workers past their job deadline and
+restarts dead ones with backoff; ``shutdown()`` fails what is left and stops the workers.
+
+The pool knows which job each worker holds. When a worker dies or hangs, its job is retried once
+on another worker; a job that took down two workers is a poison job and fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import psutil
+
+from capswriter.asr.result import Transcript
+from capswriter.config import Settings
+from capswriter.server import protocol
+from capswriter.server.jobs import Job
+from capswriter.server.scheduler import Scheduler
+from capswriter.server.worker import run_worker
+
+log = logging.getLogger("capswriter.pool")
+
+POISON_DEATHS = 2
+LOAD_TIMEOUT_S = 180.0
+MAX_BACKOFF_S = 30.0
+# A worker that lived this long before dying is not part of a crash loop.
+STABLE_AFTER_S = 60.0
+
+
+@dataclass
+class WorkerHandle:
+    """One worker slot; the process in it is replaced when it dies, the slot stays."""
+
+    id: int
+    process: Any = None
+    conn: Connection | None = None
+    state: str = "stopped"  # starting | idle | busy | dead | stopped
+    job: Job | None = None
+    pid: int | None = None
+    jobs_done: int = 0
+    restarts: int = 0
+    crashes_in_a_row: int = 0
+    started_at: float = 0.0
+    ready_at: float | None = None
+    load_seconds: float | None = None
+    restart_at: float | None = None
+    last_death: str = ""
+    death_times: list[float] = field(default_factory=list)
+
+    def rss(self) -> int | None:
+        try:
+            return psutil.Process(self.pid).memory_info().rss if self.pid else None
+        except psutil.Error:
+            return None
+
+
+def default_worker_count() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        settings: Settings,
+        scheduler: Scheduler,
+        on_job_finished: Callable[[Job], None] | None = None,
+        on_worker_restart: Callable[[WorkerHandle], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.scheduler = scheduler
+        self.size = settings.server.workers or default_worker_count()
+        self.asr = dict(vars(settings.asr))
+        if not self.asr.get("num_threads"):
+            # N workers × threads ≈ cores: more threads than cores only adds contention.
+            self.asr["num_threads"] = max(1, (os.cpu_count() or 1) // self.size)
+        self.deadline_base = settings.server.job_timeout_s
+        self.deadline_per_audio_s = settings.server.job_timeout_per_audio_s
+        self.on_job_finished = on_job_finished
+        self.on_worker_restart = on_worker_restart
+        self.workers = [WorkerHandle(id=i) for i in range(self.size)]
+        self.model = settings.asr.model
+        self.running: dict[int, Job] = {}
+        # Wall seconds of decoding per second of audio, per worker (moving average).
+        self.decode_rtf = 0.1
+        self._ctx = mp.get_context("spawn")
+        self._lock = threading.RLock()
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def startup(self) -> None:
+        for handle in self.workers:
+            self._spawn(handle)
+        self._thread = threading.Thread(target=self.run, name="worker-pool", daemon=True)
+        self._thread.start()
+
+    def run(self) -> None:
+        """The supervisor loop: one place that keeps workers alive and busy."""
+        while not self._stopping:
+            waitables: list[Any] = [self._wake_r]
+            by_object: dict[Any, WorkerHandle] = {}
+            with self._lock:
+                for h in self.workers:
+                    if h.state in ("starting", "idle", "busy"):
+                        by_object[h.conn] = h
+                        by_object[h.process.sentinel] = h
+            waitables.extend(by_object)
+            ready = wait(waitables, timeout=self._next_timeout())
+            with self._lock:
+                if self._stopping:
+                    break
+                for obj in ready:
+                    if obj is self._wake_r:
+                        self._drain_wake()
+                    elif obj in by_object and isinstance(obj, Connection):
+                        self._read(by_object[obj])
+                for obj in ready:
+                    h = by_object.get(obj)
+                    if h is not None and not isinstance(obj, Connection):
+                        if h.state not in ("dead", "stopped") and not h.process.is_alive():
+                            self._on_death(h, f"exit code {h.process.exitcode}")
+                self._check_deadlines()
+                self._restart_due()
+                self._dispatch()
+
+    def shutdown(self, reason: str = "the server is shutting down") -> None:
+        """Fail queued and running jobs with a clear error, then stop every worker."""
+        with self._lock:
+            self._stopping = True
+            for job in self.scheduler.drain():
+                job.fail(protocol.SHUTTING_DOWN, reason)
+                self._finished(job)
+            for job in list(self.running.values()):
+                if not job.finished:
+                    job.fail(protocol.SHUTTING_DOWN, reason)
+                    self._finished(job)
+            self.running.clear()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for h in self.workers:
+            if h.process is not None and h.process.is_alive():
+                try:
+                    h.conn.send(None)
+                except (OSError, ValueError):
+                    pass
+        deadline = time.monotonic() + 3.0
+        for h in self.workers:
+            if h.process is not None:
+                h.process.join(timeout=max(0.0, deadline - time.monotonic()))
+                if h.process.is_alive():
+                    h.process.kill()
+                    h.process.join(timeout=2)
+            h.state = "stopped"
+
+    # ---- submitting and cancelling (called from the event loop) -----------------------
+
+    def submit(self, jobs: list[Job]) -> None:
+        """Queue jobs (all or none; QueueFull when they don't fit) and wake the supervisor."""
+        with self._lock:
+            if self._stopping:
+                raise RuntimeError("the pool is shutting down")
+            self.scheduler.submit(jobs)
+        self._wake()
+
+    def cancel_task(self, task_id: str, reason: str = "cancelled by the client") -> int:
+        """Drop a task's queued jobs; a running one is left to finish and then discarded."""
+        with self._lock:
+            dropped = self.scheduler.drop_task(task_id)
+            for job in dropped:
+                job.cancel(reason)
+                self._finished(job)
+            for job in self.running.values():
+                if job.task_id == task_id and not job.finished:
+                    job.cancel(reason)
+                    self._finished(job)
+            return len(dropped)
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until every worker has loaded its model (used by tools and tests)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if all(h.state in ("idle", "busy") for h in self.workers):
+                return True
+            time.sleep(0.05)
+        return False
+
+    # ---- inside the supervisor --------------------------------------------------------
+
+    def _spawn(self, handle: WorkerHandle) -> None:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=run_worker,
+            args=(
+                handle.id, self.asr, str(self.settings.models_path), child_conn, os.getpid(),
+                self.settings.log_level,
+            ),
+            name=f"capswriter-worker-{handle.id}",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()  # so our end sees EOF when the worker dies
+        handle.process, handle.conn, handle.pid = process, parent_conn, process.pid
+        handle.state, handle.job = "starting", None
+        handle.started_at, handle.ready_at, handle.restart_at = time.monotonic(), None, None
+
+    def _read(self, h: WorkerHandle) -> None:
+        try:
+            while h.conn is not None and h.conn.poll():
+                self._handle_message(h, h.conn.recv())
+        except (EOFError, OSError):
+            # The pipe broke: the sentinel fires too; the process may still be exiting.
+            h.process.join(timeout=1)
+            if h.state not in ("dead", "stopped"):
+                self._on_death(h, f"pipe closed (exit code {h.process.exitcode})")
+
+    def _handle_message(self, h: WorkerHandle, message: tuple) -> None:
+        kind = message[0]
+        if kind == "ready":
+            info = message[1]
+            h.state, h.ready_at = "idle", time.monotonic()
+            h.load_seconds = info["load_seconds"]
+            self.model = info["model"]
+            log.info("worker %d ready (pid %d, model loaded in %.2f s)",
+                     h.id, info["pid"], info["load_seconds"])
+        elif kind == "load_failed":
+            log.error("worker %d could not load the model: %s", h.id, message[1])
+            h.last_death = f"load failed: {message[1]}"
+        elif kind in ("done", "error"):
+            job = h.job
+            h.job, h.state = None, "idle"
+            h.jobs_done += 1
+            h.crashes_in_a_row = 0
+            if job is None or job.id != message[1]:
+                return
+            self.running.pop(job.id, None)
+            if job.finished:  # cancelled while it ran
+                return
+            if kind == "done":
+                transcript = Transcript.from_dict(message[2])
+                self._learn_speed(job, transcript)
+                job.succeed(transcript)
+            else:
+                job.fail(protocol.WORKER_ERROR, f"the recognizer failed: {message[2]}")
+            self._finished(job)
+
+    def _on_death(self, h: WorkerHandle, why: str) -> None:
+        """A worker is gone: retry or fail its job, and schedule its replacement."""
+        now = time.monotonic()
+        h.process.join(timeout=1)
+        h.state, h.last_death = "dead", why
+        if h.conn is not None:
+            h.conn.close()
+        job, h.job = h.job, None
+        lived = now - h.started_at
+        h.crashes_in_a_row = 1 if lived > STABLE_AFTER_S else h.crashes_in_a_row + 1
+        # First death restarts at once; a crash loop backs off 1, 2, 4 ... 30 s.
+        delay = 0.0 if h.crashes_in_a_row <= 1 else min(
+            MAX_BACKOFF_S, 2.0 ** (h.crashes_in_a_row - 2)
+        )
+        h.restart_at = now + delay
+        h.death_times.append(now)
+        log.warning("worker %d (pid %s) died: %s; restart in %.1f s", h.id, h.pid, why, delay)
+        if job is None:
+            return
+        self.running.pop(job.id, None)
+        if job.finished:
+            return
+        job.worker_deaths += 1
+        if job.worker_deaths >= POISON_DEATHS:
+            job.fail(
+                protocol.POISON_JOB,
+                f"this audio took down {job.worker_deaths} recognizer processes "
+                f"(last: {why}); it will not be retried",
+            )
+            self._finished(job)
+        else:
+            job.requeue()
+            self.scheduler.requeue(job)
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for h in self.workers:
+            if h.state == "busy" and h.job is not None and h.job.deadline is not None:
+                if now > h.job.deadline:
+                    log.warning("worker %d hung on job %d past its deadline; killing it",
+                                h.id, h.job.id)
+                    h.process.kill()
+                    self._on_death(h, "hung past the job deadline")
+            elif h.state == "starting" and now - h.started_at > LOAD_TIMEOUT_S:
+                h.process.kill()
+                self._on_death(h, "model load timed out")
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for h in self.workers:
+            if h.state == "dead" and h.restart_at is not None and now >= h.restart_at:
+                h.restarts += 1
+                self._spawn(h)
+                if self.on_worker_restart is not None:
+                    self.on_worker_restart(h)
+
+    def _dispatch(self) -> None:
+        idle = [h for h in self.workers if h.state == "idle"]
+        while idle:
+            job = self.scheduler.take()
+            if job is None:
+                return
+            if job.finished:  # cancelled after it was taken from the queue
+                continue
+            # A retried job goes to a worker it has not crashed yet, when one is free.
+            fresh = [h for h in idle if h.id not in job.workers_tried]
+            h = (fresh or idle)[0]
+            idle.remove(h)
+            deadline = (
+                time.monotonic() + self.deadline_base
+                + self.deadline_per_audio_s * job.audio_seconds
+            )
+            job.start(h.id, deadline)
+            try:
+                h.conn.send(("job", job.id, job.samples.tobytes(), job.language))
+            except (OSError, ValueError):
+                h.job = job
+                self._on_death(h, "pipe broken while sending a job")
+                continue
+            h.state, h.job = "busy", job
+            self.running[job.id] = job
+
+    def _learn_speed(self, job: Job, transcript: Transcript) -> None:
+        if job.audio_seconds > 0.5:
+            rtf = transcript.decode_seconds / job.audio_seconds
+            self.decode_rtf = 0.8 * self.decode_rtf + 0.2 * rtf
+            ready = sum(1 for h in self.workers if h.state in ("idle", "busy")) or 1
+            self.scheduler.seconds_per_audio_second = self.decode_rtf / ready
+
+    def _finished(self, job: Job) -> None:
+        decode = job.transcript.decode_seconds if job.transcript else 0.0
+        log.info(
+            "job %d %s %s#%d %s: audio %.2f s, queue wait %.3f s, decode %.3f s, worker %s%s",
+            job.id, job.task_id, job.kind, job.index, job.state.value, job.audio_seconds,
+            job.queue_wait, decode, job.worker_id if job.worker_id is not None
+            else (job.workers_tried[-1] if job.workers_tried else "-"),
+            f" ({job.failure_reason})" if job.failure_reason else "",
+        )
+        if self.on_job_finished is not None:
+            self.on_job_finished(job)
+
+    def _next_timeout(self) -> float:
+        now = time.monotonic()
+        soonest = 1.0
+        with self._lock:
+            for h in self.workers:
+                if h.state == "busy" and h.job is not None and h.job.deadline is not None:
+                    soonest = min(soonest, h.job.deadline - now)
+                if h.state == "dead" and h.restart_at is not None:
+                    soonest = min(soonest, h.restart_at - now)
+        return max(0.01, soonest)
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send_bytes(b"!")
+        except (OSError, ValueError):
+            pass
+
+    def _drain_wake(self) -> None:
+        while self._wake_r.poll():
+            self._wake_r.recv_bytes()
+
+    # ---- reporting -------------------------------------------------------------------
+
+    def ready_count(self) -> int:
+        return sum(1 for h in self.workers if h.state in ("idle", "busy"))
+
+    def health(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {
+                    "id": h.id,
+                    "pid": h.pid,
+                    "state": h.state,
+                    "job": None if h.job is None else h.job.id,
+                    "task": None if h.job is None else h.job.task_id,
+                    "jobs_done": h.jobs_done,
+                    "restarts": h.restarts,
+                    "rss_bytes": h.rss() if h.state != "dead" else None,
+                    "load_seconds": h.load_seconds,
+                    "last_death": h.last_death,
+                }
+                for h in self.workers
+            ]
+

@@ -1,0 +1,253 @@
+"""One WebSocket connection: read control messages and audio, write replies in order.
+
+A connection has at most one open audio stream (between ``start`` and ``end``) but any number
+of tasks still being decoded. Replies go through one outbox drained by one sender, so messages
+produced on the pool's thread, the ticker and the reader never interleave mid-frame. Nothing a
+client sends can end the session except closing it: every bad frame becomes an ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from capswriter.errors import AudioTooLarge, CapsWriterError, QueueFull, UnsupportedAudio
+from capswriter.server import protocol
+from capswriter.server.dictation import PauseCutter, Piece
+from capswriter.server.service import RecognitionService, ShuttingDown
+from capswriter.server.tasks import Task
+
+log = logging.getLogger("capswriter.server")
+
+QUEUE_STATUS_INTERVAL_S = 1.0
+
+
+class _Stream:
+    """The audio stream currently open on a connection."""
+
+    def __init__(self, task: Task, source: str, early: bool, name: str | None) -> None:
+        self.task = task
+        self.source = source
+        self.early = early
+        self.name = name
+        self.bytes = 0
+        self.cutter = PauseCutter() if source == "mic" else None
+        self.data = bytearray()
+        self.carry = b""  # an odd trailing byte of a PCM frame
+        self.held: list[Piece] = []  # pieces kept for `end` when early decoding is off
+
+
+class Session:
+    def __init__(self, ws: WebSocket, service: RecognitionService) -> None:
+        self.ws = ws
+        self.service = service
+        self.limits = service.settings.server
+        self.outbox: asyncio.Queue[protocol.Message | None] = asyncio.Queue()
+        self.stream: _Stream | None = None
+        self.tasks: dict[str, Task] = {}  # client task id → task, while unfinished
+
+    def send(self, message: protocol.Message) -> None:
+        self.outbox.put_nowait(message)
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        ticker = asyncio.create_task(self._queue_status_loop())
+        try:
+            await self._receive_loop()
+        finally:
+            for task in list(self.tasks.values()):
+                if not task.closed:
+                    dropped = self.service.cancel(task, "the client disconnected")
+                    log.info("client gone: task %s cancelled, %d queued jobs dropped",
+                             task.id, dropped)
+            ticker.cancel()
+            self.outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sender, timeout=1.0)
+            sender.cancel()
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                frame = await self.ws.receive()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if frame["type"] == "websocket.disconnect":
+                return
+            try:
+                if frame.get("bytes") is not None:
+                    await self._on_audio(frame["bytes"])
+                elif frame.get("text") is not None:
+                    await self._on_text(frame["text"])
+            except protocol.ProtocolError as exc:
+                self.send(exc.reply())
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not end the session
+                log.exception("unexpected error handling a client frame")
+                self.send(protocol.Error(code=protocol.INTERNAL, message=str(exc)))
+
+    # ---- control messages ------------------------------------------------------------
+
+    async def _on_text(self, text: str) -> None:
+        if len(text.encode("utf-8", "surrogatepass")) > self.limits.max_message_bytes:
+            raise protocol.ProtocolError(protocol.FRAME_TOO_LARGE, "control message too large")
+        message = protocol.parse_client_message(text)
+        if isinstance(message, protocol.Start):
+            self._on_start(message)
+        elif isinstance(message, protocol.End):
+            await self._on_end(message)
+        elif isinstance(message, protocol.Cancel):
+            self._on_cancel(message)
+
+    def _on_start(self, msg: protocol.Start) -> None:
+        if self.stream is not None:
+            raise protocol.ProtocolError(
+                protocol.STREAM_OPEN,
+                f"task {self.stream.task.id!r} is still streaming; send end first", msg.task_id,
+            )
+        if msg.task_id in self.tasks:
+            raise protocol.ProtocolError(
+                protocol.BAD_MESSAGE, "task_id already in use on this connection", msg.task_id
+            )
+        kind = "dictation" if msg.source == "mic" else "file"
+        try:
+            self.service.check_room(kind)
+            task = self.service.open_task(msg.task_id, kind, msg.language, self.send)
+        except QueueFull as exc:
+            self.service.metrics.rejected.labels(kind).inc()
+            self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
+                                    task_id=msg.task_id))
+            return
+        except ShuttingDown as exc:
+            raise protocol.ProtocolError(protocol.SHUTTING_DOWN, str(exc), msg.task_id) from None
+        self.tasks[msg.task_id] = task
+        early = bool(msg.options.get("early_decoding", True))
+        name = msg.options.get("filename")
+        self.stream = _Stream(task, msg.source, early, name if isinstance(name, str) else None)
+        asyncio.get_running_loop().create_task(self._forget_when_done(task))
+        self.send(protocol.Accepted(task_id=msg.task_id, model=self.service.pool.model))
+
+    async def _forget_when_done(self, task: Task) -> None:
+        await task.done.wait()
+        if self.tasks.get(task.id) is task:
+            del self.tasks[task.id]
+
+    async def _on_end(self, msg: protocol.End) -> None:
+        stream = self._stream_for(msg.task_id)
+        self.stream = None
+        task = stream.task
+        if stream.source == "mic":
+            pieces = stream.held
+            last = stream.cutter.finish()
+            if last is not None:
+                pieces.append(last)
+            if pieces and not self._submit_pieces(task, pieces):
+                return
+            task.end_input()
+            return
+        data, stream.data = bytes(stream.data), bytearray()
+        try:
+            await self.service.submit_file(task, data, stream.name)
+        except QueueFull as exc:
+            self.service.cancel(task, "queue full")
+            self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
+                                    task_id=task.id))
+        except (UnsupportedAudio, AudioTooLarge) as exc:
+            code = protocol.TOO_LARGE if isinstance(exc, AudioTooLarge) else \
+                protocol.UNSUPPORTED_AUDIO
+            task.fail(code, str(exc))
+        except (CapsWriterError, RuntimeError) as exc:
+            task.fail(protocol.INTERNAL, str(exc))
+
+    def _on_cancel(self, msg: protocol.Cancel) -> None:
+        task = self.tasks.get(msg.task_id)
+        if task is None:
+            raise protocol.ProtocolError(protocol.UNKNOWN_TASK, "no such task", msg.task_id)
+        if self.stream is not None and self.stream.task is task:
+            self.stream = None
+        self.service.cancel(task, "cancelled by the client")
+        self.send(protocol.Error(code=protocol.CANCELLED, message="task cancelled",
+                                 task_id=msg.task_id))
+
+    def _stream_for(self, task_id: str) -> _Stream:
+        if self.stream is None or self.stream.task.id != task_id:
+            raise protocol.ProtocolError(
+                protocol.NO_STREAM, f"no open stream for task {task_id!r}", task_id
+            )
+        return self.stream
+
+    # ---- audio ---------------------------------------------------------------------------
+
+    async def _on_audio(self, data: bytes) -> None:
+        stream = self.stream
+        if stream is None:
+            raise protocol.ProtocolError(
+                protocol.NO_STREAM, "audio frame received before start; send start first"
+            )
+        if len(data) > self.limits.max_message_bytes:
+            self._abort_stream(protocol.FRAME_TOO_LARGE,
+                               f"audio frame of {len(data)} bytes is over the "
+                               f"{self.limits.max_message_bytes} byte limit")
+            return
+        stream.bytes += len(data)
+        if stream.bytes > self.limits.max_upload_bytes:
+            self._abort_stream(protocol.TOO_LARGE,
+                               f"more than {self.limits.max_upload_bytes} bytes of audio")
+            return
+        if stream.source == "file":
+            stream.data.extend(data)
+            return
+        data, stream.carry = stream.carry + data, b""
+        if len(data) % 2:
+            data, stream.carry = data[:-1], data[-1:]
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+        pieces = stream.cutter.feed(samples)
+        if pieces and stream.early:
+            self._submit_pieces(stream.task, pieces)
+        else:
+            stream.held.extend(pieces)
+
+    def _submit_pieces(self, task: Task, pieces: list[Piece]) -> bool:
+        if task.closed:
+            return False
+        jobs = [task.new_job(p.index, p.offset, p.samples) for p in pieces]
+        try:
+            self.service.submit(task, jobs)
+        except QueueFull as exc:
+            self.service.cancel(task, "queue full")
+            if self.stream is not None and self.stream.task is task:
+                self.stream = None
+            self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
+                                    task_id=task.id))
+            return False
+        return True
+
+    def _abort_stream(self, code: str, message: str) -> None:
+        stream, self.stream = self.stream, None
+        assert stream is not None
+        self.service.cancel(stream.task, message)
+        self.send(protocol.Error(code=code, message=message, task_id=stream.task.id))
+
+    # ---- output ----------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                return
+            try:
+                await self.ws.send_text(message.to_json())
+            except Exception:  # noqa: BLE001 - the client is gone; the reader will notice
+                return
+
+    async def _queue_status_loop(self) -> None:
+        while True:
+            await asyncio.sleep(QUEUE_STATUS_INTERVAL_S)
+            for task in list(self.tasks.values()):
+                if task.waiting():
+                    status = self.service.queue_status(task)
+                    if status is not None:
+                        self.send(status)

@@ -1,0 +1,140 @@
+"""A client's task (one dictation or one file) as the event loop sees it.
+
+The pool finishes jobs on its supervisor thread; ``Task`` carries each finished job onto the
+event loop and turns it into protocol messages: a segment and progress per job, then one result
+(or one error) when the last job is in and no more audio will come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from capswriter.asr.engine import join_texts
+from capswriter.server import protocol
+from capswriter.server.jobs import Job, JobState
+
+
+class Task:
+    def __init__(
+        self,
+        task_id: str,
+        key: str,
+        kind: str,
+        language: str,
+        emit: Callable[[protocol.Message], None],
+        model: Callable[[], str],
+    ) -> None:
+        self.id = task_id  # as the client named it
+        self.key = key  # unique across connections; what jobs and the scheduler use
+        self.kind = kind  # "dictation" | "file"
+        self.language = language
+        self._emit = emit
+        self._model = model
+        self._loop = asyncio.get_running_loop()
+        self.jobs: list[Job] = []
+        self.input_done = False
+        self.closed = False
+        self.created = time.monotonic()
+        self.ended_at: float | None = None  # when the client sent `end`
+        self.done = asyncio.Event()
+        self.outcome: protocol.Message | None = None
+
+    def new_job(self, index: int, offset: float, samples) -> Job:
+        job = Job(
+            task_id=self.key, kind=self.kind, index=index, offset=offset, samples=samples,
+            language=self.language, on_finish=self._on_finish_threadsafe,
+        )
+        self.jobs.append(job)
+        return job
+
+    def _on_finish_threadsafe(self, job: Job) -> None:
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._job_finished, job)
+
+    def _job_finished(self, job: Job) -> None:
+        if self.closed:
+            return
+        if job.state is JobState.FAILED:
+            self.fail(job.failure_code, job.failure_reason)
+            return
+        if job.state is not JobState.DONE or job.transcript is None:
+            return
+        t = job.transcript
+        self._emit(
+            protocol.SegmentResult(
+                task_id=self.id, index=job.index, start=round(job.offset, 3),
+                end=round(job.offset + job.audio_seconds, 3), text=t.text.strip(),
+                worker_id=job.worker_id if job.worker_id is not None else -1,
+            )
+        )
+        done = [j for j in self.jobs if j.state is JobState.DONE]
+        self._emit(
+            protocol.Progress(
+                task_id=self.id, segments_done=len(done), segments_total=len(self.jobs),
+                audio_seconds_done=round(sum(j.audio_seconds for j in done), 3),
+                audio_seconds_total=round(sum(j.audio_seconds for j in self.jobs), 3),
+            )
+        )
+        self.maybe_complete()
+
+    def end_input(self) -> None:
+        self.input_done = True
+        self.ended_at = time.monotonic()
+        self.maybe_complete()
+
+    def maybe_complete(self) -> None:
+        if self.closed or not self.input_done:
+            return
+        if any(j.state is not JobState.DONE for j in self.jobs):
+            return
+        jobs = sorted(self.jobs, key=lambda j: j.index)
+        segments = []
+        for j in jobs:
+            assert j.transcript is not None
+            if j.transcript.segments:
+                # Segment times from the engine are relative to the piece; shift them.
+                for s in j.transcript.segments:
+                    if s.text.strip():
+                        segments.append({"start": round(j.offset + s.start, 3),
+                                         "end": round(j.offset + s.end, 3),
+                                         "text": s.text.strip()})
+            elif j.transcript.text.strip():
+                segments.append({"start": round(j.offset, 3),
+                                 "end": round(j.offset + j.audio_seconds, 3),
+                                 "text": j.transcript.text.strip()})
+        languages = [j.transcript.language for j in jobs if j.transcript and j.transcript.language]
+        now = time.monotonic()
+        self._close(
+            protocol.Result(
+                task_id=self.id,
+                text=join_texts([j.transcript.text for j in jobs if j.transcript]),
+                segments=segments,
+                language=languages[0] if languages else self.language,
+                audio_seconds=round(sum(j.audio_seconds for j in jobs), 3),
+                timings={
+                    "queue_wait": round(sum(j.queue_wait for j in jobs), 4),
+                    "decode": round(sum(j.transcript.decode_seconds for j in jobs
+                                        if j.transcript), 4),
+                    "total": round(now - self.created, 4),
+                    "after_end": round(now - (self.ended_at or now), 4),
+                    "workers": sorted({w for j in jobs for w in j.workers_tried}),
+                },
+                model=self._model(),
+            )
+        )
+
+    def fail(self, code: str, message: str) -> None:
+        self._close(protocol.Error(code=code, message=message, task_id=self.id))
+
+    def _close(self, message: protocol.Message) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.outcome = message
+        self._emit(message)
+        self.done.set()
+
+    def waiting(self) -> bool:
+        return not self.closed and any(j.state is JobState.QUEUED for j in self.jobs)

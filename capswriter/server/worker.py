@@ -1,0 +1,136 @@
+"""The worker process: load the engine once, then decode one job at a time from its pipe.
+
+Only plain data crosses the pipe (float32 bytes in; a Transcript dict out), so a native crash in
+the recognizer takes down this process and nothing else. The worker also watches its parent and
+leaves as soon as the server is gone, even if the server was killed with SIGKILL.
+
+Messages (worker → pool): ("ready", info) | ("load_failed", message) |
+("done", job_id, transcript_dict) | ("error", job_id, message).
+Messages (pool → worker): ("job", job_id, samples_bytes, language) | None to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+log = logging.getLogger("capswriter.worker")
+
+# Test-only fault injection. With CAPSWRITER_FAULT_HOOK=1 in the worker's environment, audio
+# that starts with FAULT_PREFIX followed by an action code makes the worker crash, hang or raise,
+# so supervision is tested with real process deaths. Without the variable the hook is inert.
+FAULT_HOOK_ENV = "CAPSWRITER_FAULT_HOOK"
+FAULT_PREFIX = (1234, -1234, 1234, -1234, 4321, -4321, 4321, -4321)
+FAULT_ACTIONS = {"crash": 11, "hang": 22, "error": 33}
+PARENT_CHECK_INTERVAL_S = 0.5
+
+
+def fault_marker(action: str) -> np.ndarray:
+    """int16 samples that, put at the start of audio, trigger ``action`` in a hooked worker."""
+    return np.array([*FAULT_PREFIX, FAULT_ACTIONS[action]], dtype=np.int16)
+
+
+def _fault_action(samples: np.ndarray) -> str | None:
+    if os.environ.get(FAULT_HOOK_ENV) != "1" or len(samples) < len(FAULT_PREFIX) + 1:
+        return None
+    head = np.round(samples[: len(FAULT_PREFIX) + 1] * 32768.0).astype(np.int64)
+    if tuple(head[: len(FAULT_PREFIX)]) != FAULT_PREFIX:
+        return None
+    code = int(head[len(FAULT_PREFIX)])
+    return next((name for name, value in FAULT_ACTIONS.items() if value == code), None)
+
+
+def _inject_fault(action: str) -> None:
+    if action == "crash":
+        # A real, unclean death like a segfault: no cleanup, no reply on the pipe.
+        if hasattr(signal, "SIGKILL"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(139)
+    if action == "hang":
+        while True:
+            time.sleep(3600)
+    if action == "error":
+        raise RuntimeError("fault hook: injected recognizer error")
+
+
+def _parent_alive(parent_pid: int) -> bool:
+    if os.name == "posix":
+        # Re-parented to init/subreaper means the server is gone.
+        return os.getppid() == parent_pid
+    return psutil.pid_exists(parent_pid)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(PARENT_CHECK_INTERVAL_S)
+        if not _parent_alive(parent_pid):
+            os._exit(0)
+
+
+def run_worker(
+    worker_id: int,
+    asr_settings: dict[str, Any],
+    models_dir: str,
+    conn: Connection,
+    parent_pid: int,
+    log_level: str = "INFO",
+) -> None:
+    """Entry point of a worker process (started with the spawn method)."""
+    # Ctrl+C reaches the whole process group; the server decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    from capswriter import logs
+
+    logs.configure(log_level)
+    started = time.monotonic()
+    try:
+        from capswriter.asr.engine import Engine
+        from capswriter.config import AsrSettings
+
+        engine = Engine.load(AsrSettings(**asr_settings), Path(models_dir))
+    except Exception as exc:  # noqa: BLE001 - any load failure is reported, not raised
+        conn.send(("load_failed", f"{type(exc).__name__}: {exc}"))
+        sys.exit(3)
+    conn.send(
+        (
+            "ready",
+            {
+                "pid": os.getpid(),
+                "load_seconds": round(time.monotonic() - started, 3),
+                "model": engine.model_name,
+            },
+        )
+    )
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the server closed our pipe
+        if message is None:
+            return
+        _, job_id, data, language = message
+        samples = np.frombuffer(data, dtype=np.float32)
+        try:
+            action = _fault_action(samples)
+            if action:
+                _inject_fault(action)
+            transcript = engine.transcribe(samples, language=language or None)
+            conn.send(("done", job_id, _plain(transcript)))
+        except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
+            log.exception("worker %d: job %d failed", worker_id, job_id)
+            conn.send(("error", job_id, f"{type(exc).__name__}: {exc}"))
+
+
+def _plain(transcript: Any) -> dict[str, Any]:
+    return transcript.to_dict() if hasattr(transcript, "to_dict") else asdict(transcript)

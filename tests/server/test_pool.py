@@ -1,0 +1,192 @@
+"""The worker pool with real worker processes: dispatch, death, retry, poison, hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import soundfile as sf
+from server_helpers import REAL, words
+
+from capswriter.config import PROJECT_ROOT, Settings
+from capswriter.server.jobs import Job, JobState
+from capswriter.server.pool import WorkerPool
+from capswriter.server.scheduler import Scheduler
+from capswriter.server.worker import FAULT_HOOK_ENV, fault_marker
+
+JFK_WORDS = words("ask not what your country can do for you")
+
+
+def clip(name: str) -> np.ndarray:
+    data, _ = sf.read(REAL / name, dtype="float32")
+    return data
+
+
+def marked(action: str, samples: np.ndarray) -> np.ndarray:
+    return np.concatenate([fault_marker(action).astype(np.float32) / 32768.0, samples])
+
+
+class Finished:
+    """Collects jobs as the pool finishes them (called on the supervisor thread)."""
+
+    def __init__(self) -> None:
+        self.events: dict[int, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, job: Job) -> None:
+        with self.lock:
+            self.events.setdefault(job.id, threading.Event()).set()
+
+    def wait(self, jobs: list[Job], timeout: float = 120.0) -> None:
+        end = time.monotonic() + timeout
+        for job in jobs:
+            with self.lock:
+                event = self.events.setdefault(job.id, threading.Event())
+            assert event.wait(max(0.0, end - time.monotonic())), f"job {job.id} never finished"
+
+
+@pytest.fixture(scope="module")
+def finished() -> Finished:
+    return Finished()
+
+
+@pytest.fixture(scope="module")
+def pool(finished: Finished) -> Iterator[WorkerPool]:
+    settings = Settings()
+    settings.models_dir = str(PROJECT_ROOT / "models")
+    settings.server.workers = 2
+    settings.asr.num_threads = 1
+    # Short deadlines so the hang test is quick; real decodes of these clips take < 2 s.
+    settings.server.job_timeout_s = 4.0
+    settings.server.job_timeout_per_audio_s = 1.0
+    previous = os.environ.get(FAULT_HOOK_ENV)
+    os.environ[FAULT_HOOK_ENV] = "1"  # inherited by the spawned workers
+    pool = WorkerPool(settings, Scheduler(), on_job_finished=finished)
+    pool.startup()
+    try:
+        assert pool.wait_ready(60), pool.health()
+        yield pool
+    finally:
+        pool.shutdown()
+        if previous is None:
+            os.environ.pop(FAULT_HOOK_ENV, None)
+        else:
+            os.environ[FAULT_HOOK_ENV] = previous
+
+
+def new_job(samples: np.ndarray, task: str = "t", kind: str = "dictation", index: int = 0) -> Job:
+    return Job(task_id=task, kind=kind, index=index, offset=0.0, samples=samples)
+
+
+def test_each_worker_loads_the_model_once_and_reports_ready(pool: WorkerPool) -> None:
+    health = pool.health()
+    assert [w["state"] for w in health] == ["idle", "idle"]
+    assert len({w["pid"] for w in health}) == 2
+    assert all(w["load_seconds"] and w["rss_bytes"] for w in health)
+    assert pool.model == "whisper-base"
+
+
+def test_jobs_spread_over_idle_workers_and_decode_correctly(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    jobs = [new_job(clip("en_jfk.wav"), task="spread", kind="file", index=i) for i in range(2)]
+    jobs.append(new_job(clip("en_goforward.wav"), task="spread", kind="file", index=2))
+    pool.submit(jobs)
+    finished.wait(jobs)
+    assert all(j.state is JobState.DONE for j in jobs)
+    assert {j.worker_id for j in jobs} == {0, 1}
+    assert " ".join(JFK_WORDS) in " ".join(words(jobs[0].transcript.text))
+    assert words(jobs[2].transcript.text) == ["go", "forward", "10", "meters"]
+    assert all(j.queue_wait >= 0 and j.transcript.decode_seconds > 0 for j in jobs)
+
+
+def busy_worker(pool: WorkerPool, job: Job, timeout: float = 30.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for w in pool.health():
+            if w["job"] == job.id:
+                return w
+        time.sleep(0.005)
+    raise AssertionError(f"job {job.id} never started")
+
+
+def test_a_killed_worker_is_replaced_and_its_job_retried_on_another(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    before = {w["id"]: w for w in pool.health()}
+    job = new_job(clip("en_jfk.wav"), task="kill")
+    pool.submit([job])
+    victim = busy_worker(pool, job)
+    killed_at = time.monotonic()
+    os.kill(victim["pid"], signal.SIGKILL)
+    while pool.health()[victim["id"]]["pid"] == victim["pid"]:
+        time.sleep(0.001)
+    detected = time.monotonic() - killed_at
+    finished.wait([job])
+    assert job.state is JobState.DONE, job.record()
+    assert job.attempts == 2 and job.worker_deaths == 1
+    assert job.workers_tried[0] == victim["id"] and job.workers_tried[1] != victim["id"]
+    assert " ".join(JFK_WORDS) in " ".join(words(job.transcript.text))
+    assert detected < 1.0  # the sentinel, not a polling interval, noticed the death
+    assert pool.wait_ready(60)
+    after = pool.health()[victim["id"]]
+    assert after["restarts"] == before[victim["id"]]["restarts"] + 1
+    assert after["pid"] != victim["pid"] and after["state"] in ("idle", "busy")
+
+
+def test_a_job_that_kills_two_workers_is_failed_as_poison_and_others_still_succeed(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    assert pool.wait_ready(60)
+    poison = new_job(marked("crash", clip("en_goforward.wav")), task="poison")
+    good = [new_job(clip("en_goforward.wav"), task="good", index=i) for i in range(3)]
+    pool.submit([poison])
+    pool.submit(good)
+    finished.wait([poison, *good])
+    assert poison.state is JobState.FAILED
+    assert poison.failure_code == "poison_job" and poison.worker_deaths == 2
+    assert len(set(poison.workers_tried)) == 2
+    assert all(j.state is JobState.DONE for j in good)
+    assert pool.wait_ready(60)
+
+
+def test_a_hung_worker_is_killed_after_its_deadline_and_the_job_is_treated_as_poison(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    assert pool.wait_ready(60)
+    restarts = sum(w["restarts"] for w in pool.health())
+    job = new_job(marked("hang", clip("en_goforward.wav")), task="hang")
+    pool.submit([job])
+    finished.wait([job], timeout=90)
+    assert job.state is JobState.FAILED and job.failure_code == "poison_job"
+    assert "hung" in job.failure_reason
+    assert job.attempts == 2
+    assert pool.wait_ready(60)
+    assert sum(w["restarts"] for w in pool.health()) == restarts + 2
+
+
+def test_a_recognizer_error_fails_the_job_but_keeps_the_worker(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    assert pool.wait_ready(60)
+    pids = {w["pid"] for w in pool.health()}
+    job = new_job(marked("error", clip("en_goforward.wav")), task="error")
+    pool.submit([job])
+    finished.wait([job])
+    assert job.state is JobState.FAILED and job.failure_code == "worker_error"
+    assert {w["pid"] for w in pool.health()} == pids
+
+
+def test_cancelling_a_task_drops_its_queued_jobs(pool: WorkerPool, finished: Finished) -> None:
+    jobs = [new_job(clip("en_jfk.wav"), task="cancel", kind="file", index=i) for i in range(6)]
+    pool.submit(jobs)
+    dropped = pool.cancel_task("cancel")
+    finished.wait(jobs)
+    assert dropped >= 4  # at most two were already running
+    assert all(j.state is JobState.CANCELLED for j in jobs)
+    assert len(pool.scheduler) == 0
