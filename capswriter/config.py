@@ -75,6 +75,10 @@ class ServerSettings:
     max_file_segments_queued: int = 2000
     max_pending_audio_seconds: float = 4 * 3600.0
     job_retry_limit: int = 1
+    # A job running longer than job_timeout_s + job_timeout_per_audio_s × its audio seconds
+    # means a hung worker: it is killed and the job retried elsewhere.
+    job_timeout_s: float = 30.0
+    job_timeout_per_audio_s: float = 3.0
 
 
 @dataclass
