@@ -67,6 +67,8 @@ def write_tokens(tokenizer_json: Path, out: Path) -> dict[str, int]:
         if token in specials:
             continue
         raw = bytes(decode_char[c] for c in token)
+        if not raw:
+            continue  # an empty line would break sherpa-onnx's "symbol id" parsing
         lines.append(f"{base64.b64encode(raw).decode('ascii')} {token_id}")
     tmp = out.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -170,13 +172,20 @@ def quantize_int8(src: Path, dst: Path, per_channel: bool = True) -> Path:
     """Dynamic int8 weights for MatMul and Gather; per-channel scales keep Chinese accuracy."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        model_input=str(src),
-        model_output=str(dst),
-        op_types_to_quantize=["MatMul", "Gather"],
-        weight_type=QuantType.QInt8,
-        per_channel=per_channel,
-    )
+    # The quantizer logs a line per tensor on the root logger; keep the user's console readable.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        quantize_dynamic(
+            model_input=str(src),
+            model_output=str(dst),
+            op_types_to_quantize=["MatMul", "Gather"],
+            weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+        )
+    finally:
+        root.setLevel(level)
     return dst
 
 

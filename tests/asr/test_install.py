@@ -1,0 +1,45 @@
+"""Installing is idempotent, resumable from the cache, and verified by a real transcription."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from capswriter.asr.install import install_model, list_models
+from capswriter.cli import main
+
+
+def test_second_install_only_verifies(models_dir: Path) -> None:
+    report = install_model("whisper-base", models_dir)
+    assert report.already_installed
+    assert "country" in report.sample_text.lower()
+
+
+def test_damaged_install_is_repaired_from_the_cache(models_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "models"
+    shutil.copytree(models_dir / "silero-vad", target / "silero-vad")
+    shutil.copytree(models_dir / "whisper-base", target / "whisper-base")
+    (target / "whisper-base" / "decoder.int8.onnx").unlink()
+    started = time.perf_counter()
+    report = install_model("whisper-base", target)
+    assert not report.already_installed
+    assert (target / "whisper-base" / "decoder.int8.onnx").is_file()
+    assert "country" in report.sample_text.lower()
+    # No reconversion: the cached ONNX files are copied.
+    assert time.perf_counter() - started < 60
+
+
+def test_list_shows_kind_and_size(models_dir: Path, capsys) -> None:
+    models = {m.name: m for m in list_models(models_dir)}
+    assert models["whisper-base"].kind == "whisper"
+    assert models["whisper-base"].size_bytes > 100 * 2**20
+    assert models["silero-vad"].kind == "vad"
+    assert main(["--models-dir", str(models_dir), "models", "list"]) == 0
+    assert "whisper-base" in capsys.readouterr().out
+
+
+def test_unknown_model_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["--models-dir", str(tmp_path), "models", "install", "whisper-huge"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 'whisper-huge' cannot be installed offline")
