@@ -101,6 +101,22 @@ def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.asr.engine import Engine
+    from capswriter.tools.accuracy import evaluate
+
+    engine = Engine.load(settings.asr, settings.models_path)
+    report = evaluate(engine, Path(args.folder))
+    for clip in report.clips:
+        print(f"{clip.file:<36} {clip.errors:>3}/{clip.length:<3} {clip.hypothesis}")
+    for language in report.languages():
+        unit = "CER" if language in ("zh", "yue", "ja") else "WER"
+        print(f"{language}: {unit} {report.rate(language):.1%} ({settings.asr.precision})")
+    if args.output:
+        Path(args.output).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    return 0
+
+
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(settings.to_dict(), indent=2, ensure_ascii=False))
     return 0
@@ -140,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="recognizer threads")
     p.add_argument("--output", default="bench-results/bench_asr.json", help="JSON output file")
     p.set_defaults(func=cmd_bench_asr)
+
+    p = bench_sub.add_parser("accuracy", help="WER/CER on a folder with a manifest.tsv")
+    p.add_argument("folder", help="folder with manifest.tsv (file, language, reference_text)")
+    p.add_argument("--output", default=None, help="JSON output file")
+    p.set_defaults(func=cmd_bench_accuracy)
 
     p = sub.add_parser("config", help="print the effective settings")
     p.set_defaults(func=cmd_config)
