@@ -11,9 +11,16 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from capswriter.asr.engine import join_texts
+from capswriter.asr.result import Segment
+from capswriter.files.pipeline import place_segments
+from capswriter.files.segment import AudioSegment
 from capswriter.server import protocol
 from capswriter.server.jobs import Job, JobState
+
+_NO_SAMPLES = np.zeros(0, dtype=np.float32)
 
 
 class Task:
@@ -90,28 +97,26 @@ class Task:
         if any(j.state is not JobState.DONE for j in self.jobs):
             return
         jobs = sorted(self.jobs, key=lambda j: j.index)
-        segments = []
+        # The same placement and joining as in-process file transcription, so both agree.
+        segments: list[Segment] = []
+        languages: list[str] = []
         for j in jobs:
             assert j.transcript is not None
-            if j.transcript.segments:
-                # Segment times from the engine are relative to the piece; shift them.
-                for s in j.transcript.segments:
-                    if s.text.strip():
-                        segments.append({"start": round(j.offset + s.start, 3),
-                                         "end": round(j.offset + s.end, 3),
-                                         "text": s.text.strip()})
-            elif j.transcript.text.strip():
-                segments.append({"start": round(j.offset, 3),
-                                 "end": round(j.offset + j.audio_seconds, 3),
-                                 "text": j.transcript.text.strip()})
-        languages = [j.transcript.language for j in jobs if j.transcript and j.transcript.language]
+            piece = AudioSegment(j.offset, j.offset + j.audio_seconds, _NO_SAMPLES)
+            segments.extend(place_segments(j.transcript, piece))
+            if j.transcript.language:
+                languages.append(j.transcript.language)
         now = time.monotonic()
         self._close(
             protocol.Result(
                 task_id=self.id,
-                text=join_texts([j.transcript.text for j in jobs if j.transcript]),
-                segments=segments,
-                language=languages[0] if languages else self.language,
+                text=join_texts([seg.text for seg in segments]),
+                segments=[
+                    {"start": round(seg.start, 3), "end": round(seg.end, 3), "text": seg.text}
+                    for seg in segments
+                ],
+                language=max(set(languages), key=languages.count) if languages
+                else self.language,
                 audio_seconds=round(sum(j.audio_seconds for j in jobs), 3),
                 timings={
                     "queue_wait": round(sum(j.queue_wait for j in jobs), 4),

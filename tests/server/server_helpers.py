@@ -183,3 +183,16 @@ def with_marker(action: str, pcm: bytes) -> bytes:
 
 def silence(seconds: float) -> bytes:
     return np.zeros(int(seconds * 16000), dtype="<i2").tobytes()
+
+
+def joined_wav(names: list[str], gap_s: float = 1.5) -> bytes:
+    """Real clips joined with silences, as the bytes of a 16 kHz WAV file."""
+    import io
+
+    parts = []
+    for name in names:
+        data, _ = sf.read(REAL / name, dtype="float32")
+        parts.extend([data, np.zeros(int(gap_s * 16000), dtype=np.float32)])
+    buffer = io.BytesIO()
+    sf.write(buffer, np.concatenate(parts), 16000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
