@@ -43,3 +43,25 @@ def pulse_source(tmp_path_factory):
     use_pulse_in_this_process(server)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_dirs(tmp_path_factory):
+    """Config, history and logs go to a temporary place, never the user's own."""
+    root = tmp_path_factory.mktemp("user")
+    for name in ("CONFIG_DIR", "DATA_DIR", "CACHE_DIR"):
+        os.environ[f"CAPSWRITER_{name}"] = str(root / name.lower())
+    os.environ["CAPSWRITER_CONFIG"] = str(root / "config_dir" / "config.toml")
+    yield root
+
+
+@pytest.fixture(scope="session")
+def recognition_server(tmp_path_factory):
+    """A real server with one worker and the installed model, on a free port."""
+    from .servers import ServerProcess, require_model
+
+    require_model()
+    server = ServerProcess(tmp_path_factory.mktemp("server"))
+    server.start()
+    yield server
+    server.stop()

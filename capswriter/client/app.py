@@ -1,0 +1,187 @@
+"""``capswriter client``: wires the controller, the hotkey and the windows, and runs Qt.
+
+Entry point: :func:`run_client`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from capswriter import logs
+from capswriter.client.controller import ClientController
+from capswriter.client.dictation import Notice
+from capswriter.client.drop_window import DropWindow
+from capswriter.client.history_window import HistoryWindow
+from capswriter.client.hotkey import HotkeyListener
+from capswriter.client.settings_dialog import SettingsDialog
+from capswriter.client.single_instance import InstanceServer, forward_files
+from capswriter.client.tray import MenuHandlers, make_status_view
+from capswriter.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ClientApp:
+    """The running desktop client: one controller, one status view, windows opened on demand."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        controller: ClientController | None = None,
+        instance_name: str | None = None,
+        use_hotkey: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.controller = controller or ClientController(settings)
+        self.instance = InstanceServer(instance_name)
+        self.instance.files_received.connect(self.transcribe)
+        handlers = MenuHandlers(
+            transcribe_files=self.choose_files,
+            drop_window=self.show_drop_window,
+            history=self.show_history,
+            settings=self.show_settings,
+            open_logs=self.open_logs,
+            quit=self.quit,
+        )
+        self.view = make_status_view(self.controller, handlers)
+        self.view.on_open_folder(self.open_folder)
+        self.drop_window: DropWindow | None = None
+        self.history_window: HistoryWindow | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.use_hotkey = use_hotkey
+        self.hotkey: HotkeyListener | None = None
+        self.controller.file_job_changed.connect(self._show_job)
+
+    def start(self, files: list[Path]) -> None:
+        if not self.instance.listen():
+            log.warning("could not listen for other launches on %s", self.instance.name)
+        self.controller.startup()
+        if self.use_hotkey:
+            self.start_hotkey()
+        if files:
+            self.transcribe(files)
+
+    def start_hotkey(self) -> None:
+        if self.hotkey is not None:
+            self.hotkey.stop()
+        client = self.settings.client
+        try:
+            self.hotkey = HotkeyListener(
+                client.hotkey, client.hold_threshold_s, self.controller.flow.handle
+            )
+            self.hotkey.start()
+        except Exception as exc:  # no X display, no accessibility permission, unknown key
+            self.hotkey = None
+            self.controller.notice.emit(Notice(
+                "Push-to-talk unavailable", f"{exc}. Files can still be transcribed.", "error"
+            ))
+
+    # ---- menu entries --------------------------------------------------------------------
+
+    def transcribe(self, files: list[Path]) -> None:
+        if files:
+            self.show_drop_window()
+            self.controller.transcribe_files(files)
+
+    def choose_files(self) -> None:
+        names, _ = QFileDialog.getOpenFileNames(
+            None, "Transcribe files", str(Path.home()),
+            "Audio and video (*.wav *.mp3 *.m4a *.flac *.ogg *.opus *.aac *.wma *.mp4 *.mkv "
+            "*.mov *.webm *.avi);;All files (*)",
+        )
+        self.transcribe([Path(n) for n in names])
+
+    def show_drop_window(self) -> None:
+        if self.drop_window is None:
+            self.drop_window = DropWindow()
+            self.drop_window.files_dropped.connect(self.controller.transcribe_files)
+        self.drop_window.show()
+        self.drop_window.raise_()
+
+    def show_history(self) -> None:
+        if self.history_window is None:
+            self.history_window = HistoryWindow(self.controller.history, self.controller.repaste)
+            self.controller.history_changed.connect(self.history_window.refresh)
+        self.history_window.refresh()
+        self.history_window.show()
+        self.history_window.raise_()
+
+    def show_settings(self) -> None:
+        self.settings_dialog = SettingsDialog(self.settings)
+        self.settings_dialog.saved.connect(self.apply_settings)
+        self.settings_dialog.show()
+
+    def apply_settings(self, new: Settings) -> None:
+        """Take saved settings in place, so every service holding them sees the change."""
+        moved = (new.server.host, new.server.port) != (
+            self.settings.server.host, self.settings.server.port
+        )
+        for section in ("asr", "server", "client", "files"):
+            target, source = getattr(self.settings, section), getattr(new, section)
+            for f in dataclasses.fields(source):
+                setattr(target, f.name, getattr(source, f.name))
+        self.controller.files.formats = list(new.files.formats)
+        if self.use_hotkey:
+            self.start_hotkey()
+        if moved:
+            self.controller.notice.emit(Notice(
+                "Settings saved", "The new server address is used after a restart."
+            ))
+
+    def open_logs(self) -> None:
+        folder = self.controller.log_path()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def open_folder(self, folder: str) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    def quit(self) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+    def shutdown(self) -> None:
+        if self.hotkey is not None:
+            self.hotkey.stop()
+        self.instance.close()
+        self.controller.shutdown()
+        if hasattr(self.view, "close"):
+            self.view.close()
+
+    def _show_job(self, job) -> None:
+        if self.drop_window is not None:
+            self.drop_window.show_job(job)
+
+
+def _log_to_file(settings: Settings, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(folder / "client.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(logs.FORMAT))
+    logging.getLogger().addHandler(handler)
+
+
+def run_client(settings: Settings, files: list[Path]) -> int:
+    """Run the desktop client until Quit; a second launch hands ``files`` over and returns 0."""
+    logs.configure(settings.log_level)
+    qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    qapp.setApplicationName("CapsWriter")
+    qapp.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive
+    if forward_files(files):
+        print("CapsWriter is already running; files handed over." if files
+              else "CapsWriter is already running.")
+        return 0
+    app = ClientApp(settings)
+    _log_to_file(settings, app.controller.log_path())
+    app.start(files)
+    try:
+        return qapp.exec()
+    finally:
+        app.shutdown()

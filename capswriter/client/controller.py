@@ -1,0 +1,233 @@
+"""The client's state in one place, and the services behind it; no widget is known here.
+
+:class:`ClientController` owns the server link, the dictation flow, file jobs and history, and
+publishes what the user should see as Qt signals (emitted from any thread, delivered on the GUI
+thread). Widgets connect to the signals and call the controller's methods; nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from capswriter.client.dictation import DictationFlow, DictationOutcome, DictationPhase, Notice
+from capswriter.client.file_jobs import FileJob, FileJobs
+from capswriter.client.history import History
+from capswriter.client.link import Health, ServerLink, launch_server
+from capswriter.client.output import PostProcessor, TextOutput
+from capswriter.client.recorder import Recorder
+from capswriter.config import Settings, cache_dir
+
+log = logging.getLogger(__name__)
+
+
+class TrayState(enum.Enum):
+    STARTING = "starting"
+    LOADING = "loading"
+    READY = "ready"
+    RECORDING = "recording"
+    TRANSCRIBING = "transcribing"
+    BUSY = "busy"
+    ERROR = "error"
+
+
+class Connection(enum.Enum):
+    STARTING = "starting"  # not asked yet, or a server we launched has not answered yet
+    LOADING = "loading"  # the server answers but no worker has its model loaded
+    READY = "ready"
+    DOWN = "down"  # nothing answers and we are not starting one
+
+
+def tray_state(connection: Connection, phase: DictationPhase, files_active: bool) -> TrayState:
+    """What the icon shows. A live microphone always wins: the user must know it is on."""
+    if phase is DictationPhase.RECORDING:
+        return TrayState.RECORDING
+    if phase is DictationPhase.TRANSCRIBING:
+        return TrayState.TRANSCRIBING
+    if connection is Connection.DOWN:
+        return TrayState.ERROR
+    if connection is Connection.STARTING:
+        return TrayState.STARTING
+    if connection is Connection.LOADING:
+        return TrayState.LOADING
+    return TrayState.BUSY if files_active else TrayState.READY
+
+
+STATE_TEXT = {
+    TrayState.STARTING: "Starting the recognition server…",
+    TrayState.LOADING: "Loading the speech model…",
+    TrayState.READY: "Ready: hold {key} to dictate",
+    TrayState.RECORDING: "Listening…",
+    TrayState.TRANSCRIBING: "Transcribing…",
+    TrayState.BUSY: "Transcribing files…",
+    TrayState.ERROR: "No recognition server: {detail}",
+}
+
+
+class ClientController(QObject):
+    state_changed = Signal(object)  # TrayState
+    notice = Signal(object)  # Notice
+    history_changed = Signal()
+    file_job_changed = Signal(object)  # FileJob
+    dictation_done = Signal(object)  # DictationOutcome
+
+    def __init__(
+        self,
+        settings: Settings,
+        history: History | None = None,
+        link: ServerLink | None = None,
+        recorder: Recorder | None = None,
+        start_server: bool = True,
+        health_interval_s: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.history = history or History()
+        self.link = link or ServerLink.from_settings(settings)
+        self.recorder = recorder or Recorder(
+            device=getattr(settings.client, "input_device", None) or None,
+            keep_open=settings.client.keep_stream_open,
+            idle_minutes=settings.client.stream_idle_minutes,
+            on_error=lambda message: self._notice(Notice("Microphone lost", message, "error")),
+        )
+        self.post = PostProcessor(settings)
+        self.output = TextOutput(settings)
+        self.flow = DictationFlow(
+            settings, self.recorder, self.link, self.post, self.output, self.history,
+            on_phase=lambda phase: self._update(),
+            on_notice=self._notice,
+            on_history=self.history_changed.emit,
+            on_outcome=self.dictation_done.emit,
+        )
+        self.files = FileJobs(
+            self.link, self.history, list(settings.files.formats),
+            on_update=self._file_update,
+            on_notice=self._notice,
+            on_history=self.history_changed.emit,
+            language=settings.asr.language,
+        )
+        self.start_server = start_server
+        self.health_interval_s = health_interval_s
+        self.connection = Connection.STARTING
+        self.health = Health("starting")
+        self.server_process = None
+        self.state = TrayState.STARTING
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def startup(self) -> None:
+        """Begin watching the server (launching one if none answers) and open the microphone."""
+        self._monitor = threading.Thread(target=self._watch_server, name="health", daemon=True)
+        self._monitor.start()
+        if self.settings.client.keep_stream_open:
+            threading.Thread(target=self._open_microphone, name="mic-open", daemon=True).start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=3)
+        self.flow.close()
+        self.recorder.close()
+        self.link.close()
+        self.history.close()
+        if self.server_process is not None:
+            self.server_process.terminate()
+
+    # ---- what widgets call -----------------------------------------------------------------
+
+    def transcribe_files(self, paths: list[Path]) -> list[FileJob]:
+        jobs = self.files.submit([Path(p) for p in paths])
+        self._update()
+        return jobs
+
+    def repaste(self, entry_id: int) -> bool:
+        entry = self.history.get(entry_id)
+        if entry is None or not entry.text:
+            return False
+        result = self.output.deliver(entry.text)
+        if not result.delivered:
+            self._notice(Notice("Text not inserted", f"{result.reason}. It is on the clipboard."))
+        return result.delivered
+
+    def status_text(self) -> str:
+        return STATE_TEXT[self.state].format(
+            key=self.settings.client.hotkey.replace("_", " ").title(),
+            detail=self.health.detail or "nothing answers",
+        )
+
+    def log_path(self) -> Path:
+        return cache_dir() / "logs"
+
+    # ---- inputs from the services ------------------------------------------------------------
+
+    def set_health(self, health: Health) -> None:
+        """The latest /health answer; ``down`` counts as starting while our server boots."""
+        self.health = health
+        if health.ready:
+            connection = Connection.READY
+        elif health.status in ("starting", "draining"):
+            connection = Connection.LOADING
+        elif self.server_process is not None and self.server_process.poll() is None:
+            connection = Connection.STARTING
+        else:
+            connection = Connection.DOWN
+        became_ready = connection is Connection.READY and self.connection is not Connection.READY
+        self.connection = connection
+        self._update()
+        if became_ready and self.history.pending():
+            threading.Thread(target=self.flow.retry_pending, name="retry", daemon=True).start()
+
+    def _watch_server(self) -> None:
+        first = True
+        while not self._stop.is_set():
+            health = self.link.health()
+            if first and not health.ready and health.status == "down":
+                self._maybe_launch_server()
+            first = False
+            self.set_health(health)
+            interval = self.health_interval_s * (3 if health.ready else 1)
+            self._stop.wait(interval)
+
+    def _maybe_launch_server(self) -> None:
+        if not self.start_server or not _is_loopback(self.link.host):
+            return
+        logs = self.log_path()
+        logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self.server_process = launch_server(self.settings, logs / "server.log")
+        except OSError as exc:
+            self._notice(Notice("Could not start the server", str(exc), "error"))
+
+    def _open_microphone(self) -> None:
+        try:
+            self.recorder.open()
+        except Exception as exc:
+            self._notice(Notice("Microphone unavailable", str(exc), "error"))
+
+    def _file_update(self, job: FileJob) -> None:
+        self.file_job_changed.emit(job)
+        self._update()
+
+    def _notice(self, notice: Notice) -> None:
+        log.info("%s: %s", notice.title, notice.message)
+        self.notice.emit(notice)
+
+    def _update(self) -> None:
+        state = tray_state(self.connection, self.flow.phase, self.files.active)
+        if state is not self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+
+def _is_loopback(host: str) -> bool:
+    # Only a server on this machine is ours to start.
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+__all__ = ["ClientController", "Connection", "DictationOutcome", "TrayState", "tray_state"]

@@ -1,0 +1,235 @@
+"""The dictation flow: hotkey actions → recorder → server → post-processing → history → output.
+
+No Qt here: the flow reports its phase and notices through callbacks, which the controller turns
+into signals. Words are never lost: the text goes into history before output is tried, and when
+the server cannot transcribe, the audio goes into history as ``pending`` and is sent again by
+:meth:`DictationFlow.retry_pending` once the server is back.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from capswriter.client.history import History
+from capswriter.client.hotkey import Action
+from capswriter.client.link import DictationStream, ServerLink
+from capswriter.client.output import PostProcessor, TextOutput
+from capswriter.client.recorder import SAMPLE_RATE, Recorder, RecorderError
+from capswriter.config import Settings
+
+log = logging.getLogger(__name__)
+
+# Shorter captures are key bounces, not speech; sending them only wastes a worker.
+MIN_DICTATION_S = 0.15
+
+
+class DictationPhase(enum.Enum):
+    IDLE = "idle"
+    RECORDING = "recording"
+    TRANSCRIBING = "transcribing"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read: the tray shows it as a notification."""
+
+    title: str
+    message: str
+    level: str = "info"  # info | warning | error
+    folder: str = ""  # offered as "open folder" when set
+
+
+@dataclass
+class DictationOutcome:
+    entry_id: int | None
+    text: str
+    delivered: bool
+    release_to_text_s: float
+
+
+class DictationFlow:
+    """Carries out hotkey actions; every method is safe to call from the hotkey thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        recorder: Recorder,
+        link: ServerLink,
+        post: PostProcessor,
+        output: TextOutput,
+        history: History,
+        on_phase: Callable[[DictationPhase], None] = lambda phase: None,
+        on_notice: Callable[[Notice], None] = lambda notice: None,
+        on_history: Callable[[], None] = lambda: None,
+        on_outcome: Callable[[DictationOutcome], None] = lambda outcome: None,
+    ) -> None:
+        self.settings = settings
+        self.recorder = recorder
+        self.link = link
+        self.post = post
+        self.output = output
+        self.history = history
+        self.on_phase = on_phase
+        self.on_notice = on_notice
+        self.on_history = on_history
+        self.on_outcome = on_outcome
+        self._armed = False
+        self._recording = False
+        self._transcribing = 0
+        self._stream: DictationStream | None = None
+        self._lock = threading.Lock()
+        # One finisher keeps outputs in order and frees the hotkey thread for the next press.
+        self._finisher = ThreadPoolExecutor(1, thread_name_prefix="dictation")
+
+    @property
+    def phase(self) -> DictationPhase:
+        if self._recording:
+            return DictationPhase.RECORDING
+        if self._transcribing:
+            return DictationPhase.TRANSCRIBING
+        return DictationPhase.IDLE
+
+    def handle(self, action: Action) -> None:
+        if action is Action.ARM:
+            self._arm()
+        elif action is Action.START:
+            self._start()
+        elif action is Action.DISARM:
+            self._disarm()
+        elif action is Action.STOP:
+            self._stop()
+
+    def close(self) -> None:
+        self._finisher.shutdown(wait=True)
+
+    def _arm(self) -> None:
+        try:
+            self.recorder.arm()
+            self._armed = True
+        except RecorderError as exc:
+            self._armed = False
+            self.on_notice(Notice("Microphone unavailable", str(exc), "error"))
+
+    def _start(self) -> None:
+        if not self._armed:
+            return
+        self._stream = self.link.open_dictation(self.settings.asr.language)
+        stream = self._stream
+        self.recorder.start(lambda chunk: _send_quietly(stream, chunk))
+        self._set(recording=True)
+
+    def _disarm(self) -> None:
+        if self._armed:
+            self.recorder.cancel()
+        self._armed = False
+
+    def _stop(self) -> None:
+        if not self._armed:
+            return
+        released = time.monotonic()
+        self._armed = False
+        try:
+            audio = self.recorder.stop()
+        except RecorderError as exc:
+            audio = np.zeros(0, np.float32)
+            self.on_notice(Notice("Recording failed", str(exc), "error"))
+        stream, self._stream = self._stream, None
+        with self._lock:
+            self._transcribing += 1
+        self._set(recording=False)
+        self._finisher.submit(self._finish, stream, audio, released)
+
+    def _finish(self, stream: DictationStream | None, audio: np.ndarray, released: float) -> None:
+        try:
+            outcome = self._transcribe_and_deliver(stream, audio, released)
+            if outcome is not None:
+                self.on_outcome(outcome)
+        except Exception:  # the finisher must survive anything a dictation throws
+            log.exception("dictation failed")
+        finally:
+            with self._lock:
+                self._transcribing -= 1
+            self._set()
+
+    def _transcribe_and_deliver(
+        self, stream: DictationStream | None, audio: np.ndarray, released: float
+    ) -> DictationOutcome | None:
+        seconds = len(audio) / SAMPLE_RATE
+        if stream is None or seconds < MIN_DICTATION_S:
+            if stream is not None:
+                stream.abort()
+            return None
+        try:
+            result = stream.finish(timeout=max(30.0, 3 * seconds))
+        except Exception as exc:
+            entry_id = self.history.add(
+                "dictation", status="pending", duration_s=seconds, error=str(exc), audio=audio
+            )
+            self.on_history()
+            self.on_notice(Notice(
+                "Dictation kept for later",
+                f"The server could not transcribe it ({exc}). The {seconds:.1f} s of audio are "
+                "in History and will be transcribed when the server is back.",
+                "warning",
+            ))
+            return DictationOutcome(entry_id, "", False, time.monotonic() - released)
+        text = self.post.process(result.text)
+        if not text:
+            return DictationOutcome(None, "", True, time.monotonic() - released)
+        keep_audio = audio if self.settings.client.save_audio else None
+        entry_id = self.history.add("dictation", text, duration_s=seconds, audio=keep_audio)
+        delivered = self.output.deliver(text)
+        latency = time.monotonic() - released
+        self.history.update(
+            entry_id, latency_s=latency, source=delivered.app.process if delivered.app else ""
+        )
+        self.on_history()
+        if not delivered.delivered:
+            self.on_notice(Notice(
+                "Text not inserted",
+                f"{delivered.reason}. The text is on the clipboard and in History: {text[:80]}",
+                "warning",
+            ))
+        return DictationOutcome(entry_id, text, delivered.delivered, latency)
+
+    def retry_pending(self) -> int:
+        """Transcribe dictations kept while the server was away; returns how many succeeded."""
+        done = 0
+        for entry in self.history.pending():
+            audio = self.history.audio(entry.id)
+            if audio is None:
+                self.history.update(entry.id, status="failed", error="no audio was kept")
+                continue
+            try:
+                result = self.link.transcribe_samples(audio)
+            except Exception as exc:
+                log.info("pending dictation %d still waits: %s", entry.id, exc)
+                break
+            text = self.post.process(result.text)
+            self.history.update(entry.id, text=text, status="done", error="")
+            if not self.settings.client.save_audio:
+                self.history.drop_audio(entry.id)
+            done += 1
+            self.on_notice(Notice("Kept dictation transcribed", text or "(no speech)", "info"))
+        if done:
+            self.on_history()
+        return done
+
+    def _set(self, recording: bool | None = None) -> None:
+        if recording is not None:
+            self._recording = recording
+        self.on_phase(self.phase)
+
+
+def _send_quietly(stream: DictationStream, chunk: np.ndarray) -> None:
+    # A dead connection shows up at finish(); the full audio is kept by the recorder anyway.
+    if not stream.failed:
+        stream.send(chunk)

@@ -1,0 +1,174 @@
+"""The client's line to the recognition server: health, dictation streams, file jobs, launch.
+
+The server speaks asyncio WebSockets (``capswriter.server.client_api``); the hotkey, recorder and
+Qt run on ordinary threads. :class:`ServerLink` owns one event loop on a thread of its own and
+offers blocking or future-returning calls that are safe from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from capswriter.config import Settings
+from capswriter.errors import ServerUnavailable
+from capswriter.server import protocol
+from capswriter.server.client_api import RecognitionClient, server_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    """What ``/health`` said: ``ok``, ``starting``, ``draining``, or ``down`` if nothing answered."""
+
+    status: str
+    model: str = ""
+    workers_ready: int = 0
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ok"
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    """float32 [-1, 1) → 16-bit little-endian PCM, the protocol's mic format."""
+    clipped = np.clip(samples, -1.0, 32767 / 32768)
+    return np.round(clipped * 32768).astype("<i2").tobytes()
+
+
+class DictationStream:
+    """One dictation: chunks go out as they are recorded, ``finish`` waits for the text."""
+
+    def __init__(self, link: ServerLink, language: str = "") -> None:
+        self._loop = link.loop
+        self._chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.seconds_sent = 0.0
+        self._future = asyncio.run_coroutine_threadsafe(self._run(link, language), self._loop)
+
+    async def _run(self, link: ServerLink, language: str) -> protocol.Result:
+        async def chunks():
+            while (chunk := await self._chunks.get()) is not None:
+                yield chunk
+
+        async with RecognitionClient(link.url, link.token, open_timeout=3.0) as client:
+            return await client.dictate(chunks(), language=language)
+
+    @property
+    def failed(self) -> bool:
+        f = self._future
+        return f.done() and (f.cancelled() or f.exception() is not None)
+
+    def send(self, samples: np.ndarray) -> None:
+        """Queue 16 kHz float32 samples; safe from the recorder's thread."""
+        self.seconds_sent += len(samples) / protocol.SAMPLE_RATE
+        self._loop.call_soon_threadsafe(self._chunks.put_nowait, pcm16(samples))
+
+    def finish(self, timeout: float = 60.0) -> protocol.Result:
+        """No more audio: return the final result or raise what went wrong."""
+        self._loop.call_soon_threadsafe(self._chunks.put_nowait, None)
+        try:
+            return self._future.result(timeout)
+        except concurrent.futures.TimeoutError as exc:
+            self._future.cancel()
+            raise ServerUnavailable(f"the server gave no result within {timeout:.0f} s") from exc
+
+    def abort(self) -> None:
+        self._future.cancel()
+
+
+class ServerLink:
+    """Thread-safe access to one server address."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 6016, token: str = "") -> None:
+        # A wildcard bind address is not something to connect to.
+        self.host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        self.port = port
+        self.token = token
+        self.url = server_url(self.host, port)
+        self.http_url = f"http://{self.host}:{port}"
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="server-link", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServerLink:
+        return cls(settings.server.host, settings.server.port, settings.server.token)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=2)
+
+    def health(self, timeout: float = 1.0) -> Health:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            reply = httpx.get(f"{self.http_url}/health", timeout=timeout, headers=headers)
+            reply.raise_for_status()
+            data = reply.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            return Health("down", detail=str(exc) or type(exc).__name__)
+        return Health(
+            status=str(data.get("status", "down")),
+            model=str(data.get("model", "")),
+            workers_ready=int(data.get("workers_ready", 0)),
+        )
+
+    def open_dictation(self, language: str = "") -> DictationStream:
+        return DictationStream(self, language)
+
+    def transcribe_file(
+        self,
+        path: Path,
+        on_message: Callable[[protocol.Message], None] | None = None,
+        language: str = "",
+    ) -> concurrent.futures.Future[protocol.Result]:
+        """Send one file; ``on_message`` hears queue and progress messages on the link thread."""
+
+        async def run() -> protocol.Result:
+            data = await asyncio.to_thread(path.read_bytes)
+            async with RecognitionClient(self.url, self.token) as client:
+                return await client.transcribe_file(
+                    data, filename=path.name, language=language, on_message=on_message
+                )
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop)
+
+    def transcribe_samples(self, samples: np.ndarray, timeout: float = 120.0) -> protocol.Result:
+        """Kept dictation audio, sent again once the server is back."""
+        stream = self.open_dictation()
+        for start in range(0, len(samples), protocol.SAMPLE_RATE):
+            stream.send(samples[start:start + protocol.SAMPLE_RATE])
+        return stream.finish(timeout)
+
+
+def launch_server(settings: Settings, log_path: Path | None = None) -> subprocess.Popen:
+    """Start ``python -m capswriter.server`` for the configured address, detached from our stdin."""
+    args = [
+        sys.executable, "-m", "capswriter.server",
+        "--host", settings.server.host, "--port", str(settings.server.port),
+    ]
+    if settings.server.token:
+        args += ["--token", settings.server.token]
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    kwargs: dict = {}
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW
+    else:
+        kwargs["start_new_session"] = True  # Ctrl+C in the client's terminal is not for the server
+    log.info("starting a server: %s", " ".join(args))
+    return subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        env=os.environ.copy(), **kwargs,
+    )

@@ -1,0 +1,128 @@
+"""Edits the same TOML file the server and the CLI read (``Settings.save`` / ``load_settings``)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QMessageBox,
+    QSpinBox,
+    QWidget,
+)
+
+from capswriter.config import Settings, config_file
+from capswriter.errors import CapsWriterError
+
+HOTKEYS = ("caps_lock", "scroll_lock", "f13", "f14", "f15", "alt_r", "ctrl_r", "mouse_x1", "mouse_x2")
+FILE_FORMATS = ("txt", "srt", "vtt", "json")
+
+
+class SettingsDialog(QDialog):
+    saved = Signal(object)  # Settings
+
+    def __init__(self, settings: Settings, path: Path | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("CapsWriter settings")
+        self.settings = settings
+        self.path = path or config_file()
+        c, s, a = settings.client, settings.server, settings.asr
+
+        self.hotkey = QComboBox(editable=True)
+        self.hotkey.addItems(HOTKEYS)
+        self.hotkey.setCurrentText(c.hotkey)
+        self.hold_threshold = QDoubleSpinBox(minimum=0.05, maximum=2.0, singleStep=0.05, decimals=2)
+        self.hold_threshold.setValue(c.hold_threshold_s)
+        self.output_mode = QComboBox()
+        self.output_mode.addItems(["paste", "type"])
+        self.output_mode.setCurrentText(c.output_mode)
+        self.trailing_punctuation = QCheckBox("Keep the final punctuation mark")
+        self.trailing_punctuation.setChecked(c.trailing_punctuation)
+        self.trailing_space = QCheckBox("Add a space after the text")
+        self.trailing_space.setChecked(c.trailing_space)
+        self.keep_stream_open = QCheckBox("Keep the microphone open (no lost first syllable)")
+        self.keep_stream_open.setChecked(c.keep_stream_open)
+        self.stream_idle_minutes = QDoubleSpinBox(minimum=0.5, maximum=600, decimals=1)
+        self.stream_idle_minutes.setValue(c.stream_idle_minutes)
+        self.save_audio = QCheckBox("Keep the audio of every dictation in history")
+        self.save_audio.setChecked(c.save_audio)
+        self.host = QLineEdit(s.host)
+        self.port = QSpinBox(minimum=1, maximum=65535)
+        self.port.setValue(s.port)
+        self.model = QLineEdit(a.model)
+        self.language = QLineEdit(a.language)
+        self.language.setPlaceholderText("auto")
+        self.simplified_chinese = QCheckBox("Convert Traditional to Simplified Chinese")
+        self.simplified_chinese.setChecked(a.simplified_chinese)
+        self.formats = {fmt: QCheckBox(fmt) for fmt in FILE_FORMATS}
+        formats_row = QWidget()
+        row = QHBoxLayout(formats_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        for fmt, box in self.formats.items():
+            box.setChecked(fmt in settings.files.formats)
+            row.addWidget(box)
+
+        form = QFormLayout(self)
+        form.addRow("Push-to-talk key", self.hotkey)
+        form.addRow("Hold for (s)", self.hold_threshold)
+        form.addRow("Output", self.output_mode)
+        form.addRow("", self.trailing_punctuation)
+        form.addRow("", self.trailing_space)
+        form.addRow("", self.keep_stream_open)
+        form.addRow("Release microphone after (min)", self.stream_idle_minutes)
+        form.addRow("", self.save_audio)
+        form.addRow("Server host", self.host)
+        form.addRow("Server port", self.port)
+        form.addRow("Model", self.model)
+        form.addRow("Language", self.language)
+        form.addRow("", self.simplified_chinese)
+        form.addRow("File outputs", formats_row)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+    def edited(self) -> Settings:
+        """The settings as the form shows them, without touching the originals."""
+        result = copy.deepcopy(self.settings)
+        c, s, a = result.client, result.server, result.asr
+        c.hotkey = self.hotkey.currentText().strip()
+        c.hold_threshold_s = round(self.hold_threshold.value(), 2)
+        c.output_mode = self.output_mode.currentText()
+        c.trailing_punctuation = self.trailing_punctuation.isChecked()
+        c.trailing_space = self.trailing_space.isChecked()
+        c.keep_stream_open = self.keep_stream_open.isChecked()
+        c.stream_idle_minutes = round(self.stream_idle_minutes.value(), 1)
+        c.save_audio = self.save_audio.isChecked()
+        s.host = self.host.text().strip()
+        s.port = self.port.value()
+        a.model = self.model.text().strip()
+        a.language = self.language.text().strip()
+        a.simplified_chinese = self.simplified_chinese.isChecked()
+        result.files.formats = [fmt for fmt, box in self.formats.items() if box.isChecked()]
+        return result
+
+    def save(self) -> None:
+        settings = self.edited()
+        if not settings.files.formats:
+            QMessageBox.warning(self, "CapsWriter", "Choose at least one file output format.")
+            return
+        try:
+            settings.save(self.path)
+        except (OSError, CapsWriterError) as exc:
+            QMessageBox.critical(self, "CapsWriter", f"Could not save {self.path}: {exc}")
+            return
+        self.settings = settings
+        self.saved.emit(settings)
+        self.accept()

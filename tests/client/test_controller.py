@@ -1,0 +1,89 @@
+"""The controller's state follows the server's health and the dictation and file jobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from capswriter.client.controller import ClientController, Connection, TrayState, tray_state
+from capswriter.client.dictation import DictationPhase
+from capswriter.client.history import History
+from capswriter.client.link import ServerLink
+from capswriter.config import Settings
+
+from .servers import free_port, require_model
+
+P = DictationPhase
+
+
+@pytest.mark.parametrize(
+    ("connection", "phase", "files", "expected"),
+    [
+        (Connection.STARTING, P.IDLE, False, TrayState.STARTING),
+        (Connection.LOADING, P.IDLE, False, TrayState.LOADING),
+        (Connection.READY, P.IDLE, False, TrayState.READY),
+        (Connection.READY, P.IDLE, True, TrayState.BUSY),
+        (Connection.READY, P.RECORDING, True, TrayState.RECORDING),
+        (Connection.READY, P.TRANSCRIBING, True, TrayState.TRANSCRIBING),
+        (Connection.DOWN, P.IDLE, True, TrayState.ERROR),
+        # The microphone being live is shown even when the server is gone.
+        (Connection.DOWN, P.RECORDING, False, TrayState.RECORDING),
+        (Connection.LOADING, P.TRANSCRIBING, False, TrayState.TRANSCRIBING),
+    ],
+)
+def test_tray_state_table(connection, phase, files, expected):
+    assert tray_state(connection, phase, files) is expected
+
+
+def make_controller(tmp_path, port: int, start_server: bool) -> ClientController:
+    settings = Settings()
+    settings.server.port = port
+    settings.client.keep_stream_open = False
+    return ClientController(
+        settings,
+        history=History(tmp_path / "history.sqlite3"),
+        link=ServerLink(port=port),
+        start_server=start_server,
+        health_interval_s=0.2,
+    )
+
+
+def test_no_server_and_not_allowed_to_start_one_is_an_error(qtbot, tmp_path):
+    controller = make_controller(tmp_path, free_port(), start_server=False)
+    try:
+        with qtbot.waitSignal(controller.state_changed, timeout=5000) as signal:
+            controller.startup()
+        assert signal.args == [TrayState.ERROR]
+        assert "No recognition server" in controller.status_text()
+    finally:
+        controller.shutdown()
+
+
+def test_connects_to_a_running_server_and_shows_ready(qtbot, tmp_path, recognition_server):
+    controller = make_controller(tmp_path, recognition_server.port, start_server=False)
+    try:
+        controller.startup()
+        qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=5000)
+        assert controller.health.model == "whisper-base"
+        assert "hold Caps Lock" in controller.status_text()
+    finally:
+        controller.shutdown()
+
+
+def test_starts_a_server_when_none_answers_and_goes_through_loading_to_ready(
+    qtbot, tmp_path, monkeypatch
+):
+    require_model()
+    monkeypatch.setenv("CAPSWRITER_SERVER_WORKERS", "1")
+    monkeypatch.setenv("CAPSWRITER_ASR_NUM_THREADS", "1")
+    controller = make_controller(tmp_path, free_port(), start_server=True)
+    seen: list[TrayState] = []
+    controller.state_changed.connect(seen.append)
+    try:
+        controller.startup()
+        qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=120_000)
+        assert controller.server_process is not None
+        assert TrayState.ERROR not in seen
+        assert seen[-1] is TrayState.READY
+    finally:
+        controller.shutdown()
+    assert controller.server_process.wait(timeout=20) is not None

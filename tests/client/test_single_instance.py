@@ -1,0 +1,49 @@
+"""A second launch hands its files to the running instance."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from capswriter.client.single_instance import InstanceServer, forward_files
+
+
+def test_files_from_a_second_launch_reach_the_first(qtbot, tmp_path):
+    name = f"capswriter-test-{uuid.uuid4().hex[:8]}"
+    assert not forward_files([tmp_path / "a.wav"], name=name)  # nobody running yet
+    first = InstanceServer(name)
+    assert first.listen()
+    try:
+        received = []
+        first.files_received.connect(received.append)
+        sent = [tmp_path / "a.wav", tmp_path / "b c.mp3"]
+        # forward_files blocks on the socket; the first instance answers on the same event loop.
+        assert forward_files(sent, name=name)
+        qtbot.waitUntil(lambda: bool(received), timeout=3000)
+        assert received == [[Path(p).resolve() for p in sent]]
+    finally:
+        first.close()
+
+
+def test_a_second_process_forwards_and_exits(qtbot, tmp_path):
+    name = f"capswriter-test-{uuid.uuid4().hex[:8]}"
+    first = InstanceServer(name)
+    assert first.listen()
+    try:
+        received = []
+        first.files_received.connect(received.append)
+        code = (
+            "import sys; from pathlib import Path;"
+            "from capswriter.client.single_instance import forward_files;"
+            f"sys.exit(0 if forward_files([Path({str(tmp_path / 'talk.wav')!r})], name={name!r})"
+            " else 3)"
+        )
+        second = subprocess.Popen([sys.executable, "-c", code])
+        qtbot.waitUntil(lambda: second.poll() is not None, timeout=20000)
+        assert second.returncode == 0
+        qtbot.waitUntil(lambda: bool(received), timeout=3000)
+        assert received == [[(tmp_path / "talk.wav").resolve()]]
+    finally:
+        first.close()
