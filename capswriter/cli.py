@@ -53,6 +53,28 @@ def _file_progress_bar(path: Path):
 
 
 def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    if args.in_process:
+        return _transcribe_in_process(settings, args)
+    from capswriter.client.batch import transcribe_via_server
+
+    settings.override("server", host=args.host, port=args.port)
+    formats = args.formats.split(",") if args.formats else settings.files.formats
+    summary = transcribe_via_server(
+        settings, args.files, formats=formats, language=args.language or "",
+        start_server=not args.no_start,
+    )
+    for outcome in summary.outcomes:
+        if outcome.error:
+            print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+        elif args.print_text and outcome.transcript:
+            print(outcome.transcript.text)
+    wall, audio = summary.wall_seconds, summary.audio_seconds
+    print(f"{len(summary.outcomes) - summary.failures} of {len(summary.outcomes)} files: "
+          f"{audio:.1f} s audio in {wall:.1f} s (RTF {wall / audio if audio else 0:.3f})")
+    return 1 if summary.failures else 0
+
+
+def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.asr.engine import Engine, vad_model_path
     from capswriter.files.pipeline import transcribe_file
     from capswriter.files.segment import Segmenter
@@ -89,6 +111,16 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{len(args.files) - failures} of {len(args.files)} files: {audio_total:.1f} s audio "
           f"in {wall:.1f} s (RTF {rtf:.3f})")  # fmt: skip
     return 1 if failures else 0
+
+
+def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.server.app import run_server
+
+    settings.override("server", host=args.host, port=args.port, workers=args.workers,
+                      token=args.token)  # fmt: skip
+    settings.override("asr", num_threads=args.threads)
+    run_server(settings)
+    return 0
 
 
 def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
@@ -147,7 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default=None, help="language code (default: auto-detect)")
     p.add_argument("--formats", default=None, help="comma-separated: txt,srt,vtt,json")
     p.add_argument("--print-text", action="store_true", help="print each transcript")
+    p.add_argument("--in-process", action="store_true",
+                   help="decode here instead of on the server pool (no server needed)")
+    p.add_argument("--host", default=None, help="server address (default from settings)")
+    p.add_argument("--port", type=int, default=None, help="server port (default 6016)")
+    p.add_argument("--no-start", action="store_true",
+                   help="fail instead of starting a server when none answers")
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("server", help="run the recognition server (worker pool, WebSocket, HTTP)")
+    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 6016)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    p.add_argument("--threads", type=int, default=None, help="recognizer threads per worker")
+    p.add_argument("--token", default=None, help="required when binding beyond loopback")
+    p.set_defaults(func=cmd_server)
 
     bench = sub.add_parser("bench", help="measure speed and memory")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")

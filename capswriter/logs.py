@@ -17,3 +17,5 @@ def configure(level: str | int = "INFO", stream=None) -> None:
         handler._capswriter = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
+    # One line per HTTP request from the health poller drowns everything else.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

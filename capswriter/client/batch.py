@@ -1,7 +1,7 @@
 """Files transcribed from a terminal through the server pool, with a progress bar per file.
 
 Uses a running server when one answers; otherwise starts one for the run and stops it after.
-All files go over one connection at once, so the server spreads their segments over every
+All files are sent at once, so the server spreads their segments over every
 worker; the bars follow the server's queue_status and progress messages.
 """
 
@@ -51,23 +51,27 @@ class BatchSummary:
 def ensure_server(settings: Settings, wait_s: float = 180.0, say: Callable[[str], None] = print):
     """Return None if a server already answers, else the process of one started and now ready."""
     link = ServerLink.from_settings(settings)
+    log_path = data_dir() / "logs" / "server.log"
     try:
-        if link.health().reachable:
+        health = link.health()
+        if health.ready:
             return None
-        say(f"no server at {settings.server.host}:{settings.server.port}; starting one")
-        log_path = data_dir() / "logs" / "server.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        process = launch_server(settings, log_path)
+        process = None
+        if health.status == "down":
+            say(f"no server at {settings.server.host}:{settings.server.port}; starting one")
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            process = launch_server(settings, log_path)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            if process.poll() is not None:
+            if process is not None and process.poll() is not None:
                 raise ServerUnavailable(
                     f"the server exited at start-up (code {process.returncode}); see {log_path}"
                 )
             if link.health().ready:
                 return process
             time.sleep(0.3)
-        process.terminate()
+        if process is not None:
+            process.terminate()
         raise ServerUnavailable(f"the server did not become ready in {wait_s:.0f} s; see {log_path}")
     finally:
         link.close()
@@ -101,7 +105,7 @@ class _Bar:
         self.bar.close()
 
 
-async def _one(client: RecognitionClient, path: Path, position: int, language: str,
+async def _one(url: str, token: str, path: Path, position: int, language: str,
                formats: list[str]) -> FileOutcome:  # fmt: skip
     outcome = FileOutcome(path)
     bar = _Bar(path, position)
@@ -110,9 +114,11 @@ async def _one(client: RecognitionClient, path: Path, position: int, language: s
         data = path.read_bytes()
         for attempt in range(BUSY_RETRIES + 1):
             try:
-                result = await client.transcribe_file(
-                    data, filename=path.name, language=language, on_message=bar.update
-                )
+                # A connection streams one task's audio at a time, so each file gets its own.
+                async with RecognitionClient(url, token) as client:
+                    result = await client.transcribe_file(
+                        data, filename=path.name, language=language, on_message=bar.update
+                    )
                 break
             except QueueFull as exc:
                 if attempt == BUSY_RETRIES:
@@ -138,10 +144,9 @@ async def _one(client: RecognitionClient, path: Path, position: int, language: s
 
 
 async def _run(url: str, token: str, paths: list[Path], language: str, formats: list[str]):
-    async with RecognitionClient(url, token) as client:
-        return await asyncio.gather(
-            *(_one(client, path, i, language, formats) for i, path in enumerate(paths))
-        )
+    return await asyncio.gather(
+        *(_one(url, token, path, i, language, formats) for i, path in enumerate(paths))
+    )
 
 
 def transcribe_via_server(
