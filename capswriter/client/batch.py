@@ -154,7 +154,18 @@ def transcribe_via_server(
     start_server: bool = True,
 ) -> BatchSummary:  # fmt: skip
     """Transcribe `paths` in parallel on the server pool and write outputs beside each file."""
-    process = ensure_server(settings) if start_server else None
+    if start_server:
+        process = ensure_server(settings)
+    else:
+        process = None
+        link = ServerLink.from_settings(settings)
+        status = link.health().status
+        link.close()
+        if status == "down":
+            raise ServerUnavailable(
+                f"no CapsWriter server answers at {settings.server.host}:{settings.server.port}; "
+                "start one with `capswriter server` or drop --no-start"
+            )
     started = time.perf_counter()
     try:
         url = server_url(settings.server.host, settings.server.port)
