@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -35,6 +36,21 @@ log = logging.getLogger("capswriter.server")
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 TOKEN_HEADER = "x-capswriter-token"
+
+
+class _RedactTokens(logging.Filter):
+    """uvicorn logs WebSocket paths with their query string; keep tokens out of the log."""
+
+    _pattern = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(
+                self._pattern.sub(r"\1***", a) if isinstance(a, str) else a
+                for a in (record.args if isinstance(record.args, tuple) else (record.args,))
+            )
+        record.msg = self._pattern.sub(r"\1***", str(record.msg))
+        return True
 
 
 class PortInUse(CapsWriterError):
@@ -304,6 +320,8 @@ def run_server(settings: Settings) -> None:
         access_log=False,
     )
     config.loaded_app_service = app.state.service  # type: ignore[attr-defined]
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(_RedactTokens())
     log.info("CapsWriter server on %s:%d (model %s, %d workers)",
              settings.server.host, settings.server.port, settings.asr.model,
              app.state.service.pool.size)

@@ -35,7 +35,10 @@ class _Stream:
         self.early = early
         self.name = name
         self.bytes = 0
-        self.cutter = PauseCutter() if source == "mic" else None
+        # Without early decoding the stream is decoded whole after `end`, cut only where it
+        # is too long for one Whisper window.
+        self.cutter = (PauseCutter() if early else PauseCutter(min_piece_s=24.0)) \
+            if source == "mic" else None
         self.data = bytearray()
         self.carry = b""  # an odd trailing byte of a PCM frame
         self.held: list[Piece] = []  # pieces kept for `end` when early decoding is off

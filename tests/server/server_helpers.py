@@ -46,6 +46,7 @@ class ServerProcess:
     proc: subprocess.Popen
     port: int
     token: str = ""
+    log_path: Path | None = None
 
     @property
     def http(self) -> str:
@@ -102,13 +103,14 @@ def start_server(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    log = open(tmp_path / f"server-{port}.log", "wb")
+    log_path = tmp_path / f"server-{port}.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "capswriter.server", "--port", str(port),
          "--workers", str(workers), "--threads", "1", *(args or [])],
         env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
     )
-    server = ServerProcess(proc, port, (env or {}).get("CAPSWRITER_SERVER_TOKEN", ""))
+    server = ServerProcess(proc, port, (env or {}).get("CAPSWRITER_SERVER_TOKEN", ""), log_path)
     if wait:
         end = time.monotonic() + 90
         while True:
