@@ -1,0 +1,261 @@
+"""Cut long audio into pieces Whisper can take (at most 30 s), at pauses in the speech.
+
+Whisper always encodes a 30 s window, so fewer, fuller segments cost less; but a cut in the
+middle of a word loses that word. The Segmenter therefore finds speech with Silero VAD, packs
+neighbouring speech into segments of at most ``max_segment_s``, ends a segment at the longest
+pause in the second half of the window it could still fill, and only when one stretch of speech
+runs longer than the limit cuts inside it, at its quietest moment near the limit.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sherpa_onnx
+
+from capswriter.errors import ModelNotInstalled
+
+SAMPLE_RATE = 16000
+
+# Silero works on 512-sample windows at 16 kHz; feeding more at once is not handled correctly
+# by the sherpa-onnx detector, so audio goes in one window at a time.
+_VAD_WINDOW = 512
+# About -70 dBFS, see Segmenter.speech_spans; applied in blocks so memory does not grow.
+_DITHER_RMS = 3e-4
+_DITHER_BLOCK = _VAD_WINDOW * 1024
+
+
+@dataclass
+class AudioSegment:
+    """A piece of the source audio: where it sits (seconds) and its samples."""
+
+    start: float
+    end: float
+    samples: np.ndarray
+    # Where the detector heard speech inside the piece, (start, end) in source seconds.
+    speech: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def speech_seconds(self) -> float:
+        return sum(end - start for start, end in self.speech)
+
+    def split_at_longest_pause(self) -> tuple[AudioSegment, AudioSegment] | None:
+        """Two pieces cut in the middle of the longest pause; None if there is no pause."""
+        if len(self.speech) < 2:
+            return None
+        gaps = [self.speech[k + 1][0] - self.speech[k][1] for k in range(len(self.speech) - 1)]
+        k = max(range(len(gaps)), key=lambda i: (gaps[i], i))
+        cut = (self.speech[k][1] + self.speech[k + 1][0]) / 2
+        at = min(len(self.samples), max(0, round((cut - self.start) * SAMPLE_RATE)))
+        cut = self.start + at / SAMPLE_RATE
+        return (
+            AudioSegment(self.start, cut, self.samples[:at], self.speech[: k + 1]),
+            AudioSegment(cut, self.end, self.samples[at:], self.speech[k + 1 :]),
+        )
+
+
+@dataclass(frozen=True)
+class Span:
+    """A range of samples, end exclusive."""
+
+    start: int
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+class Segmenter:
+    """Splits 16 kHz mono audio into speech segments no longer than ``max_segment_s``.
+
+    One instance can be reused for any number of files; it holds only settings, and each call
+    builds its own detector, so calls from different threads do not share state.
+    """
+
+    def __init__(
+        self,
+        vad_model: Path,
+        max_segment_s: float = 28.0,
+        *,
+        threshold: float = 0.5,
+        min_silence_s: float = 0.25,
+        min_speech_s: float = 0.25,
+        padding_s: float = 0.2,
+        max_gap_s: float = 4.0,
+        search_s: float = 6.0,
+    ) -> None:
+        """
+        ``min_silence_s`` is the shortest pause that counts as a place to cut; ``padding_s`` of
+        audio is kept around speech so soft word onsets and endings survive; a pause longer
+        than ``max_gap_s`` always ends a segment (long silence inside a window invites Whisper
+        to invent text); ``search_s`` is how far before the limit a cut inside continuous speech
+        may move to find a quiet moment.
+        """
+        if not Path(vad_model).is_file():
+            raise ModelNotInstalled(
+                f"The voice activity model {vad_model} is missing; "
+                "run `capswriter models install whisper-base` to install it."
+            )
+        if max_segment_s <= 2 * padding_s + 1.0:
+            raise ValueError(f"max_segment_s={max_segment_s} is too short to hold speech")
+        self.vad_model = Path(vad_model)
+        self.max_segment_s = max_segment_s
+        self.threshold = threshold
+        self.min_silence_s = min_silence_s
+        self.min_speech_s = min_speech_s
+        self.padding_s = padding_s
+        self.max_gap_s = max_gap_s
+        self.search_s = min(search_s, max_segment_s / 2)
+
+    def split(self, samples: np.ndarray) -> list[AudioSegment]:
+        """Segments of ``samples`` (16 kHz mono float32) that contain speech, in order."""
+        samples = np.asarray(samples, dtype=np.float32)
+        padding = _samples(self.padding_s)
+        # Pack the bare speech so pauses are compared at their true length, then pad; the
+        # limit is narrowed by the padding both sides so the padded segment still fits.
+        inner = _samples(self.max_segment_s) - 2 * padding
+        search = _samples(self.search_s)
+        pieces = [
+            piece
+            for span in self.speech_spans(samples)
+            for piece in split_long_span(samples, span, inner, search)
+        ]
+        segments = pad_spans(self.pack(pieces, inner), padding, len(samples))
+        starts = [piece.start for piece in pieces]
+        result = []
+        for span in segments:
+            inside = pieces[bisect_left(starts, span.start) : bisect_left(starts, span.end)]
+            result.append(
+                AudioSegment(
+                    start=span.start / SAMPLE_RATE,
+                    end=span.end / SAMPLE_RATE,
+                    samples=samples[span.start : span.end],
+                    speech=[(p.start / SAMPLE_RATE, p.end / SAMPLE_RATE) for p in inside],
+                )
+            )
+        return result
+
+    def speech_spans(self, samples: np.ndarray) -> list[Span]:
+        """Where Silero hears speech, without padding."""
+        vad = sherpa_onnx.VoiceActivityDetector(self._config(), buffer_size_in_seconds=60)
+        spans: list[Span] = []
+
+        def drain() -> None:
+            while not vad.empty():
+                front = vad.front
+                spans.append(Span(front.start, front.start + len(front.samples)))
+                vad.pop()
+
+        # Silero misses a word that starts abruptly after exact digital silence (trimmed, gated
+        # or synthesized audio); a noise floor far below any microphone's restores it. The
+        # dither is seeded so the same audio always gives the same segments.
+        rng = np.random.default_rng(0)
+        for block in range(0, len(samples), _DITHER_BLOCK):
+            chunk = samples[block : block + _DITHER_BLOCK]
+            chunk = chunk + rng.normal(0.0, _DITHER_RMS, len(chunk)).astype(np.float32)
+            for offset in range(0, len(chunk), _VAD_WINDOW):
+                vad.accept_waveform(chunk[offset : offset + _VAD_WINDOW])
+                drain()
+        vad.flush()
+        drain()
+        return spans
+
+    def pack(self, spans: list[Span], limit: int) -> list[Span]:
+        """Join neighbouring spans into segments no longer than the limit.
+
+        Each segment ends at the longest pause among those in the second half of the window it
+        could fill: a long pause is more likely a sentence end than a breath, and preferring
+        the later half keeps segments full. ``spans`` must be sorted, disjoint and each no
+        longer than ``limit`` samples.
+        """
+        max_gap = _samples(self.max_gap_s)
+
+        def gap_after(k: int) -> int:
+            return spans[k + 1].start - spans[k].end
+
+        segments: list[Span] = []
+        first = 0
+        while first < len(spans):
+            start = spans[first].start
+            # The furthest span that still fits, stopping early at a pause too long to bridge.
+            last = first
+            while (
+                last + 1 < len(spans)
+                and spans[last + 1].end - start <= limit
+                and gap_after(last) <= max_gap
+            ):
+                last += 1
+            cut = last
+            more_would_fit = last + 1 < len(spans) and gap_after(last) <= max_gap
+            if more_would_fit and last > first:
+                fitting = range(first, last + 1)
+                later = [k for k in fitting if spans[k].end - start >= limit // 2]
+                cut = max(later or fitting, key=lambda k: (gap_after(k), k))
+            segments.append(Span(start, spans[cut].end))
+            first = cut + 1
+        return segments
+
+    def _config(self) -> sherpa_onnx.VadModelConfig:
+        config = sherpa_onnx.VadModelConfig()
+        config.silero_vad.model = str(self.vad_model)
+        config.silero_vad.threshold = self.threshold
+        config.silero_vad.min_silence_duration = self.min_silence_s
+        config.silero_vad.min_speech_duration = self.min_speech_s
+        # Long speech is cut here, at its quietest point, not by the detector's own limit.
+        config.silero_vad.max_speech_duration = 1e6
+        config.silero_vad.window_size = _VAD_WINDOW
+        config.sample_rate = SAMPLE_RATE
+        config.num_threads = 1
+        return config
+
+
+def pad_spans(spans: list[Span], padding: int, total: int) -> list[Span]:
+    """Widen each span by ``padding`` samples, never past the middle of the pause to a neighbour."""
+    padded: list[Span] = []
+    for i, span in enumerate(spans):
+        left = 0 if i == 0 else (spans[i - 1].end + span.start) // 2
+        right = total if i == len(spans) - 1 else (span.end + spans[i + 1].start) // 2
+        padded.append(Span(max(left, span.start - padding), min(right, span.end + padding)))
+    return padded
+
+
+def split_long_span(samples: np.ndarray, span: Span, limit: int, window: int) -> list[Span]:
+    """Cut a span longer than ``limit`` at its quietest moments, each within ``window`` before
+    the limit."""
+    pieces: list[Span] = []
+    start = span.start
+    while span.end - start > limit:
+        cut = quietest_point(samples, start + limit - window, start + limit)
+        pieces.append(Span(start, cut))
+        start = cut
+    pieces.append(Span(start, span.end))
+    return pieces
+
+
+def quietest_point(samples: np.ndarray, lo: int, hi: int, frame: int = 320, hop: int = 160) -> int:
+    """Sample index in [lo, hi] at the centre of the 20 ms frame with the least energy.
+
+    Among equally quiet frames the latest wins, so segments stay as long as allowed.
+    """
+    lo = max(0, lo)
+    hi = min(len(samples), hi)
+    if hi - lo < frame:
+        return hi
+    region = samples[lo:hi].astype(np.float64)
+    starts = np.arange(0, len(region) - frame + 1, hop)
+    squares = np.concatenate(([0.0], np.cumsum(region * region)))
+    energy = squares[starts + frame] - squares[starts]
+    best = len(energy) - 1 - int(np.argmin(energy[::-1]))
+    return lo + int(starts[best]) + frame // 2
+
+
+def _samples(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE))

@@ -1,0 +1,126 @@
+"""Transcripts out: plain text, SubRip (.srt), WebVTT (.vtt) and JSON.
+
+``srt_text`` and ``vtt_text`` only format; the server uses them for its OpenAI-compatible
+``response_format``. ``write_transcript`` puts NAME.txt / NAME.srt / NAME.json beside the
+input, each written to a temporary file and renamed, so a crash or a full disk never leaves a
+half-written subtitle that a player would silently show.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capswriter.asr.result import Segment
+from capswriter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from capswriter.files.pipeline import FileTranscript
+
+FORMATS = ("txt", "srt", "vtt", "json")
+
+
+def srt_text(segments: Sequence[Segment]) -> str:
+    """SubRip subtitles, numbered from 1; segments without text are left out."""
+    cues = []
+    for number, (start, end, text) in enumerate(_cues(segments), start=1):
+        cues.append(f"{number}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n")
+    return "\n".join(cues)
+
+
+def vtt_text(segments: Sequence[Segment]) -> str:
+    """WebVTT subtitles; text is escaped because cue text is parsed as markup."""
+    cues = ["WEBVTT\n"]
+    for start, end, text in _cues(segments):
+        cues.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{_vtt_escape(text)}\n")
+    return "\n".join(cues)
+
+
+def plain_text(transcript: FileTranscript) -> str:
+    return transcript.text.strip() + "\n"
+
+
+def json_text(transcript: FileTranscript) -> str:
+    return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+def output_path(source: Path, fmt: str) -> Path:
+    """NAME.fmt beside ``source``."""
+    return source.with_suffix(f".{fmt}")
+
+
+def write_transcript(
+    transcript: FileTranscript, formats: Iterable[str] = ("txt", "srt", "json")
+) -> list[Path]:
+    """Write the requested formats beside the transcribed file; return the paths written."""
+    formats = list(formats)
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown:
+        raise ConfigError(
+            f"Unknown output format {', '.join(unknown)}; choose from {', '.join(FORMATS)}."
+        )
+    render = {
+        "txt": plain_text,
+        "srt": lambda t: srt_text(t.segments),
+        "vtt": lambda t: vtt_text(t.segments),
+        "json": json_text,
+    }
+    written = []
+    for fmt in formats:
+        target = output_path(transcript.path, fmt)
+        if target.resolve() == transcript.path.resolve():
+            # An input called talk.srt would otherwise be replaced by its own transcript.
+            raise ConfigError(
+                f"Writing {fmt} output would overwrite the input {transcript.path}; "
+                "rename the input file or choose other formats."
+            )
+        atomic_write_text(target, render[fmt](transcript))
+        written.append(target)
+    return written
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) in one step; on failure the old file stays."""
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="\n", dir=path.parent, prefix=f".{path.name}.",
+        suffix=".tmp", delete=False,
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _cues(segments: Sequence[Segment]) -> list[tuple[float, float, str]]:
+    cues = []
+    for segment in segments:
+        # A blank line ends a cue in both formats, so text keeps single line breaks only.
+        text = re.sub(r"\n\s*\n+", "\n", segment.text.strip().replace("\r", ""))
+        if not text:
+            continue
+        start = max(0.0, segment.start)
+        cues.append((start, max(start, segment.end), text))
+    return cues
+
+
+def _timestamp(seconds: float, decimal: str) -> str:
+    millis = int(round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
+
+
+def _vtt_escape(text: str) -> str:
+    # "-->" inside cue text would be read as a new timing line; the escaped ">" prevents it.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

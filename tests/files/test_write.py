@@ -1,0 +1,165 @@
+"""Transcript writers: subtitle formats read back to what was written, and files replaced whole."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from capswriter.asr.result import Segment
+from capswriter.errors import ConfigError
+from capswriter.files.pipeline import FileTranscript
+from capswriter.files.write import srt_text, vtt_text, write_transcript
+
+SEGMENTS = [
+    Segment(0.0, 2.5, "And so my fellow Americans,"),
+    Segment(2.5, 5.04, "ask not what your country can do for you."),
+    Segment(61.2, 63.9994, "广州市房地产中介协会分析"),
+    Segment(3725.5, 3731.25, "An hour later: fish & chips <cheap> --> gone."),
+]
+
+_TIME = r"(\d{2}):(\d{2}):(\d{2})[,.](\d{3})"
+_TIMING = re.compile(rf"^{_TIME} --> {_TIME}$")
+
+
+def seconds(groups: tuple[str, ...]) -> float:
+    hours, minutes, secs, millis = (int(g) for g in groups)
+    return hours * 3600 + minutes * 60 + secs + millis / 1000
+
+
+def read_cues(text: str) -> list[tuple[float, float, str]]:
+    """A strict reader of SRT or WebVTT: every block must be [number], timing, text lines."""
+    cues = []
+    for block in text.strip("\n").split("\n\n"):
+        lines = block.split("\n")
+        if lines[0] == "WEBVTT":
+            continue
+        if lines[0].isdigit():
+            assert int(lines[0]) == len(cues) + 1, "cue numbers must count up from 1"
+            lines = lines[1:]
+        match = _TIMING.match(lines[0])
+        assert match, f"bad timing line {lines[0]!r}"
+        text_lines = lines[1:]
+        assert text_lines and all(line.strip() for line in text_lines)
+        groups = match.groups()
+        cues.append((seconds(groups[:4]), seconds(groups[4:]), "\n".join(text_lines)))
+    return cues
+
+
+def unescape_vtt(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def transcript(path: Path, segments: list[Segment] = SEGMENTS) -> FileTranscript:
+    return FileTranscript(
+        path=path,
+        segments=segments,
+        text=" ".join(s.text for s in segments),
+        audio_seconds=3732.0,
+        wall_seconds=410.5,
+        model="whisper-base",
+        decode_seconds=395.25,
+        language="en",
+    )
+
+
+def test_srt_reads_back_to_the_segments():
+    text = srt_text(SEGMENTS)
+    assert text.startswith("1\n00:00:00,000 --> 00:00:02,500\nAnd so my fellow Americans,\n")
+    assert "01:02:05,500 --> 01:02:11,250" in text
+    cues = read_cues(text)
+    assert [c[2] for c in cues] == [s.text for s in SEGMENTS]
+    for (start, end, _), segment in zip(cues, SEGMENTS, strict=True):
+        assert start == pytest.approx(segment.start, abs=5e-4)
+        assert end == pytest.approx(segment.end, abs=5e-4)
+
+
+def test_vtt_reads_back_and_escapes_markup():
+    text = vtt_text(SEGMENTS)
+    assert text.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:02.500\n")
+    # A literal "-->" in cue text would start a new timing line for a player.
+    assert "-->" not in text.split("\n")[-2]
+    assert "fish &amp; chips &lt;cheap&gt; --&gt; gone." in text
+    cues = read_cues(text)
+    assert [unescape_vtt(c[2]) for c in cues] == [s.text for s in SEGMENTS]
+    assert cues[2][:2] == pytest.approx((61.2, 63.999), abs=5e-4)
+
+
+def test_blank_lines_and_empty_segments_cannot_break_cues():
+    segments = [
+        Segment(0.0, 1.0, "first line\n\n\nsecond line"),
+        Segment(1.0, 2.0, "   "),
+        Segment(2.0, 3.0, "after the gap"),
+    ]
+    for render in (srt_text, vtt_text):
+        cues = read_cues(render(segments))
+        assert [c[2] for c in cues] == ["first line\nsecond line", "after the gap"]
+
+
+def test_write_puts_each_format_beside_the_input(tmp_path):
+    source = tmp_path / "interview.m4a"
+    source.write_bytes(b"audio stands here")
+    written = write_transcript(transcript(source), ["txt", "srt", "vtt", "json"])
+    assert [p.name for p in written] == [
+        "interview.txt", "interview.srt", "interview.vtt", "interview.json"
+    ]
+    assert (tmp_path / "interview.txt").read_text(encoding="utf-8") == (
+        transcript(source).text + "\n"
+    )
+    assert read_cues((tmp_path / "interview.srt").read_text(encoding="utf-8"))[0][2] == (
+        "And so my fellow Americans,"
+    )
+    # Only the outputs and the input: no temporary files left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["interview.m4a", *[p.name for p in written]]
+    )
+
+
+def test_json_round_trips_to_the_same_transcript(tmp_path):
+    source = tmp_path / "lecture.mp4"
+    original = transcript(source)
+    (path,) = write_transcript(original, ["json"])
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["model"] == "whisper-base"
+    assert data["language"] == "en"
+    assert data["audio_seconds"] == 3732.0
+    assert data["wall_seconds"] == 410.5 and data["decode_seconds"] == 395.25
+    assert data["segments"][2] == {"start": 61.2, "end": 63.9994, "text": SEGMENTS[2].text}
+    # Chinese stays readable in the file rather than \\u escapes.
+    assert "广州市" in path.read_text(encoding="utf-8")
+    assert FileTranscript.from_dict(data) == original
+
+
+def test_rewriting_replaces_the_old_output(tmp_path):
+    source = tmp_path / "memo.wav"
+    (tmp_path / "memo.txt").write_text("an older transcript\n", encoding="utf-8")
+    write_transcript(transcript(source, SEGMENTS[:1]), ["txt"])
+    assert (tmp_path / "memo.txt").read_text(encoding="utf-8") == "And so my fellow Americans,\n"
+
+
+def test_a_failed_write_keeps_the_previous_file_whole(tmp_path):
+    source = tmp_path / "memo.wav"
+    (tmp_path / "memo.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nkept\n", "utf-8")
+    # A lone surrogate cannot be encoded as UTF-8, so the write fails half-way.
+    broken = [Segment(0.0, 1.0, "fine"), Segment(1.0, 2.0, "bad \ud800 text")]
+    with pytest.raises(UnicodeEncodeError):
+        write_transcript(transcript(source, broken), ["srt"])
+    assert read_cues((tmp_path / "memo.srt").read_text(encoding="utf-8"))[0][2] == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo.srt"]
+
+
+def test_unknown_format_is_refused_before_anything_is_written(tmp_path):
+    source = tmp_path / "memo.wav"
+    with pytest.raises(ConfigError, match="Unknown output format docx"):
+        write_transcript(transcript(source), ["txt", "docx"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_never_overwrites_its_own_input(tmp_path):
+    source = tmp_path / "captions.srt"
+    source.write_text("not audio, but someone asked", encoding="utf-8")
+    with pytest.raises(ConfigError, match="overwrite the input"):
+        write_transcript(transcript(source), ["srt"])
+    assert source.read_text(encoding="utf-8") == "not audio, but someone asked"
