@@ -50,7 +50,14 @@ class AccuracyReport:
 def _english_words(text: str) -> list[str]:
     from whisper_normalizer.english import EnglishTextNormalizer
 
-    return EnglishTextNormalizer()(text).split()
+    words: list[str] = []
+    for word in EnglishTextNormalizer()(text).split():
+        # The normalizer turns "one two three" into "123" but keeps "1, 2, 3" as three words.
+        if words and word.isdigit() and words[-1].isdigit():
+            words[-1] += word
+        else:
+            words.append(word)
+    return words
 
 
 def _chinese_chars(text: str) -> list[str]:
