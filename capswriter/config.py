@@ -24,7 +24,15 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 APP_NAME = "capswriter"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# In a PyInstaller build, models/ and assets/ live beside the executable.
+PROJECT_ROOT = (
+    Path(sys.executable).resolve().parent
+    if getattr(sys, "frozen", False)
+    else Path(__file__).resolve().parent.parent
+)
+# Bundled read-only files: inside the build's data folder when frozen.
+ASSETS_DIR = Path(getattr(sys, "_MEIPASS", PROJECT_ROOT)) / "assets"
+SAMPLE_SPEECH = ASSETS_DIR / "samples" / "en_jfk.wav"
 
 
 def config_dir() -> Path:

