@@ -235,8 +235,8 @@ def _probe_ffmpeg(source: Source, label: str) -> AudioInfo:
             )
     except av.FFmpegError as exc:
         raise UnsupportedAudio(
-            f"{label} is not a recognised audio or video file; "
-            "use WAV, FLAC, Ogg, MP3, M4A, MP4, MKV or WebM."
+            f"{label} is not a recognised audio or video file, or it is damaged or incomplete; "
+            "use a complete WAV, FLAC, Ogg, MP3, M4A, MP4, MKV or WebM file."
         ) from exc
 
 

@@ -20,8 +20,7 @@ from capswriter.errors import ModelNotInstalled
 
 SAMPLE_RATE = 16000
 
-# Silero works on 512-sample windows at 16 kHz; feeding more at once is not handled correctly
-# by the sherpa-onnx detector, so audio goes in one window at a time.
+# Silero's window at 16 kHz, in samples.
 _VAD_WINDOW = 512
 # About -70 dBFS, see Segmenter.speech_spans; applied in blocks so memory does not grow.
 _DITHER_RMS = 3e-4
@@ -68,10 +67,6 @@ class Span:
     start: int
     end: int
 
-    @property
-    def length(self) -> int:
-        return self.end - self.start
-
 
 class Segmenter:
     """Splits 16 kHz mono audio into speech segments no longer than ``max_segment_s``.
@@ -87,7 +82,7 @@ class Segmenter:
         *,
         threshold: float = 0.5,
         min_silence_s: float = 0.25,
-        min_speech_s: float = 0.25,
+        min_speech_s: float = 0.15,
         padding_s: float = 0.2,
         max_gap_s: float = 4.0,
         search_s: float = 6.0,
@@ -145,15 +140,18 @@ class Segmenter:
 
     def speech_spans(self, samples: np.ndarray) -> list[Span]:
         """Where Silero hears speech, without padding."""
-        vad = sherpa_onnx.VoiceActivityDetector(self._config(), buffer_size_in_seconds=60)
+        # The bare model, not sherpa-onnx's VoiceActivityDetector: the detector copies its
+        # whole buffer for every window while speech lasts, which turns minutes of unbroken
+        # speech (or music) into minutes of work, and it mishandles input longer than a window.
+        model = sherpa_onnx.VadModel.create(self._config())
+        window = model.window_size()
+        # is_speech() already bridges pauses shorter than min_silence and ignores bursts
+        # shorter than min_speech, so it reports each change that much late; move the edges
+        # back to where the change happened (the same margins sherpa-onnx's detector uses).
+        onset_delay = 2 * window + model.min_speech_duration_samples()
+        offset_delay = model.min_silence_duration_samples()
         spans: list[Span] = []
-
-        def drain() -> None:
-            while not vad.empty():
-                front = vad.front
-                spans.append(Span(front.start, front.start + len(front.samples)))
-                vad.pop()
-
+        start: int | None = None
         # Silero misses a word that starts abruptly after exact digital silence (trimmed, gated
         # or synthesized audio); a noise floor far below any microphone's restores it. The
         # dither is seeded so the same audio always gives the same segments.
@@ -161,11 +159,18 @@ class Segmenter:
         for block in range(0, len(samples), _DITHER_BLOCK):
             chunk = samples[block : block + _DITHER_BLOCK]
             chunk = chunk + rng.normal(0.0, _DITHER_RMS, len(chunk)).astype(np.float32)
-            for offset in range(0, len(chunk), _VAD_WINDOW):
-                vad.accept_waveform(chunk[offset : offset + _VAD_WINDOW])
-                drain()
-        vad.flush()
-        drain()
+            if len(chunk) % window:
+                chunk = np.concatenate([chunk, np.zeros(window - len(chunk) % window, np.float32)])
+            for offset in range(0, len(chunk), window):
+                heard = min(len(samples), block + offset + window)
+                speaking = model.is_speech(chunk[offset : offset + window])
+                if speaking and start is None:
+                    start = max(spans[-1].end if spans else 0, heard - onset_delay)
+                elif not speaking and start is not None:
+                    spans.append(Span(start, max(start + 1, heard - offset_delay)))
+                    start = None
+        if start is not None:
+            spans.append(Span(start, len(samples)))
         return spans
 
     def pack(self, spans: list[Span], limit: int) -> list[Span]:
@@ -209,7 +214,7 @@ class Segmenter:
         config.silero_vad.threshold = self.threshold
         config.silero_vad.min_silence_duration = self.min_silence_s
         config.silero_vad.min_speech_duration = self.min_speech_s
-        # Long speech is cut here, at its quietest point, not by the detector's own limit.
+        # Long speech is cut here, at its quietest point, not by the model's own limit.
         config.silero_vad.max_speech_duration = 1e6
         config.silero_vad.window_size = _VAD_WINDOW
         config.sample_rate = SAMPLE_RATE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import av
@@ -164,6 +165,31 @@ def test_wav_cut_inside_its_header_is_refused(tmp_path, real_clips):
     path = tmp_path / "header_only.wav"
     path.write_bytes(real_clips["en_jfk.wav"].path.read_bytes()[:30])
     with pytest.raises(UnsupportedAudio, match=r"header_only\.wav"):
+        load_audio(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "damage"),
+    [
+        # Muxers write the MP4 index last, so a copy cut short has none.
+        ("cut_short.m4a", "aac", "truncate"),
+        ("scrambled.mkv", "aac", "overwrite"),
+        ("scrambled.mp3", "libmp3lame", "overwrite"),
+    ],
+)
+def test_damaged_compressed_files_are_refused(
+    tmp_path, real_clips, encode_audio, name, codec, damage
+):
+    path = encode_audio(real_clips["en_jfk.wav"].samples(), SAMPLE_RATE, tmp_path / name,
+                        codec=codec)  # fmt: skip
+    data = path.read_bytes()
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        third = len(data) // 3
+        data = data[:third] + bytes(range(256)) * 40 + data[third + 10240 :]
+    path.write_bytes(data)
+    with pytest.raises(UnsupportedAudio, match=rf"{re.escape(name)} is .*(damaged|incomplete)"):
         load_audio(path)
 
 

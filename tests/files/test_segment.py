@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -123,6 +125,23 @@ def test_speech_run_longer_than_the_limit_is_cut_between_words(segmenter, tts):
     # Nothing of the run is lost between the two.
     assert first.start <= spans[0].start / SAMPLE_RATE
     assert second.end >= spans[0].end / SAMPLE_RATE
+
+
+def test_minutes_of_unbroken_speech_split_fast_and_only_between_words(segmenter, tts):
+    samples = load_audio(tts(" and ".join([RUN_ON_TEXT] * 4)))
+    assert len(samples) / SAMPLE_RATE > 150.0
+    started = time.perf_counter()
+    segments = segmenter.split(samples)
+    # Linear in the audio: well under a second per minute even on a busy machine. A detector
+    # that re-copies the speech so far for every window took close to a minute here.
+    assert time.perf_counter() - started < 20.0
+    assert len(segments) >= len(samples) / SAMPLE_RATE / 28.0
+    loud = np.abs(samples) > 0.01
+    speech_level = float(np.sqrt(np.mean(samples[loud] ** 2)))
+    for before, after in zip(segments, segments[1:], strict=False):
+        assert before.duration <= 28.0
+        assert before.end == after.start, "unbroken speech must be covered without holes"
+        assert frame_rms(samples, round(before.end * SAMPLE_RATE)) < 0.05 * speech_level
 
 
 def test_one_short_utterance_is_one_padded_segment(segmenter, real_clips):
