@@ -34,7 +34,8 @@ _BLOCK_FRAMES = 1 << 16
 # always takes the FFmpeg path and libsndfile keeps the formats it is best at.
 _FFMPEG_ONLY_FORMATS = {"MP3"}
 
-Source = Path | bytes
+# A path (str or Path) to open, or the file's content.
+Source = Path | str | bytes
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def pcm16_to_float32(data: bytes) -> np.ndarray:
 
 def probe(source: Source, *, name: str | None = None) -> AudioInfo:
     """Read the header of ``source``; raise UnsupportedAudio if it is not audio we can decode."""
+    source = Path(source) if isinstance(source, str) else source
     label = _label(source, name)
     size = _size(source, label)
     if size == 0:
@@ -86,6 +88,7 @@ def load_audio(
     Raises UnsupportedAudio for empty, unknown, corrupt or truncated input and AudioTooLarge
     when ``max_bytes`` or ``max_seconds`` is exceeded.
     """
+    source = Path(source) if isinstance(source, str) else source
     label = _label(source, name)
     size = _size(source, label)
     if max_bytes is not None and size > max_bytes:

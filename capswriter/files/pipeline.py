@@ -7,6 +7,7 @@ form used by the CLI and by tests, and the reference the parallel form must agre
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,9 @@ def transcribe_file(
         wall_seconds=time.perf_counter() - started,
         model=engine.model_name,
         decode_seconds=decode_seconds,
-        # Whisper detects the language per segment; the file's is the one heard most.
-        language=max(set(languages), key=languages.count) if languages else (language or ""),
+        # Whisper detects the language per piece; the file's is the most frequent (the first
+        # heard on a tie).
+        language=Counter(languages).most_common(1)[0][0] if languages else (language or ""),
     )
 
 

@@ -49,11 +49,12 @@ def test_real_wav_clips_decode_unchanged_at_16k(real_clips):
         np.testing.assert_array_equal(samples, clip.samples())
 
 
-def test_bytes_decode_exactly_like_the_path(real_clips, original_flac_48k):
+def test_bytes_and_str_paths_decode_exactly_like_the_path(real_clips, original_flac_48k):
     for path in (real_clips["en_jfk.wav"].path, original_flac_48k):
         from_path = load_audio(path)
         from_bytes = load_audio(path.read_bytes(), name=path.name)
         np.testing.assert_array_equal(from_bytes, from_path)
+        np.testing.assert_array_equal(load_audio(str(path)), from_path)
 
 
 def test_original_48k_flac_resamples_to_its_16k_copy(real_clips, original_flac_48k):
