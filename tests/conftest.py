@@ -114,15 +114,19 @@ def original_flac_48k() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tts(pytestconfig: pytest.Config) -> Callable[..., Path]:
+def tts(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Path]:
     """``tts(text, voice="en", words_per_minute=175)`` -> WAV path of espeak-ng speech.
 
-    Each distinct request is synthesized once and kept in pytest's cache directory.
+    Each distinct request is synthesized once and kept in pytest's cache directory (or, when
+    the cache is switched off with ``-p no:cacheprovider``, for this run only).
     """
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         pytest.fail("espeak-ng is not installed; install it with `apt-get install espeak-ng`")
-    cache = Path(pytestconfig.cache.mkdir("capswriter-tts"))
+    store = getattr(pytestconfig, "cache", None)
+    cache = Path(store.mkdir("capswriter-tts")) if store else tmp_path_factory.mktemp("tts")
     version = subprocess.run(
         [espeak, "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()

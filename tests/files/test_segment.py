@@ -6,10 +6,12 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capswriter.errors import ModelNotInstalled
 from capswriter.files.decode import SAMPLE_RATE, load_audio
-from capswriter.files.segment import Segmenter, Span, quietest_point
+from capswriter.files.segment import Segmenter, Span, pad_spans, quietest_point
 
 TOLERANCE_S = 0.5
 
@@ -208,3 +210,33 @@ def test_pack_prefers_the_longest_pause_in_the_second_half(vad_model_path):
     packed = segmenter.pack(spans, 10 * s)
     assert packed[0] == Span(0, int(7.3 * s))
     assert packed[1].start == int(8.5 * s)
+
+
+@st.composite
+def speech_layouts(draw) -> list[Span]:
+    """Sorted, disjoint speech spans of 0.1-12 s with pauses of 0-6 s, as the detector gives."""
+    spans, position = [], draw(st.integers(0, 3 * SAMPLE_RATE))
+    for _ in range(draw(st.integers(1, 40))):
+        length = draw(st.integers(SAMPLE_RATE // 10, 12 * SAMPLE_RATE))
+        spans.append(Span(position, position + length))
+        position += length + draw(st.integers(1, 6 * SAMPLE_RATE))
+    return spans
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans=speech_layouts(), limit_s=st.sampled_from([12.0, 20.0, 28.0]))
+def test_packing_keeps_every_span_whole_inside_the_limit(vad_model_path, spans, limit_s):
+    segmenter = Segmenter(vad_model_path, max_segment_s=limit_s)
+    limit = int(limit_s * SAMPLE_RATE)
+    packed = segmenter.pack(spans, limit)
+    assert all(0 < s.end - s.start <= limit for s in packed)
+    assert all(a.end <= b.start for a, b in zip(packed, packed[1:], strict=False))
+    for span in spans:
+        holders = [s for s in packed if s.start <= span.start and span.end <= s.end]
+        assert len(holders) == 1, f"{span} is not inside exactly one segment"
+    # Padding widens segments but never makes neighbours overlap or leave the file.
+    total = spans[-1].end + SAMPLE_RATE
+    padded = pad_spans(packed, int(0.2 * SAMPLE_RATE), total)
+    assert all(a.end <= b.start for a, b in zip(padded, padded[1:], strict=False))
+    assert padded[0].start >= 0 and padded[-1].end <= total
+    assert all(p.start <= s.start and s.end <= p.end for p, s in zip(padded, packed, strict=True))
