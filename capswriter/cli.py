@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSON output file")
     p.set_defaults(func=cmd_bench_accuracy)
 
+    from capswriter.tools.commands import add_tool_commands
+
+    add_tool_commands(sub, bench, bench_sub)
+
     p = sub.add_parser("config", help="print the effective settings")
     p.set_defaults(func=cmd_config)
     return parser

@@ -1,0 +1,140 @@
+"""Start a real CapsWriter server on a free loopback port for one measurement, then stop it.
+
+The benchmarks compare pools of different sizes, so they start their own servers; stress and
+load tests may too (``--start-server``), which makes a run reproducible from one command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from capswriter.config import PROJECT_ROOT, Settings
+from capswriter.errors import CapsWriterError
+from capswriter.tools.runlog import ServerAddress
+
+READY_TIMEOUT_S = 180.0
+
+
+class ServerStartFailed(CapsWriterError):
+    """The server subprocess exited or did not get its workers ready in time."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalServer:
+    """``with LocalServer(workers=2, threads=1) as server: server.address.ws ...``"""
+
+    def __init__(
+        self,
+        workers: int,
+        threads: int = 1,
+        *,
+        models_dir: Path | None = None,
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.workers = workers
+        self.threads = threads
+        self.port = port or free_port()
+        self.models_dir = models_dir
+        self.log_path = log_path
+        self.env = env or {}
+        self.proc: subprocess.Popen | None = None
+        self.address = ServerAddress(f"http://127.0.0.1:{self.port}")
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> LocalServer:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        if self.models_dir is not None:
+            env["CAPSWRITER_MODELS_DIR"] = str(self.models_dir)
+        # A user's config file could set a token or other port; these runs must not depend on it.
+        env.setdefault("CAPSWRITER_SERVER_TOKEN", "")
+        out: Any = subprocess.DEVNULL
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "capswriter.server", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(self.workers),
+             "--threads", str(self.threads)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+        )
+        if out is not subprocess.DEVNULL:
+            out.close()  # the child holds its own descriptor
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.proc is not None
+        end = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise ServerStartFailed(
+                    f"the server exited with code {self.proc.returncode} while starting"
+                    + (f"; see {self.log_path}" if self.log_path else "")
+                )
+            try:
+                if self.address.health(timeout=2.0).get("workers_ready") == self.workers:
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise ServerStartFailed(f"the server's {self.workers} workers were not ready after "
+                                f"{READY_TIMEOUT_S:.0f} s")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def target_server(
+    settings: Settings, url: str | None = None, token: str | None = None,
+    start_workers: int | None = None, threads: int = 1, log_path: Path | None = None,
+) -> Iterator[tuple[ServerAddress, int | None]]:
+    """The server a tool measures: a fresh one when ``start_workers`` is given, else the one
+    at ``url`` (default: the configured host and port). Yields its address and, when known,
+    the server's pid."""
+    if start_workers:
+        with LocalServer(start_workers, threads, models_dir=settings.models_path,
+                         log_path=log_path) as server:
+            yield server.address, server.pid
+        return
+    s = settings.server
+    yield (ServerAddress(url or f"http://{s.host}:{s.port}",
+                         s.token if token is None else token), None)
