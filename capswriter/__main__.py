@@ -1,3 +1,8 @@
+import multiprocessing
+
 from capswriter.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    # Worker processes of a frozen build re-enter here; let multiprocessing take them over.
+    multiprocessing.freeze_support()
+    raise SystemExit(main())

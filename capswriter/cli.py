@@ -60,7 +60,10 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
     settings.override("server", host=args.host, port=args.port)
     formats = args.formats.split(",") if args.formats else settings.files.formats
     summary = transcribe_via_server(
-        settings, args.files, formats=formats, language=args.language or "",
+        settings,
+        args.files,
+        formats=formats,
+        language=args.language or "",
         start_server=not args.no_start,
     )
     for outcome in summary.outcomes:
@@ -69,8 +72,10 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
         elif args.print_text and outcome.transcript:
             print(outcome.transcript.text)
     wall, audio = summary.wall_seconds, summary.audio_seconds
-    print(f"{len(summary.outcomes) - summary.failures} of {len(summary.outcomes)} files: "
-          f"{audio:.1f} s audio in {wall:.1f} s (RTF {wall / audio if audio else 0:.3f})")
+    print(
+        f"{len(summary.outcomes) - summary.failures} of {len(summary.outcomes)} files: "
+        f"{audio:.1f} s audio in {wall:.1f} s (RTF {wall / audio if audio else 0:.3f})"
+    )
     return 1 if summary.failures else 0
 
 
@@ -179,12 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default=None, help="language code (default: auto-detect)")
     p.add_argument("--formats", default=None, help="comma-separated: txt,srt,vtt,json")
     p.add_argument("--print-text", action="store_true", help="print each transcript")
-    p.add_argument("--in-process", action="store_true",
-                   help="decode here instead of on the server pool (no server needed)")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="decode here instead of on the server pool (no server needed)",
+    )
     p.add_argument("--host", default=None, help="server address (default from settings)")
     p.add_argument("--port", type=int, default=None, help="server port (default 6016)")
-    p.add_argument("--no-start", action="store_true",
-                   help="fail instead of starting a server when none answers")
+    p.add_argument(
+        "--no-start",
+        action="store_true",
+        help="fail instead of starting a server when none answers",
+    )
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("server", help="run the recognition server (worker pool, WebSocket, HTTP)")

@@ -155,7 +155,9 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
             return [item.strip() for item in value.split(",") if item.strip()]
         return list(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {value!r} is not a valid {getattr(kind, '__name__', kind)}") from exc
+        raise ConfigError(
+            f"{where}: {value!r} is not a valid {getattr(kind, '__name__', kind)}"
+        ) from exc
 
 
 def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
@@ -187,9 +189,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     for section in ("asr", "server", "client", "files"):
         obj = getattr(settings, section)
         prefix = f"CAPSWRITER_{section.upper()}_"
-        values = {
-            k[len(prefix):].lower(): v for k, v in environ.items() if k.startswith(prefix)
-        }
+        values = {k[len(prefix) :].lower(): v for k, v in environ.items() if k.startswith(prefix)}
         if values:
             _apply(obj, values, f"environment {prefix}*")
     return settings

@@ -71,7 +71,9 @@ def read_ct2(path: Path) -> Ct2Model:
     with open(path, "rb") as fh:
         version = _read(fh, "<I")
         if version < 5:
-            raise ModelInstallError(f"{path}: CTranslate2 binary version {version} is not supported")
+            raise ModelInstallError(
+                f"{path}: CTranslate2 binary version {version} is not supported"
+            )
         spec_name = _read_str(fh)
         revision = _read(fh, "<I")
         count = _read(fh, "<I")
@@ -87,7 +89,9 @@ def read_ct2(path: Path) -> Ct2Model:
                 raise ModelInstallError(f"{path}: unknown data type {dtype_id} for {name}")
             raw = fh.read(nbytes)
             if len(raw) != nbytes:
-                raise ModelInstallError(f"{path}: variable {name} is truncated; reinstall the model")
+                raise ModelInstallError(
+                    f"{path}: variable {name} is truncated; reinstall the model"
+                )
             variables[name] = np.frombuffer(raw, dtype=_DTYPES[dtype_id]).reshape(dims)
             if dtype_id == _BFLOAT16:
                 bf16.add(name)

@@ -35,45 +35,30 @@ def vad_model_path(models_dir: Path) -> Path:
     path = models_dir / VAD_MODEL
     if not path.is_file():
         raise ModelNotInstalled(
-            f"the voice activity model {path} is missing; run: capswriter models install silero-vad"
+            f"the voice activity model {path} is missing; "
+            "run: capswriter models install whisper-base"
         )
     return path
 
 
 class SpeechGate:
-    """Says whether audio holds any speech, so silence never reaches Whisper (which invents text)."""
+    """Says whether audio holds speech, so silence never reaches Whisper (which invents text)."""
 
-    def __init__(self, vad_model: Path, threshold: float = 0.5, min_speech_s: float = 0.15) -> None:
-        import sherpa_onnx
+    def __init__(self, vad_model: Path) -> None:
+        # The file segmenter's detection, which handles onsets after digital silence and
+        # long input correctly; one detector per call, so the gate keeps no state.
+        from capswriter.files.segment import Segmenter
 
-        config = sherpa_onnx.VadModelConfig()
-        config.silero_vad.model = str(vad_model)
-        config.silero_vad.threshold = threshold
-        config.silero_vad.min_speech_duration = min_speech_s
-        config.silero_vad.min_silence_duration = 0.25
-        config.sample_rate = SAMPLE_RATE
-        config.num_threads = 1
-        self._config = config
-        self._window = config.silero_vad.window_size
-        self._vad = sherpa_onnx.VoiceActivityDetector(config, buffer_size_in_seconds=120)
+        self._segmenter = Segmenter(vad_model)
 
     def speech_seconds(self, samples: np.ndarray) -> float:
-        vad = self._vad
-        vad.reset()
-        total = 0.0
-        for start in range(0, len(samples), self._window * 200):
-            vad.accept_waveform(samples[start : start + self._window * 200])
-            while not vad.empty():
-                total += len(vad.front.samples) / SAMPLE_RATE
-                vad.pop()
-        vad.flush()
-        while not vad.empty():
-            total += len(vad.front.samples) / SAMPLE_RATE
-            vad.pop()
-        return total
+        spans = self._segmenter.speech_spans(samples)
+        return sum(span.end - span.start for span in spans) / SAMPLE_RATE
 
 
-def split_long(samples: np.ndarray, max_seconds: float = MAX_PIECE_SECONDS) -> list[tuple[int, int]]:
+def split_long(
+    samples: np.ndarray, max_seconds: float = MAX_PIECE_SECONDS
+) -> list[tuple[int, int]]:
     """Cut audio longer than Whisper's window at the quietest 20 ms frame of each piece's last 5 s.
 
     Callers that care about word boundaries segment with the VAD first (files/segment.py); this
@@ -124,14 +109,18 @@ class Engine:
         started = time.perf_counter()
         self._recognizer_for(settings.language)
         self.info = EngineInfo(
-            manifest.name, manifest.kind, settings.precision, num_threads, time.perf_counter() - started
+            manifest.name,
+            manifest.kind,
+            settings.precision,
+            num_threads,
+            time.perf_counter() - started,
         )
 
     @classmethod
     def load(
         cls, settings: AsrSettings, models_dir: Path, num_threads: int | None = None
     ) -> Engine:
-        """Load the configured model from `models_dir`; errors say which install command fixes it."""
+        """Load the configured model from `models_dir`; errors name the install command."""
         model_dir = models_dir / settings.model
         manifest = load_manifest(model_dir)
         threads = num_threads or settings.num_threads or (os.cpu_count() or 1)
@@ -214,4 +203,9 @@ def join_texts(parts: list[str]) -> str:
 
 def _is_cjk_edge(char: str) -> bool:
     code = ord(char)
-    return 0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF or 0x3000 <= code <= 0x303F
+    return (
+        0x2E80 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF
+        or 0x3000 <= code <= 0x303F
+    )

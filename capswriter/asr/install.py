@@ -110,8 +110,8 @@ def rebuild_ct2_model(cache: Path, progress: Progress) -> Path:
     if digest != WHISPER_BASE_SHA256:
         tmp.unlink()
         raise ModelInstallError(
-            f"the rebuilt model.bin has sha256 {digest[:12]}…, expected {WHISPER_BASE_SHA256[:12]}…; "
-            "delete the cache folder {cache} and install again"
+            f"the rebuilt model.bin has sha256 {digest[:12]}…, expected "
+            f"{WHISPER_BASE_SHA256[:12]}…; delete the cache folder {cache} and install again"
         )
     tmp.replace(model_bin)
     (work / "model.bin.sha256").write_text(digest + "\n")
@@ -133,7 +133,9 @@ def convert_cached(cache: Path, model_bin: Path, progress: Progress) -> Path:
     progress("converting to ONNX and quantizing to int8 (about a minute)")
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    convert(model_bin, model_bin.parent / "tokenizer.json", model_bin.parent / "config.json", partial)
+    convert(
+        model_bin, model_bin.parent / "tokenizer.json", model_bin.parent / "config.json", partial
+    )
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     done.write_text("ok\n")
@@ -146,7 +148,11 @@ def whisper_base_manifest() -> ModelManifest:
         kind="whisper",
         language="multi",
         description="OpenAI Whisper base (multilingual), converted from faster-whisper-base",
-        files={"encoder": "encoder.int8.onnx", "decoder": "decoder.int8.onnx", "tokens": "tokens.txt"},
+        files={
+            "encoder": "encoder.int8.onnx",
+            "decoder": "decoder.int8.onnx",
+            "tokens": "tokens.txt",
+        },
         variants={"fp32": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}},
     )
 

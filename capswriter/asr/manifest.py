@@ -48,7 +48,8 @@ KINDS: dict[str, Kind] = {
     "sense_voice": Kind("from_sense_voice", ("model", "tokens"), "language"),
     "transducer": Kind("from_transducer", ("encoder", "decoder", "joiner", "tokens")),
     "moonshine": Kind(
-        "from_moonshine", ("preprocessor", "encoder", "uncached_decoder", "cached_decoder", "tokens")
+        "from_moonshine",
+        ("preprocessor", "encoder", "uncached_decoder", "cached_decoder", "tokens"),
     ),
     "nemo_ctc": Kind("from_nemo_ctc", ("model", "tokens")),
     "fire_red_asr": Kind("from_fire_red_asr", ("encoder", "decoder", "tokens")),
@@ -120,7 +121,10 @@ def parse_manifest(text: str, where: str = "manifest") -> ModelManifest:
         files=files,
         language=str(data.get("language", "")),
         sample_rate=int(data.get("sample_rate", 16000)),
-        variants={str(k): {str(a): str(b) for a, b in v.items()} for k, v in data.get("variants", {}).items()},
+        variants={
+            str(k): {str(a): str(b) for a, b in v.items()}
+            for k, v in data.get("variants", {}).items()
+        },
         options=dict(data.get("options", {})),
         description=str(data.get("description", "")),
     )

@@ -8,7 +8,9 @@ import re
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 # Whisper puts spaces between Chinese phrases; they do not belong in Chinese text.
-_SPACE_BETWEEN_CJK = re.compile(f"(?<=[{_CJK}\u3000-\u303f\uff00-\uffef])\\s+(?=[{_CJK}\u3000-\u303f\uff00-\uffef])")
+_SPACE_BETWEEN_CJK = re.compile(
+    f"(?<=[{_CJK}\u3000-\u303f\uff00-\uffef])\\s+(?=[{_CJK}\u3000-\u303f\uff00-\uffef])"
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -30,7 +32,7 @@ def to_simplified(text: str) -> str:
 
 
 def tidy(text: str, simplified_chinese: bool = True) -> str:
-    """Final form of recognizer text: trimmed, Chinese without inner spaces, optionally Simplified."""
+    """Recognizer text trimmed, Chinese without inner spaces and optionally Simplified."""
     text = text.strip()
     if has_cjk(text):
         text = _SPACE_BETWEEN_CJK.sub("", text)

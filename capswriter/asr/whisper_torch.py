@@ -100,13 +100,15 @@ class DecoderBlock(nn.Module):
 
 
 class WhisperEncoder(nn.Module):
-    """mel [N, n_mels, T] → (n_layer_cross_k, n_layer_cross_v), each [n_text_layer, N, T/2, state]."""
+    """mel [N, n_mels, T] → cross-attention keys and values, each [n_text_layer, N, T/2, state]."""
 
     def __init__(self, dims: WhisperDims, decoder_blocks: nn.ModuleList) -> None:
         super().__init__()
         self.conv1 = nn.Conv1d(dims.n_mels, dims.n_audio_state, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(dims.n_audio_state, dims.n_audio_state, 3, stride=2, padding=1)
-        self.register_buffer("positional_embedding", torch.zeros(dims.n_audio_ctx, dims.n_audio_state))
+        self.register_buffer(
+            "positional_embedding", torch.zeros(dims.n_audio_ctx, dims.n_audio_state)
+        )
         self.blocks = nn.ModuleList(
             EncoderBlock(dims.n_audio_state, dims.n_audio_head) for _ in range(dims.n_audio_layer)
         )
@@ -136,7 +138,9 @@ class WhisperDecoder(nn.Module):
         super().__init__()
         self.dims = dims
         self.token_embedding = nn.Embedding(dims.n_vocab, dims.n_text_state)
-        self.register_buffer("positional_embedding", torch.zeros(dims.n_text_ctx, dims.n_text_state))
+        self.register_buffer(
+            "positional_embedding", torch.zeros(dims.n_text_ctx, dims.n_text_state)
+        )
         self.blocks = blocks
         self.ln = nn.LayerNorm(dims.n_text_state)
         # The output projection is tied to the embedding. Keeping a separate, transposed constant

@@ -72,7 +72,9 @@ def ensure_server(settings: Settings, wait_s: float = 180.0, say: Callable[[str]
             time.sleep(0.3)
         if process is not None:
             process.terminate()
-        raise ServerUnavailable(f"the server did not become ready in {wait_s:.0f} s; see {log_path}")
+        raise ServerUnavailable(
+            f"the server did not become ready in {wait_s:.0f} s; see {log_path}"
+        )
     finally:
         link.close()
 
@@ -83,8 +85,10 @@ class _Bar:
     def __init__(self, path: Path, position: int) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=1, desc=path.name[:28], position=position, unit="seg",
-                        leave=True, dynamic_ncols=True, bar_format="{desc:<28} {percentage:3.0f}%|{bar}| {postfix}")  # fmt: skip
+        self.bar = tqdm(
+            total=1, desc=path.name[:28], position=position, unit="seg", leave=True,
+            dynamic_ncols=True, bar_format="{desc:<28} {percentage:3.0f}%|{bar}| {postfix}",
+        )  # fmt: skip
 
     def update(self, message: protocol.Message) -> None:
         if isinstance(message, protocol.QueueStatus):

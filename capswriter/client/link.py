@@ -154,13 +154,17 @@ class ServerLink:
 
 
 def launch_server(settings: Settings, log_path: Path | None = None) -> subprocess.Popen:
-    """Start ``python -m capswriter.server`` for the configured address, detached from our stdin."""
-    args = [
-        sys.executable, "-m", "capswriter.server",
-        "--host", settings.server.host, "--port", str(settings.server.port),
-    ]
+    """Start `capswriter server` for the configured address, detached from our stdin."""
+    # A frozen build is its own CLI; from source, run the same CLI through the interpreter.
+    base = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "capswriter"]
+    args = [*base]
+    if settings.models_dir:
+        args += ["--models-dir", settings.models_dir]
+    args += ["server", "--host", settings.server.host, "--port", str(settings.server.port)]
+    env = os.environ.copy()
     if settings.server.token:
-        args += ["--token", settings.server.token]
+        # Through the environment, not argv: other users can read a process's command line.
+        env["CAPSWRITER_SERVER_TOKEN"] = settings.server.token
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     kwargs: dict = {}
     if sys.platform == "win32":  # pragma: no cover - Windows only
@@ -170,5 +174,5 @@ def launch_server(settings: Settings, log_path: Path | None = None) -> subproces
     log.info("starting a server: %s", " ".join(args))
     return subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        env=os.environ.copy(), **kwargs,
+        env=env, **kwargs,
     )

@@ -7,7 +7,6 @@ numbers); Chinese by characters after Traditional→Simplified conversion and pu
 from __future__ import annotations
 
 import csv
-
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -103,6 +102,3 @@ def evaluate(engine, folder: Path) -> AccuracyReport:
             ClipScore(row["file"], language, row["reference_text"], text, errors, length)
         )
     return report
-
-
-

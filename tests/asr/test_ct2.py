@@ -42,7 +42,11 @@ def _ct2_bytes(name: str, array: np.ndarray, dtype_id: int) -> bytes:
         return struct.pack("<H", len(raw)) + raw
 
     body = struct.pack("<I", 6) + s("TestSpec") + struct.pack("<II", 1, 1)
-    body += s(name) + struct.pack("<B", array.ndim) + b"".join(struct.pack("<I", d) for d in array.shape)
+    body += (
+        s(name)
+        + struct.pack("<B", array.ndim)
+        + b"".join(struct.pack("<I", d) for d in array.shape)
+    )
     body += struct.pack("<BI", dtype_id, array.nbytes) + array.tobytes()
     return body + struct.pack("<I", 1) + s("alias") + s(name)
 
