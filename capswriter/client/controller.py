@@ -133,6 +133,7 @@ class ClientController(QObject):
         if self._monitor is not None:
             self._monitor.join(timeout=3)
         self.flow.close()
+        self.output.close()
         self.recorder.close()
         self.link.close()
         self.history.close()

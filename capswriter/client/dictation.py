@@ -187,7 +187,7 @@ class DictationFlow:
         keep_audio = audio if self.settings.client.save_audio else None
         entry_id = self.history.add("dictation", text, duration_s=seconds, audio=keep_audio)
         delivered = self.output.deliver(text)
-        latency = time.monotonic() - released
+        latency = (delivered.sent_at or time.monotonic()) - released
         self.history.update(
             entry_id, latency_s=latency, source=delivered.app.process if delivered.app else ""
         )

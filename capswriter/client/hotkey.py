@@ -194,8 +194,20 @@ class HotkeyListener:
             self._wake.notify_all()
         if self._listener is not None:
             self._listener.stop()
+            # pynput disables X recording on the connection that is blocked reading events, so
+            # its thread would wait for the next key; a request on its other connection ends it now.
+            other = getattr(self._listener, "_display_stop", None)
+            context = getattr(self._listener, "_context", None)
+            if other is not None and context is not None:
+                try:
+                    other.record_disable_context(context)
+                    other.flush()
+                except Exception as exc:
+                    log.debug("stopping X recording: %s", exc)
+            self._listener.join(timeout=2)
         if self._worker is not None:
             self._worker.join(timeout=2)
+        self._listener = self._controller = None
 
     # pynput callbacks; pynput passes `injected` as a second argument since 1.8.
     def _on_press(self, key, injected: bool = False) -> None:

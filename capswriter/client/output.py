@@ -262,6 +262,8 @@ class OutputResult:
     mode: str
     app: FocusedApp | None
     reason: str = ""
+    # time.monotonic() when the last keystroke went out: the text is in the target from here.
+    sent_at: float = 0.0
 
 
 class TextOutput:
@@ -300,20 +302,28 @@ class TextOutput:
         try:
             if mode == "type":
                 self._controller().type(text)
+                sent_at = time.monotonic()
             else:
-                self.paste(text)
+                sent_at = self.paste(text)
         except Exception as exc:
             log.warning("output failed: %s", exc)
             return self._fallback(text, mode, app, str(exc))
-        return OutputResult(True, mode, app)
+        return OutputResult(True, mode, app, sent_at=sent_at)
 
-    def paste(self, text: str) -> None:
+    def paste(self, text: str) -> float:
+        """Paste through the clipboard and put back what it held; returns when Ctrl+V went out."""
         saved = self.clipboard.read()
         self.clipboard.write(text)
         self._send_paste_keys()
+        sent_at = time.monotonic()
         time.sleep(self.paste_settle_s)
         if saved is not None and saved != text:
             self.clipboard.write(saved)
+        return sent_at
+
+    def close(self) -> None:
+        """Let go of the keyboard connection (an X display on Linux)."""
+        self._keyboard = None
 
     def _fallback(self, text: str, mode: str, app: FocusedApp | None, reason: str) -> OutputResult:
         try:

@@ -209,10 +209,15 @@ class Recorder:
         self._after_use()
 
     def close(self) -> None:
+        """Release the device and end the worker; the recorder is not used afterwards."""
         with self._lock:
             self._close_locked()
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._inbox.put(None)
+            worker.join(timeout=2)
 
     def _open_locked(self) -> None:
         if self._stream is not None:

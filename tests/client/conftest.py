@@ -1,5 +1,6 @@
 """Qt widgets are tested without a display; the end-to-end test starts its own Xvfb."""
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -18,6 +19,8 @@ def x_server():
     previous = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = server.display
     yield server
+    # pynput Controllers close their display on collection; do it while X still answers.
+    gc.collect()
     if previous is None:
         os.environ.pop("DISPLAY", None)
     else:

@@ -120,12 +120,15 @@ def test_paste_puts_text_in_the_field_and_restores_the_clipboard(focus_target, t
     assert result.delivered and result.mode == "paste", result.reason
     assert wait_until(lambda: focus_target.text() == "粘贴 works", 5), focus_target.text()
     assert clipboard.read() == "what the user had copied"
+    out.close()
 
 
 def test_type_mode_types_into_the_field(focus_target, tmp_path):
     settings = Settings()
     settings.client.output_mode = "type"
-    result = TextOutput(settings, rules_dir=tmp_path).deliver("typed text")
+    out = TextOutput(settings, rules_dir=tmp_path)
+    result = out.deliver("typed text")
+    out.close()
     assert result.delivered and result.mode == "type"
     assert wait_until(lambda: focus_target.text() == "typed text", 5), focus_target.text()
 

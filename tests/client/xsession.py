@@ -65,11 +65,12 @@ class XServer:
         return out.stdout.strip()
 
     def caps_lock_on(self) -> bool:
-        from Xlib import display
+        """The Lock modifier as X applies it to the next key event."""
+        from Xlib import X, display
 
         dpy = display.Display(self.display)
         try:
-            return bool(dpy.get_keyboard_control().led_mask & 1)
+            return bool(dpy.screen().root.query_pointer().mask & X.LockMask)
         finally:
             dpy.close()
 
