@@ -29,7 +29,7 @@ from capswriter.asr.result import Segment
 from capswriter.config import Settings
 from capswriter.errors import CapsWriterError, ConfigError, QueueFull
 from capswriter.server import protocol
-from capswriter.server.service import RecognitionService, ShuttingDown
+from capswriter.server.service import RecognitionService, ShuttingDown, error_code
 from capswriter.server.session import Session
 
 log = logging.getLogger("capswriter.server")
@@ -200,8 +200,7 @@ async def _transcribe_upload(
         service.cancel(task, "queue full")
         raise _busy(exc) from None
     except CapsWriterError as exc:
-        task.fail(protocol.UNSUPPORTED_AUDIO if "Audio" in type(exc).__name__ else
-                  protocol.INTERNAL, str(exc))
+        task.fail(error_code(exc), str(exc))
     try:
         await task.done.wait()
     except asyncio.CancelledError:  # the HTTP client went away

@@ -324,7 +324,8 @@ class WorkerPool:
                 continue
             # A retried job goes to a worker it has not crashed yet, when one is free.
             fresh = [h for h in idle if h.id not in job.workers_tried]
-            h = (fresh or idle)[0]
+            # Otherwise the least used, so light load still spreads over every worker.
+            h = min(fresh or idle, key=lambda w: w.jobs_done)
             idle.remove(h)
             deadline = (
                 time.monotonic() + self.deadline_base

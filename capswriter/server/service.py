@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from capswriter.config import Settings
-from capswriter.errors import CapsWriterError, QueueFull
+from capswriter.errors import AudioTooLarge, CapsWriterError, QueueFull, UnsupportedAudio
 from capswriter.server import protocol
 from capswriter.server.jobs import Job
 from capswriter.server.metrics import ServerMetrics
@@ -32,6 +32,17 @@ _task_keys = itertools.count(1)
 
 class ShuttingDown(CapsWriterError):
     """The server is stopping and takes no new work."""
+
+
+def error_code(exc: Exception) -> str:
+    """The protocol error code a client gets for an exception raised while queueing audio."""
+    if isinstance(exc, AudioTooLarge):
+        return protocol.TOO_LARGE
+    if isinstance(exc, UnsupportedAudio):
+        return protocol.UNSUPPORTED_AUDIO
+    if isinstance(exc, ShuttingDown):
+        return protocol.SHUTTING_DOWN
+    return protocol.INTERNAL
 
 
 class RecognitionService:
@@ -117,6 +128,8 @@ class RecognitionService:
     async def submit_file(self, task: Task, data: bytes, name: str | None) -> None:
         """Decode and segment a file's bytes off the event loop, then queue its segments."""
         segments = await asyncio.to_thread(self._segment, data, name)
+        if task.closed:  # cancelled or the client left while the file was being decoded
+            return
         jobs = [
             task.new_job(i, seg.start, np.ascontiguousarray(seg.samples, dtype=np.float32))
             for i, seg in enumerate(segments)

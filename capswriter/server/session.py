@@ -15,10 +15,10 @@ import logging
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from capswriter.errors import AudioTooLarge, CapsWriterError, QueueFull, UnsupportedAudio
+from capswriter.errors import CapsWriterError, QueueFull
 from capswriter.server import protocol
 from capswriter.server.dictation import PauseCutter, Piece
-from capswriter.server.service import RecognitionService, ShuttingDown
+from capswriter.server.service import RecognitionService, ShuttingDown, error_code
 from capswriter.server.tasks import Task
 
 log = logging.getLogger("capswriter.server")
@@ -52,6 +52,7 @@ class Session:
         self.outbox: asyncio.Queue[protocol.Message | None] = asyncio.Queue()
         self.stream: _Stream | None = None
         self.tasks: dict[str, Task] = {}  # client task id → task, while unfinished
+        self._background: set[asyncio.Task] = set()
 
     def send(self, message: protocol.Message) -> None:
         self.outbox.put_nowait(message)
@@ -83,9 +84,9 @@ class Session:
                 return
             try:
                 if frame.get("bytes") is not None:
-                    await self._on_audio(frame["bytes"])
+                    self._on_audio(frame["bytes"])
                 elif frame.get("text") is not None:
-                    await self._on_text(frame["text"])
+                    self._on_text(frame["text"])
             except protocol.ProtocolError as exc:
                 self.send(exc.reply())
             except Exception as exc:  # noqa: BLE001 - one bad frame must not end the session
@@ -94,14 +95,14 @@ class Session:
 
     # ---- control messages ------------------------------------------------------------
 
-    async def _on_text(self, text: str) -> None:
+    def _on_text(self, text: str) -> None:
         if len(text.encode("utf-8", "surrogatepass")) > self.limits.max_message_bytes:
             raise protocol.ProtocolError(protocol.FRAME_TOO_LARGE, "control message too large")
         message = protocol.parse_client_message(text)
         if isinstance(message, protocol.Start):
             self._on_start(message)
         elif isinstance(message, protocol.End):
-            await self._on_end(message)
+            self._on_end(message)
         elif isinstance(message, protocol.Cancel):
             self._on_cancel(message)
 
@@ -138,7 +139,7 @@ class Session:
         if self.tasks.get(task.id) is task:
             del self.tasks[task.id]
 
-    async def _on_end(self, msg: protocol.End) -> None:
+    def _on_end(self, msg: protocol.End) -> None:
         stream = self._stream_for(msg.task_id)
         self.stream = None
         task = stream.task
@@ -152,18 +153,23 @@ class Session:
             task.end_input()
             return
         data, stream.data = bytes(stream.data), bytearray()
+        # Decoding and cutting a long file takes a while; the connection keeps reading meanwhile.
+        background = asyncio.create_task(self._submit_file(task, data, stream.name))
+        self._background.add(background)
+        background.add_done_callback(self._background.discard)
+
+    async def _submit_file(self, task: Task, data: bytes, name: str | None) -> None:
         try:
-            await self.service.submit_file(task, data, stream.name)
+            await self.service.submit_file(task, data, name)
         except QueueFull as exc:
             self.service.cancel(task, "queue full")
             self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
                                     task_id=task.id))
-        except (UnsupportedAudio, AudioTooLarge) as exc:
-            code = protocol.TOO_LARGE if isinstance(exc, AudioTooLarge) else \
-                protocol.UNSUPPORTED_AUDIO
-            task.fail(code, str(exc))
-        except (CapsWriterError, RuntimeError) as exc:
-            task.fail(protocol.INTERNAL, str(exc))
+        except CapsWriterError as exc:
+            task.fail(error_code(exc), str(exc))
+        except Exception as exc:  # noqa: BLE001 - the task fails, the connection lives on
+            log.exception("could not queue file task %s", task.id)
+            task.fail(protocol.INTERNAL, f"{type(exc).__name__}: {exc}")
 
     def _on_cancel(self, msg: protocol.Cancel) -> None:
         task = self.tasks.get(msg.task_id)
@@ -184,7 +190,7 @@ class Session:
 
     # ---- audio ---------------------------------------------------------------------------
 
-    async def _on_audio(self, data: bytes) -> None:
+    def _on_audio(self, data: bytes) -> None:
         stream = self.stream
         if stream is None:
             raise protocol.ProtocolError(

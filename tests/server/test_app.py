@@ -109,7 +109,7 @@ def test_dictation_runs_ahead_of_files_and_files_match_in_process_transcription(
         path = tmp_path / f"{name}.wav"
         path.write_bytes(data)
         local = transcribe_file(path, engine, segmenter)
-        assert results[name].text == local.text
+        assert results[name].text == local.text, (results[name].text, local.text)
         assert [s["text"] for s in results[name].segments] == [s.text for s in local.segments]
 
 
