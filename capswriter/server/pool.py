@@ -32,7 +32,6 @@ from capswriter.server.worker import run_worker
 
 log = logging.getLogger("capswriter.pool")
 
-POISON_DEATHS = 2
 LOAD_TIMEOUT_S = 180.0
 MAX_BACKOFF_S = 30.0
 # A worker that lived this long before dying is not part of a crash loop.
@@ -57,6 +56,7 @@ class WorkerHandle:
     load_seconds: float | None = None
     restart_at: float | None = None
     last_death: str = ""
+    load_error: str = ""
     death_times: list[float] = field(default_factory=list)
 
     def rss(self) -> int | None:
@@ -85,6 +85,9 @@ class WorkerPool:
         if not self.asr.get("num_threads"):
             # N workers × threads ≈ cores: more threads than cores only adds contention.
             self.asr["num_threads"] = max(1, (os.cpu_count() or 1) // self.size)
+        # A job is retried job_retry_limit times after worker deaths; the next death makes it
+        # a poison job.
+        self.poison_deaths = settings.server.job_retry_limit + 1
         self.deadline_base = settings.server.job_timeout_s
         self.deadline_per_audio_s = settings.server.job_timeout_per_audio_s
         self.on_job_finished = on_job_finished
@@ -215,7 +218,7 @@ class WorkerPool:
         process.start()
         child_conn.close()  # so our end sees EOF when the worker dies
         handle.process, handle.conn, handle.pid = process, parent_conn, process.pid
-        handle.state, handle.job = "starting", None
+        handle.state, handle.job, handle.load_error = "starting", None, ""
         handle.started_at, handle.ready_at, handle.restart_at = time.monotonic(), None, None
 
     def _read(self, h: WorkerHandle) -> None:
@@ -239,7 +242,7 @@ class WorkerPool:
                      h.id, info["pid"], info["load_seconds"])
         elif kind == "load_failed":
             log.error("worker %d could not load the model: %s", h.id, message[1])
-            h.last_death = f"load failed: {message[1]}"
+            h.load_error = f"load failed: {message[1]}"
         elif kind in ("done", "error"):
             job = h.job
             h.job, h.state = None, "idle"
@@ -262,7 +265,7 @@ class WorkerPool:
         """A worker is gone: retry or fail its job, and schedule its replacement."""
         now = time.monotonic()
         h.process.join(timeout=1)
-        h.state, h.last_death = "dead", why
+        h.state, h.last_death = "dead", h.load_error or why
         if h.conn is not None:
             h.conn.close()
         job, h.job = h.job, None
@@ -281,7 +284,7 @@ class WorkerPool:
         if job.finished:
             return
         job.worker_deaths += 1
-        if job.worker_deaths >= POISON_DEATHS:
+        if job.worker_deaths >= self.poison_deaths:
             job.fail(
                 protocol.POISON_JOB,
                 f"this audio took down {job.worker_deaths} recognizer processes "

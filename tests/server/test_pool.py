@@ -190,3 +190,20 @@ def test_cancelling_a_task_drops_its_queued_jobs(pool: WorkerPool, finished: Fin
     assert dropped >= 4  # at most two were already running
     assert all(j.state is JobState.CANCELLED for j in jobs)
     assert len(pool.scheduler) == 0
+
+
+def test_a_worker_that_cannot_load_its_model_backs_off_instead_of_spinning(tmp_path) -> None:
+    settings = Settings()
+    settings.models_dir = str(tmp_path)  # no models here: every worker start fails
+    settings.server.workers = 1
+    pool = WorkerPool(settings, Scheduler())
+    pool.startup()
+    try:
+        time.sleep(6.0)
+        worker = pool.health()[0]
+    finally:
+        pool.shutdown()
+    # Restarts at once, then after 1 s, 2 s, 4 s ...: a handful in six seconds, not dozens.
+    assert 1 <= worker["restarts"] <= 4
+    assert worker["last_death"].startswith("load failed")
+    assert worker["state"] in ("dead", "starting")
