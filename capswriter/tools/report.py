@@ -229,7 +229,6 @@ def _stress(report: Report, run: Run) -> None:
 
 def _bench(report: Report, run: Run) -> None:
     summary = run.first("summary") or {}
-    pool = summary.get("pool", summary)  # `bench` nests the pool result; `bench pool` does not
     report.add(f"## Benchmark — {run.path.name}", "")
     asr = run.first("bench_asr")
     if asr:
@@ -295,7 +294,6 @@ def _bench(report: Report, run: Run) -> None:
     for r in run.of("resources"):
         report.add(f"Resources with {r['workers']} workers:", "")
         _resources_table(report, r["resources"])
-    _ = pool
 
 
 def _resources_table(report: Report, resources: list[dict[str, Any]]) -> None:
