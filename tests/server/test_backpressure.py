@@ -19,6 +19,7 @@ from server_helpers import (
     start_server,
     words,
 )
+from websockets.exceptions import ConnectionClosed
 
 from capswriter.server import protocol
 
@@ -32,6 +33,7 @@ def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     srv = start_server(tmp_path_factory.mktemp("small"), env={
         "CAPSWRITER_SERVER_MAX_DICTATION_QUEUE": "3",
         "CAPSWRITER_SERVER_MAX_FILE_SEGMENTS_QUEUED": "2",
+        "CAPSWRITER_SERVER_MAX_CONNECTIONS": "12",
     })
     yield srv
     srv.stop()
@@ -113,3 +115,21 @@ def test_http_uploads_beyond_the_queue_get_503_with_retry_after(
     assert all(words(r.json()["text"])[:3] == ["and", "so", "my"] for r in accepted)
     metrics = httpx.get(f"{small_server.http}/metrics").text
     assert 'capswriter_rejected_total{kind="file"}' in metrics
+
+
+def test_connections_beyond_the_cap_are_told_busy_and_closed(small_server: ServerProcess) -> None:
+    with contextlib.ExitStack() as stack:
+        for _ in range(12):
+            stack.enter_context(small_server.ws())
+        small_server.wait_until(lambda h: h["connections"] == 12)
+        with small_server.ws() as extra:
+            reply = recv(extra, timeout=10)
+            assert isinstance(reply, protocol.Busy) and "too many connections" in reply.message
+            with pytest.raises(ConnectionClosed) as info:
+                extra.recv(timeout=10)
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1013
+    # Once they are gone, new clients are served again.
+    small_server.wait_until(lambda h: h["connections"] == 0)
+    with small_server.ws() as ws:
+        send(ws, protocol.Start(task_id="after-cap"))
+        assert isinstance(recv(ws), protocol.Accepted)
