@@ -46,11 +46,19 @@ class AccuracyReport:
         }
 
 
+_SMALL_NUMBERS = {
+    w: str(i)
+    for i, w in enumerate("zero one two three four five six seven eight nine ten".split())
+}
+
+
 def _english_words(text: str) -> list[str]:
     from whisper_normalizer.english import EnglishTextNormalizer
 
     words: list[str] = []
     for word in EnglishTextNormalizer()(text).split():
+        # ...and leaves a lone "1" spelled out, so compare small numbers as digits.
+        word = _SMALL_NUMBERS.get(word, word)
         # The normalizer turns "one two three" into "123" but keeps "1, 2, 3" as three words.
         if words and word.isdigit() and words[-1].isdigit():
             words[-1] += word
