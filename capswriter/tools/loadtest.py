@@ -393,7 +393,7 @@ def run_loadtest(
     """Run one load test; records go to ``output`` (JSONL) as they happen."""
     import os
 
-    before = address.health()
+    before = address.require_health()
     with ResultLog(output, "loadtest") as log:
         test = LoadTest(address, config, log, status)
         log.write("run", config={**asdict(config), "audio": str(config.audio or "")},

@@ -192,3 +192,17 @@ class ServerAddress:
         response = httpx.get(f"{self.http}/health", headers=self.headers(), timeout=timeout)
         response.raise_for_status()
         return response.json()
+
+    def require_health(self) -> dict[str, Any]:
+        """/health, or ServerUnavailable with a sentence the user can act on."""
+        import httpx
+
+        from capswriter.errors import ServerUnavailable
+
+        try:
+            return self.health()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise ServerUnavailable(
+                f"no CapsWriter server answers at {self.http} ({exc}); start one with "
+                "`capswriter server`, or pass --start-server WORKERS"
+            ) from None

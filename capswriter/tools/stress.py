@@ -321,7 +321,7 @@ def run_stress(address: ServerAddress, config: StressConfig, output: Path,
                monitor_csv: Path | None = None, server_pid: int | None = None,
                progress: bool = True) -> StressSummary:
     """Run the phases the config asks for; JSONL to ``output``, resource CSV beside it."""
-    health = address.health()
+    health = address.require_health()
     with ResultLog(output, "stress") as log:
         test = StressTest(address, config, log, progress)
         log.write("run", config={**asdict(config), "speech": [str(p) for p in config.speech]},

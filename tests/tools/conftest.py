@@ -83,6 +83,6 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Too
     settings = load_settings(output.parent / "none.toml", environ={})
     settings.models_dir = str(models_dir)
     config = BenchPoolConfig(workers=[1, 2], threads=1, files=2, file_seconds=20.0, runs=2,
-                             utterances=[3.0, 10.0], speed=4.0, long_seconds=60.0, bare_runs=1)
+                             utterances=[3.0, 10.0], speed=4.0, long_seconds=120.0, bare_runs=1)
     result = run_bench(settings, config, output, asr_runs=1, progress=False)
     return ToolRun(output, result)

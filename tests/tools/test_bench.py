@@ -41,6 +41,7 @@ def test_loaded_latency_ran_while_a_file_was_being_transcribed(bench_run: ToolRu
     # The background file was still being decoded when the loaded runs began: its first pass
     # finishes only after the first loaded dictation came back.
     backgrounds = [r for r in records if r["kind"] == "bench_background"]
+    assert all("error" not in b for b in backgrounds)
     assert not backgrounds or backgrounds[0]["t"] > first_loaded
 
 
