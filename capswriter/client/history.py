@@ -53,7 +53,9 @@ class Entry:
     has_audio: bool
 
 
-_COLUMNS = "id, created, kind, text, duration_s, latency_s, status, error, source, audio IS NOT NULL"
+_COLUMNS = (
+    "id, created, kind, text, duration_s, latency_s, status, error, source, audio IS NOT NULL"
+)
 
 
 def default_history_path() -> Path:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Health:
-    """What ``/health`` said: ``ok``, ``starting``, ``draining``, or ``down`` if nothing answered."""
+    """What ``/health`` said: ``ok``, ``starting``, ``draining``; ``down`` if nothing answered."""
 
     status: str
     model: str = ""
@@ -100,7 +100,9 @@ class ServerLink:
         self.url = server_url(self.host, port)
         self.http_url = f"http://{self.host}:{port}"
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="server-link", daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="server-link", daemon=True
+        )
         self._thread.start()
 
     @classmethod
@@ -156,7 +158,8 @@ class ServerLink:
 def launch_server(settings: Settings, log_path: Path | None = None) -> subprocess.Popen:
     """Start `capswriter server` for the configured address, detached from our stdin."""
     # A frozen build is its own CLI; from source, run the same CLI through the interpreter.
-    base = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "capswriter"]
+    frozen = getattr(sys, "frozen", False)
+    base = [sys.executable] if frozen else [sys.executable, "-m", "capswriter"]
     args = [*base]
     if settings.models_dir:
         args += ["--models-dir", settings.models_dir]

@@ -185,7 +185,10 @@ def _focused_app_x11() -> FocusedApp | None:
         while window and window != root:
             if not title:
                 prop = window.get_full_property(name_atom, utf8)
-                title = prop.value.decode("utf-8", "replace") if prop else (window.get_wm_name() or "")
+                if prop is not None:
+                    title = prop.value.decode("utf-8", "replace")
+                else:
+                    title = window.get_wm_name() or ""
             if not pid:
                 prop = window.get_full_property(pid_atom, X.AnyPropertyType)
                 pid = int(prop.value[0]) if prop is not None and len(prop.value) else 0
@@ -227,7 +230,7 @@ def _process_name(pid: int) -> str:
 
 
 class Clipboard:
-    """pyperclip with the waits it needs: on X11 ``copy`` returns before xclip owns the selection."""
+    """pyperclip with the waits it needs: on X11 ``copy`` returns before xclip owns the text."""
 
     def __init__(self, timeout_s: float = 1.0) -> None:
         self.timeout_s = timeout_s

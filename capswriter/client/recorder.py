@@ -240,7 +240,8 @@ class Recorder:
             )
             stream.start()
         except (sd.PortAudioError, ValueError) as exc:
-            raise RecorderError(f"No usable microphone ({self.device or 'default'}): {exc}") from exc
+            name = self.device or "default"
+            raise RecorderError(f"No usable microphone ({name}): {exc}") from exc
         self._lost.clear()
         self._pipeline = pipeline
         self._stream, self._stream_token = stream, token

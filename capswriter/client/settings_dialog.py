@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
 from capswriter.config import Settings, config_file
 from capswriter.errors import CapsWriterError
 
-HOTKEYS = ("caps_lock", "scroll_lock", "f13", "f14", "f15", "alt_r", "ctrl_r", "mouse_x1", "mouse_x2")
+HOTKEYS = (
+    "caps_lock", "scroll_lock", "f13", "f14", "f15", "alt_r", "ctrl_r", "mouse_x1", "mouse_x2"
+)
 FILE_FORMATS = ("txt", "srt", "vtt", "json")
 
 

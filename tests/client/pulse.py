@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from .xsession import wait_until
+from .xsession import unavailable, wait_until
 
 RATE = 16000
 BLOCK = RATE // 50
@@ -103,7 +102,7 @@ class PulseServer:
 
 def require_pulse() -> None:
     if shutil.which("pulseaudio") is None:
-        pytest.skip("needs pulseaudio, libportaudio2 and libasound2-plugins")
+        unavailable("needs pulseaudio, libportaudio2 and libasound2-plugins")
 
 
 def use_pulse_in_this_process(server: PulseServer) -> None:

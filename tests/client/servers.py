@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from capswriter.config import default_models_dir
 
-from .xsession import wait_until
+from .xsession import unavailable, wait_until
 
 
 def free_port() -> int:
@@ -24,7 +23,7 @@ def free_port() -> int:
 
 def require_model() -> None:
     if not (default_models_dir() / "whisper-base").is_dir():
-        pytest.skip("needs the whisper-base model: capswriter models install whisper-base")
+        unavailable("needs the whisper-base model: capswriter models install whisper-base")
 
 
 class ServerProcess:
@@ -47,7 +46,8 @@ class ServerProcess:
 
     def ready(self) -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).json()["status"] == "ok"
+            reply = httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1)
+            return reply.json()["status"] == "ok"
         except (httpx.HTTPError, ValueError, KeyError):
             return False
 

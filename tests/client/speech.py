@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-AUDIO = Path("/work/shared/audio/real")
+from capswriter.config import PROJECT_ROOT
+
+AUDIO = PROJECT_ROOT / "tests" / "data" / "real"
 CLIP = AUDIO / "en_goforward.wav"
 EXPECTED_WORDS = ("go", "forward", "meters")
 

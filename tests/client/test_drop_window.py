@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 import uuid
+import warnings
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -18,7 +18,7 @@ from capswriter.client.history import History
 from capswriter.client.link import ServerLink
 from capswriter.config import Settings
 
-AUDIO = Path("/work/shared/audio/real")
+from .speech import AUDIO
 
 
 def drop(window: DropWindow, paths: list[Path]) -> bool:

@@ -1,9 +1,8 @@
-"""Capture: the resampling pipeline on synthetic signals, the recorder on a real PulseAudio source."""
+"""Capture: the resampling pipeline on synthetic signals, the recorder on real PulseAudio."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +10,10 @@ import soundfile as sf
 
 from capswriter.client.recorder import SAMPLE_RATE, AudioPipeline, Recorder, RecorderError
 
+from .speech import AUDIO
 from .xsession import wait_until
 
-CLIP = Path("/work/shared/audio/real/en_sr_one_two_three.wav")
-if not CLIP.exists():
-    CLIP = Path(__file__).resolve().parents[3] / "shared/audio/real/en_sr_one_two_three.wav"
+CLIP = AUDIO / "en_sr_one_two_three.wav"
 
 
 def sine(rate: int, seconds: float, freq: float = 440.0) -> np.ndarray:
