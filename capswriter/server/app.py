@@ -132,11 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/jobs")
     async def jobs(task: str | None = None) -> list[dict[str, Any]]:
         """Recent job records (where each piece ran, how long it waited and took)."""
-        with service._stats_lock:
-            records = list(service.recent_jobs)
-        if task is not None:
-            records = [r for r in records if r["task_id"].split(":", 1)[1] == task]
-        return records
+        return service.job_records(task)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -50,6 +50,12 @@ class Scheduler:
             for job in jobs:
                 self._append(job)
 
+    def check_room(self, kind: str) -> None:
+        """Raise QueueFull if not even one more job of ``kind`` fits right now."""
+        probe = Job(task_id="", kind=kind, index=0, offset=0.0, samples=None)
+        with self._lock:
+            self._check_room([probe])
+
     def _check_room(self, jobs: list[Job]) -> None:
         dictation = sum(1 for j in jobs if j.kind == "dictation")
         files = len(jobs) - dictation

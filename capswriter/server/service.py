@@ -106,9 +106,7 @@ class RecognitionService:
 
     def check_room(self, kind: str) -> None:
         """Raise QueueFull now, before a client streams audio we could not queue."""
-        probe = Job(task_id="", kind=kind, index=0, offset=0.0, samples=None)
-        with self.pool._lock:
-            self.scheduler._check_room([probe])
+        self.scheduler.check_room(kind)
 
     def submit(self, task: Task, jobs: list[Job]) -> None:
         try:
@@ -177,6 +175,14 @@ class RecognitionService:
         self.metrics.worker_restarts.labels(str(handle.id)).inc()
 
     # ---- reporting -------------------------------------------------------------------
+
+    def job_records(self, task_id: str | None = None) -> list[dict[str, Any]]:
+        """Recent job records, optionally of one client task id."""
+        with self._stats_lock:
+            records = list(self.recent_jobs)
+        if task_id is not None:
+            records = [r for r in records if r["task_id"].split(":", 1)[1] == task_id]
+        return records
 
     def health(self) -> dict[str, Any]:
         workers = self.pool.health()
