@@ -75,8 +75,8 @@ def test_a_flood_of_dictations_gets_busy_replies_and_every_accepted_job_complete
     errors = [m for m in outcome.values() if isinstance(m, protocol.Error)]
     assert len(outcome) == clients and not errors, errors
     assert busy and all(b.retry_after >= 1.0 and b.message for b in busy)
-    # Two decode at once and three wait: at least those five are accepted and complete.
-    assert len(results) >= 5
+    # At least a full dictation queue's worth is accepted, and every accepted job completes.
+    assert len(results) >= 3
     assert all(words(r.text) == JFK + JFK for r in results)
     # Clients that waited heard their position, and it only ever went down.
     waited = [s for s in statuses.values() if s]
