@@ -34,6 +34,13 @@ class TaskFailed(CapsWriterError):
         self.code = code
 
 
+class TaskTimedOut(TaskFailed):
+    """No result within the caller's deadline; the task was cancelled on the server."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__("timeout", f"no result within {seconds:g} s; the task was cancelled")
+
+
 def server_url(host: str = "127.0.0.1", port: int = 6016) -> str:
     return f"ws://{host}:{port}/ws"
 
@@ -116,15 +123,20 @@ class RecognitionClient:
         language: str = "",
         on_message: MessageHandler | None = None,
         task_id: str | None = None,
+        timeout: float | None = None,
     ) -> protocol.Result:
-        """Send a file's bytes; return the final result (progress goes to ``on_message``)."""
+        """Send a file's bytes; return the final result (progress goes to ``on_message``).
+
+        ``timeout`` counts from the end of the upload; past it the task is cancelled on the
+        server and TaskTimedOut is raised.
+        """
         task_id = task_id or uuid.uuid4().hex[:12]
         options = {"filename": filename} if filename else {}
         inbox = await self._start(task_id, "file", language, options)
         for offset in range(0, len(data), FILE_CHUNK_BYTES):
             await self.send_audio(data[offset : offset + FILE_CHUNK_BYTES])
         await self.send_json(protocol.End(task_id=task_id))
-        return await self._result(task_id, inbox, on_message)
+        return await self._result(task_id, inbox, on_message, timeout)
 
     async def dictate(
         self,
@@ -134,8 +146,12 @@ class RecognitionClient:
         early_decoding: bool = True,
         on_message: MessageHandler | None = None,
         task_id: str | None = None,
+        timeout: float | None = None,
     ) -> protocol.Result:
-        """Stream 16 kHz 16-bit mono PCM as it is recorded; return the text after the last chunk."""
+        """Stream 16 kHz 16-bit mono PCM as it is recorded; return the text after the last chunk.
+
+        ``timeout`` counts from the last chunk (key release), as for ``transcribe_file``.
+        """
         task_id = task_id or uuid.uuid4().hex[:12]
         inbox = await self._start(task_id, "mic", language, {"early_decoding": early_decoding})
         if isinstance(pcm16_chunks, AsyncIterable):
@@ -145,7 +161,7 @@ class RecognitionClient:
             for chunk in pcm16_chunks:
                 await self.send_audio(chunk)
         await self.send_json(protocol.End(task_id=task_id))
-        return await self._result(task_id, inbox, on_message)
+        return await self._result(task_id, inbox, on_message, timeout)
 
     async def cancel(self, task_id: str) -> None:
         await self.send_json(protocol.Cancel(task_id=task_id))
@@ -165,11 +181,20 @@ class RecognitionClient:
 
     async def _result(
         self, task_id: str, inbox: asyncio.Queue[protocol.Message | None],
-        on_message: MessageHandler | None,
+        on_message: MessageHandler | None, timeout: float | None = None,
     ) -> protocol.Result:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         try:
             while True:
-                message = await inbox.get()
+                try:
+                    message = await asyncio.wait_for(
+                        inbox.get(), None if deadline is None else max(0.0, deadline - loop.time())
+                    )
+                except asyncio.TimeoutError:
+                    with contextlib.suppress(Exception):
+                        await self.cancel(task_id)
+                    raise TaskTimedOut(timeout or 0.0) from None
                 if message is None or isinstance(message, (protocol.Error, protocol.Busy)):
                     raise _as_error(message)
                 if on_message is not None:

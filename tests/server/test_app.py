@@ -32,7 +32,7 @@ from server_helpers import (
 )
 
 from capswriter.server import protocol
-from capswriter.server.client_api import RecognitionClient, TaskFailed
+from capswriter.server.client_api import RecognitionClient, TaskFailed, TaskTimedOut
 
 JFK = words("And so my fellow Americans, ask not what your country can do for you, "
             "ask what you can do for your country.")
@@ -346,3 +346,21 @@ def test_silence_gives_empty_text(server: ServerProcess) -> None:
         dictate(ws, "quiet", silence(2.0))
         result = recv_until(ws, (protocol.Result,))
     assert result.text == ""
+
+
+def test_a_client_deadline_cancels_the_task_on_the_server(server: ServerProcess) -> None:
+    # Runs last in this module: the hung worker stays busy until its server-side deadline.
+    server.wait_until(lambda h: h["workers_ready"] == 2 and h["jobs"]["running"] == 0)
+    cancelled = server.health()["jobs"]["cancelled"]
+
+    async def run() -> None:
+        async with RecognitionClient(server.ws_url) as client:
+            await client.dictate([with_marker("hang", pcm16("en_goforward.wav"))],
+                                 early_decoding=False, timeout=2.0, task_id="deadline")
+
+    started = time.monotonic()
+    with pytest.raises(TaskTimedOut):
+        asyncio.run(run())
+    assert time.monotonic() - started < 30
+    server.wait_until(lambda h: h["jobs"]["cancelled"] > cancelled, timeout=10)
+    assert server.jobs("deadline")[-1]["state"] == "cancelled"
