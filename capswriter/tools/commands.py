@@ -88,7 +88,8 @@ def cmd_stress(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.tools.stress import StressConfig, run_stress
 
     config = StressConfig(
-        rounds=args.rounds, warmup_rounds=args.warmup_rounds, short_seconds=args.short_seconds,
+        rounds=args.rounds, max_warmup_rounds=args.max_warmup_rounds, settle_mb=args.settle_mb,
+        short_seconds=args.short_seconds,
         long_minutes=args.long_minutes, speech=[Path(p) for p in args.speech],
         max_long_delta_mb=args.max_long_delta_mb,
         max_slope_mb_per_task=args.max_slope_mb_per_task, ramp=not args.no_ramp,
@@ -200,7 +201,10 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     p = sub.add_parser("stress", help="memory-leak check and concurrency ramp")
     _server_options(p)
     p.add_argument("--rounds", type=int, default=3, help="judged short+long rounds")
-    p.add_argument("--warmup-rounds", type=int, default=1, help="rounds run before judging")
+    p.add_argument("--max-warmup-rounds", type=int, default=3,
+                   help="rounds allowed for memory to settle before judging starts")
+    p.add_argument("--settle-mb", type=float, default=10.0,
+                   help="a round growing no worker's RSS more than this ends the warm-up")
     p.add_argument("--short-seconds", type=float, default=30.0)
     p.add_argument("--long-minutes", type=float, default=12.0)
     p.add_argument("--speech", nargs="*", default=[], help="speech recordings to build from")

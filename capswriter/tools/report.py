@@ -181,10 +181,12 @@ def _stress(report: Report, run: Run) -> None:
         if verdict is not None:
             report.add("**Memory verdict: " + ("PASS**" if verdict["passed"] else "FAIL** — "
                                                + "; ".join(verdict["reasons"])), "")
+        judged = {r["round"]: r["judged"] for r in run.of("leak_round")}
         report.table(
-            ["task", "warm-up", "status", "audio s", "RTF", "worst worker ΔRSS MB", "restarts"],
-            [[t["test_id"], "yes" if t.get("warmup") else "", t["status"], t["audio_seconds"],
-              t["rtf"], t.get("worker_rss_delta_mb"), t.get("restarts")] for t in tasks])
+            ["task", "judged", "status", "audio s", "RTF", "worst worker ΔRSS MB", "restarts"],
+            [[t["test_id"], {True: "yes", False: "warm-up"}.get(judged.get(t["round"]), "–"),
+              t["status"], t["audio_seconds"], t["rtf"], t.get("worker_rss_delta_mb"),
+              t.get("restarts")] for t in tasks])
         if verdict is not None:
             report.table(["series", "slope MB/task", "drift MB"],
                          [[k, v, verdict["rss_drift_mb"].get(k)]

@@ -1,7 +1,7 @@
 """`capswriter stress`: does memory stay flat, and how many jobs at once does the pool carry?
 
 Phase 1, memory: a short and a long (≥ 12 min by default) recording built from real speech are
-transcribed in turn, several rounds, after a warm-up round that is recorded but not judged.
+transcribed in turn, several rounds, after warm-up rounds that are recorded but not judged.
 Before and after each task the tool reads every worker's RSS from /health. It passes when the
 long file raises no worker's RSS by more than a bound (default 200 MB) and the RSS left behind
 after each task shows no upward trend (least-squares slope per worker and kind of task below a
@@ -35,10 +35,12 @@ from capswriter.tools.runlog import ResultLog, ServerAddress, slope
 
 @dataclass
 class StressConfig:
-    rounds: int = 3
-    # Rounds run first and left out of the verdict: the first decodes grow the recognizer's
-    # buffers to their working size, which is allocation, not a leak.
-    warmup_rounds: int = 1
+    rounds: int = 3  # judged short+long rounds
+    # The first decodes grow the recognizer's buffers to their working size, which is
+    # allocation, not a leak: rounds are recorded but not judged until one grows no worker's
+    # RSS by more than settle_mb, for at most max_warmup_rounds rounds.
+    max_warmup_rounds: int = 3
+    settle_mb: float = 10.0
     short_seconds: float = 30.0
     long_minutes: float = 12.0
     speech: list[Path] = field(default_factory=list)  # default: the bundled sample
@@ -76,6 +78,8 @@ class StressSummary:
     rss_drift_mb: dict[str, float] = field(default_factory=dict)
     tasks: int = 0
     failed_tasks: int = 0
+    warmup_rounds: int = 0
+    round_growth_mb: list[float] = field(default_factory=list)
     max_stable_concurrency: int | None = None
     ramp_stop_reason: str = ""
     ramp_steps: list[dict[str, Any]] = field(default_factory=list)
@@ -92,7 +96,11 @@ class StressSummary:
         if self.leak_passed is not None:
             worst = max(self.long_deltas_mb, default=0.0)
             lines.append(
-                f"memory: {self.tasks} tasks, worst long-file RSS change {worst:+.1f} MB, "
+                f"memory: {self.tasks} tasks; RSS growth per round "
+                + ", ".join(f"{g:+.0f}" for g in self.round_growth_mb)
+                + f" MB ({self.warmup_rounds} warm-up round(s) not judged)")
+            lines.append(
+                f"  judged: worst long-file RSS change {worst:+.1f} MB, "
                 "slopes " + ", ".join(f"{r} {s:+.2f} MB/task"
                                       for r, s in self.slopes_mb_per_task.items())
             )
@@ -172,45 +180,77 @@ class StressTest:
     def memory_phase(self) -> None:
         cfg = self.config
         files = {"short": speech.wav_bytes(self.short), "long": speech.wav_bytes(self.long)}
-        seconds = {"short": speech.seconds_of(self.short), "long": speech.seconds_of(self.long)}
         # RSS left behind, per worker and per kind of task: like is compared with like, so
         # a long file's bigger working set does not read as a trend in a short/long sequence.
         after_series: dict[tuple[str, str], list[float]] = {}
-        summary = self.summary
-        total_rounds = cfg.warmup_rounds + cfg.rounds
-        with self._bar(total_rounds * 2, "memory") as bar:
-            for round_no in range(total_rounds):
-                warmup = round_no < cfg.warmup_rounds
-                for kind in ("short", "long"):
-                    before = self.address.health()
-                    outcome = asyncio.run(_transcribe(
-                        self.address, files[kind], f"stress_{kind}.wav", cfg.task_timeout))
-                    after = self.address.health()
-                    memory = self._memory(before, after)
-                    deltas = [m.delta_mb for m in memory if m.delta_mb is not None]
-                    rtf = outcome["wall_s"] / seconds[kind]
-                    record = self.log.write(
-                        "leak_task", test_id=f"{kind}_r{round_no}", audio=kind, round=round_no,
-                        warmup=warmup,
-                        audio_seconds=round(seconds[kind], 2), rtf=round(rtf, 4),
-                        workers=[{**asdict(m), "delta_mb": m.delta_mb} for m in memory],
-                        worker_rss_delta_mb=max(deltas, default=None),
-                        restarts=_restarts(after) - _restarts(before), **outcome,
-                    )
-                    summary.tasks += 1
-                    if outcome["status"] != "success" or record["restarts"]:
-                        summary.failed_tasks += 1
-                    if not warmup:
-                        if kind == "long" and deltas:
-                            summary.long_deltas_mb.append(max(deltas))
-                        for m in memory:
-                            if m.rss_after_mb is not None and not m.restarted:
-                                after_series.setdefault((m.role, kind), []).append(
-                                    m.rss_after_mb)
-                    bar.update(1)
-                    bar.set_postfix_str(f"{kind} Δ {max(deltas, default=0):+.0f} MB "
-                                        f"RTF {rtf:.3f}")
+        judged, round_no, warming = 0, 0, True
+        with self._bar((cfg.max_warmup_rounds + cfg.rounds) * 2, "memory") as bar:
+            while judged < cfg.rounds and round_no < cfg.max_warmup_rounds + cfg.rounds:
+                tasks = [self._leak_task(kind, files[kind], round_no, bar)
+                         for kind in ("short", "long")]
+                growth = self._round_growth(tasks)
+                # Judging starts with the first round that grew no worker by more than
+                # settle_mb (its buffers have their working size), or after the allowed
+                # warm-up rounds whatever the growth: a leak never settles, so it gets judged.
+                if warming and (growth <= cfg.settle_mb or round_no >= cfg.max_warmup_rounds):
+                    warming = False
+                self.log.write("leak_round", round=round_no, growth_mb=growth,
+                               judged=not warming, settle_mb=cfg.settle_mb)
+                self.summary.round_growth_mb.append(growth)
+                if warming:
+                    self.summary.warmup_rounds += 1
+                else:
+                    judged += 1
+                    for kind, memory in tasks:
+                        self._note_judged(kind, memory, after_series)
+                round_no += 1
+            bar.total = bar.n
+            bar.refresh()
         self._judge_memory(after_series)
+
+    def _leak_task(self, kind: str, data: bytes, round_no: int,
+                   bar: Any) -> tuple[str, list[WorkerMemory]]:
+        """One file through the server, with every worker's RSS before and after."""
+        seconds = speech.seconds_of(self.short if kind == "short" else self.long)
+        before = self.address.health()
+        outcome = asyncio.run(_transcribe(self.address, data, f"stress_{kind}.wav",
+                                          self.config.task_timeout))
+        after = self.address.health()
+        memory = self._memory(before, after)
+        deltas = [m.delta_mb for m in memory if m.delta_mb is not None]
+        rtf = outcome["wall_s"] / seconds
+        restarts = _restarts(after) - _restarts(before)
+        self.log.write(
+            "leak_task", test_id=f"{kind}_r{round_no}", audio=kind, round=round_no,
+            audio_seconds=round(seconds, 2), rtf=round(rtf, 4),
+            workers=[{**asdict(m), "delta_mb": m.delta_mb} for m in memory],
+            worker_rss_delta_mb=max(deltas, default=None), restarts=restarts, **outcome,
+        )
+        self.summary.tasks += 1
+        if outcome["status"] != "success" or restarts:
+            self.summary.failed_tasks += 1
+        bar.update(1)
+        bar.set_postfix_str(f"{kind} Δ {max(deltas, default=0):+.0f} MB RTF {rtf:.3f}")
+        return kind, memory
+
+    @staticmethod
+    def _round_growth(tasks: list[tuple[str, list[WorkerMemory]]]) -> float:
+        """The most any worker's RSS grew over the round (restarted workers excluded)."""
+        total: dict[str, float] = {}
+        for _, memory in tasks:
+            for m in memory:
+                if m.delta_mb is not None:
+                    total[m.role] = total.get(m.role, 0.0) + m.delta_mb
+        return round(max(total.values(), default=0.0), 1)
+
+    def _note_judged(self, kind: str, memory: list[WorkerMemory],
+                     after_series: dict[tuple[str, str], list[float]]) -> None:
+        deltas = [m.delta_mb for m in memory if m.delta_mb is not None]
+        if kind == "long" and deltas:
+            self.summary.long_deltas_mb.append(max(deltas))
+        for m in memory:
+            if m.rss_after_mb is not None and not m.restarted:
+                after_series.setdefault((m.role, kind), []).append(m.rss_after_mb)
 
     def _memory(self, before: dict[str, Any], after: dict[str, Any]) -> list[WorkerMemory]:
         b, a = _worker_rss(before), _worker_rss(after)

@@ -65,7 +65,7 @@ def stress_run(tool_server: LocalServer, tmp_path_factory: pytest.TempPathFactor
     from capswriter.tools.stress import StressConfig, run_stress
 
     output = tmp_path_factory.mktemp("stress") / "stress.jsonl"
-    config = StressConfig(rounds=2, warmup_rounds=1, short_seconds=10.0, long_minutes=1.0,
+    config = StressConfig(rounds=2, max_warmup_rounds=1, short_seconds=10.0, long_minutes=1.0,
                           ramp_seconds=10.0, ramp_ceiling=3, task_timeout=300.0)
     summary = run_stress(tool_server.address, config, output, server_pid=tool_server.pid,
                          progress=False)

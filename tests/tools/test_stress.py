@@ -8,17 +8,17 @@ from conftest import ToolRun
 from capswriter.tools.monitor import read_csv
 from capswriter.tools.runlog import read_records, slope
 
-TASK_FIELDS = {"test_id", "audio", "round", "warmup", "status", "audio_seconds", "rtf",
-               "workers", "worker_rss_delta_mb", "restarts", "wall_s"}
+TASK_FIELDS = {"test_id", "audio", "round", "status", "audio_seconds", "rtf", "workers",
+               "worker_rss_delta_mb", "restarts", "wall_s"}
 
 
 def test_every_task_is_recorded_with_worker_memory_before_and_after(stress_run: ToolRun) -> None:
     records = read_records(stress_run.output)
     tasks = [r for r in records if r["kind"] == "leak_task"]
-    # One warm-up round and two judged rounds, each a short and a long file.
+    rounds = [r for r in records if r["kind"] == "leak_round"]
+    # Each round is a short and a long file, in that order.
     assert [t["test_id"] for t in tasks] == [
-        f"{kind}_r{n}" for n in range(3) for kind in ("short", "long")]
-    assert [t["warmup"] for t in tasks] == [True, True, False, False, False, False]
+        f"{kind}_r{n}" for n in range(len(rounds)) for kind in ("short", "long")]
     for task in tasks:
         assert TASK_FIELDS <= set(task)
         assert task["status"] == "success", task
@@ -32,10 +32,24 @@ def test_every_task_is_recorded_with_worker_memory_before_and_after(stress_run: 
     assert long_task["audio_seconds"] >= 60.0  # built from real speech to at least 1 minute
 
 
+def test_warm_up_ends_when_memory_settles_or_after_its_limit(stress_run: ToolRun) -> None:
+    rounds = [r for r in read_records(stress_run.output) if r["kind"] == "leak_round"]
+    judged = [r for r in rounds if r["judged"]]
+    # Two judged rounds, after at most one warm-up round (the configured limit).
+    assert len(judged) == 2 and 2 <= len(rounds) <= 3
+    # Once judging starts it never stops; warm-up rounds come first.
+    flags = [r["judged"] for r in rounds]
+    assert flags == sorted(flags)
+    first = judged[0]
+    assert first["growth_mb"] <= first["settle_mb"] or first["round"] == 1
+    assert stress_run.summary.warmup_rounds == len(rounds) - 2
+
+
 def test_the_memory_verdict_follows_from_the_recorded_numbers(stress_run: ToolRun) -> None:
     records = read_records(stress_run.output)
     verdict = next(r for r in records if r["kind"] == "leak_verdict")
-    judged = [t for t in records if t["kind"] == "leak_task" and not t["warmup"]]
+    judged_rounds = {r["round"] for r in records if r["kind"] == "leak_round" and r["judged"]}
+    judged = [t for t in records if t["kind"] == "leak_task" and t["round"] in judged_rounds]
     for role in ("worker-0", "worker-1"):
         for kind in ("short", "long"):
             series = [w["rss_after_mb"] for t in judged if t["audio"] == kind
