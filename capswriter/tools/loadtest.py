@@ -94,6 +94,7 @@ class LoadtestSummary:
     latency: dict[str, float | None] = field(default_factory=dict)
     total_latency: dict[str, float | None] = field(default_factory=dict)
     queue_status_seen: int = 0
+    clients_with_result: int = 0
     peak_active_connections: int = 0
     server_peak_connections: int = 0
     worker_restarts: int = 0
@@ -120,6 +121,7 @@ class LoadtestSummary:
             f"{self.results_per_second:.2f} results/s",
             f"  latency after end p50 {_ms(lat.get('p50'))} p95 {_ms(lat.get('p95'))} "
             f"p99 {_ms(lat.get('p99'))}",
+            f"  {self.clients_with_result} of {self.clients} clients got at least one result",
             f"  queue_status messages {self.queue_status_seen}; peak connections "
             f"{self.peak_active_connections} (client side), {self.server_peak_connections} "
             f"(server side); worker restarts {self.worker_restarts}",
@@ -372,6 +374,7 @@ class LoadTest:
             latency=percentiles(a.latency_s for a in ok if a.latency_s is not None),
             total_latency=percentiles(a.total_s for a in ok if a.total_s is not None),
             queue_status_seen=sum(a.queue_status for a in self.attempts),
+            clients_with_result=len({a.client for a in ok}),
             peak_active_connections=self.peak_active,
             server_peak_connections=self.server_peak_connections,
             worker_restarts=restarts, server_alive=alive, resources=resources,

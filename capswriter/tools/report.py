@@ -122,6 +122,7 @@ def _loadtest(report: Report, run: Run) -> None:
         ["latency after end p50 / p95 / p99",
          f"{_ms(lat.get('p50'))} / {_ms(lat.get('p95'))} / {_ms(lat.get('p99'))}"],
         ["queue_status messages seen", summary.get("queue_status_seen")],
+        ["clients with at least one result", summary.get("clients_with_result")],
         ["peak connections (client / server)",
          f"{summary.get('peak_active_connections')} / {summary.get('server_peak_connections')}"],
         ["worker restarts", summary.get("worker_restarts")],

@@ -15,6 +15,7 @@ from capswriter.tools.runlog import read_records
 ATTEMPT_FIELDS = {"client", "attempt", "outcome", "started", "latency_s", "total_s",
                   "queue_status", "retry_after", "code", "detail"}
 SUMMARY_FIELDS = {"attempts", "outcomes", "answered_ratio", "latency", "queue_status_seen",
+                  "clients_with_result",
                   "peak_active_connections", "server_peak_connections", "worker_restarts",
                   "resources", "passed"}
 
@@ -69,6 +70,7 @@ def test_records_carry_the_documented_fields_and_match_the_summary(loadtest_run:
         assert summary["outcomes"][outcome] == sum(a["outcome"] == outcome for a in attempts)
     results = [a for a in attempts if a["outcome"] == "result"]
     assert all(0 < a["latency_s"] <= a["total_s"] for a in results)
+    assert summary["clients_with_result"] == len({a["client"] for a in results})
     assert summary["latency"]["p50"] <= summary["latency"]["p95"] <= summary["latency"]["p99"]
     # The server's view over time, for the throughput and queue plots.
     health = [r for r in records if r["kind"] == "health"]
