@@ -63,11 +63,13 @@ class LocalServer:
         return self.proc.pid if self.proc else None
 
     def start(self) -> LocalServer:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        # A token from the user's config or environment would lock the tools out of a server
+        # that only listens on loopback for this run; an explicit env still sets one.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "CAPSWRITER_SERVER_TOKEN": "",
+               **self.env}
         if self.models_dir is not None:
             env["CAPSWRITER_MODELS_DIR"] = str(self.models_dir)
-        # A user's config file could set a token or other port; these runs must not depend on it.
-        env.setdefault("CAPSWRITER_SERVER_TOKEN", "")
+        self.address.token = env["CAPSWRITER_SERVER_TOKEN"]
         out: Any = subprocess.DEVNULL
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
