@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QFileDialog
 
@@ -144,9 +145,11 @@ class ClientApp:
         QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
 
     def quit(self) -> None:
+        # exit(), not quit(): Qt 6's quit() first asks windows to close, and the status window
+        # refuses (closing it only minimises), which would veto the Quit menu entry.
         app = QApplication.instance()
         if app is not None:
-            app.quit()
+            app.exit(0)
 
     def shutdown(self) -> None:
         if self.hotkey is not None:
@@ -181,7 +184,19 @@ def run_client(settings: Settings, files: list[Path]) -> int:
     app = ClientApp(settings)
     _log_to_file(settings, app.controller.log_path())
     app.start(files)
+    _quit_on_signals(qapp)
     try:
         return qapp.exec()
     finally:
         app.shutdown()
+
+
+def _quit_on_signals(qapp: QApplication) -> None:
+    """Ctrl+C in the terminal and SIGTERM end the client cleanly (history closed, mic released)."""
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: qapp.exit(0))
+    # Python runs signal handlers only between bytecodes; Qt's C++ loop needs a nudge.
+    timer = QTimer(qapp)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
