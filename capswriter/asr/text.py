@@ -39,3 +39,33 @@ def tidy(text: str, simplified_chinese: bool = True) -> str:
         if simplified_chinese:
             text = to_simplified(text)
     return text
+
+
+# Speech carries at least this many text units (letters, digits; a CJK character counts 3)
+# per second; real speech gives 8-15, so only output that stops early falls below.
+_MIN_UNITS_PER_SPEECH_SECOND = 2.5
+# Short pieces are left alone: a few words of slow speech can be legitimately sparse.
+_MIN_SPEECH_SECONDS_TO_CHECK = 4.0
+
+
+def looks_cut_short(text: str, speech_seconds: float) -> bool:
+    """True when ``text`` is far too short for ``speech_seconds`` of detected speech."""
+    if speech_seconds < _MIN_SPEECH_SECONDS_TO_CHECK:
+        return False
+    return text_units(text) < _MIN_UNITS_PER_SPEECH_SECOND * speech_seconds
+
+
+def text_units(text: str) -> int:
+    """Letters and digits, with a CJK character worth 3 (one carries about a syllable)."""
+    units = 0
+    for char in text:
+        if _is_wide(char):
+            units += 3
+        elif char.isalnum():
+            units += 1
+    return units
+
+
+def _is_wide(char: str) -> bool:
+    code = ord(char)
+    return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF

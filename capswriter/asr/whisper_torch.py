@@ -56,12 +56,10 @@ class WhisperDims:
 def _attend(q: Tensor, k: Tensor, v: Tensor, n_head: int, mask: Tensor | None = None) -> Tensor:
     n_batch, n_q, n_state = q.shape
     d_head = n_state // n_head
-    # Scaling q and k (not the scores) keeps one score-sized tensor fewer alive.
-    scale = d_head**-0.25
-    q = q.view(n_batch, n_q, n_head, d_head).permute(0, 2, 1, 3) * scale
-    k = k.view(n_batch, k.shape[1], n_head, d_head).permute(0, 2, 3, 1) * scale
+    q = q.view(n_batch, n_q, n_head, d_head).permute(0, 2, 1, 3)
+    k = k.view(n_batch, k.shape[1], n_head, d_head).permute(0, 2, 3, 1)
     v = v.view(n_batch, v.shape[1], n_head, d_head).permute(0, 2, 1, 3)
-    scores = q @ k
+    scores = (q @ k) * (d_head**-0.5)
     if mask is not None:
         scores = scores + mask
     weights = torch.softmax(scores, dim=-1)

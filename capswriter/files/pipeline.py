@@ -17,6 +17,7 @@ import numpy as np
 
 from capswriter.asr.engine import join_texts
 from capswriter.asr.result import Segment, Transcript
+from capswriter.asr.text import looks_cut_short, text_units  # noqa: F401 - public here too
 from capswriter.files.decode import SAMPLE_RATE, load_audio
 from capswriter.files.segment import AudioSegment, Segmenter
 
@@ -97,12 +98,11 @@ def transcribe_file(
     decode_seconds = 0.0
     languages: list[str] = []
     for done, piece in enumerate(pieces, start=1):
-        results, spent = recognize(engine, piece, language)
-        decode_seconds += spent
-        for part, result in results:
-            if result.language:
-                languages.append(result.language)
-            segments.extend(place_segments(result, part))
+        result = engine.transcribe(piece.samples, language=language)
+        decode_seconds += result.decode_seconds
+        if result.language:
+            languages.append(result.language)
+        segments.extend(place_segments(result, piece))
         if on_progress is not None:
             on_progress(done, len(pieces), piece.end)
 
@@ -118,64 +118,6 @@ def transcribe_file(
         # heard on a tie).
         language=Counter(languages).most_common(1)[0][0] if languages else (language or ""),
     )
-
-
-def recognize(
-    engine: Recognizer, piece: AudioSegment, language: str | None = None, retries: int = 2
-) -> tuple[list[tuple[AudioSegment, Transcript]], float]:
-    """Transcribe ``piece``, re-doing it in halves if Whisper stopped early; also the time spent.
-
-    Whisper decodes a window until it predicts the end of the text, and after a short first
-    sentence followed by a pause (or a change of speaker) it sometimes predicts that end with
-    most of the window unread. The text is then far too short for the speech the detector
-    heard, and splitting the piece at its longest pause gets the rest back. The halves are
-    only kept if they hold more text than the first attempt, so a retry never loses words.
-    """
-    result = engine.transcribe(piece.samples, language=language)
-    spent = result.decode_seconds
-    if retries <= 0 or not looks_cut_short(result.text, piece.speech_seconds):
-        return [(piece, result)], spent
-    halves = piece.split_at_longest_pause()
-    if halves is None:
-        return [(piece, result)], spent
-    parts: list[tuple[AudioSegment, Transcript]] = []
-    for half in halves:
-        half_results, half_spent = recognize(engine, half, language, retries - 1)
-        parts.extend(half_results)
-        spent += half_spent
-    if text_units(" ".join(r.text for _, r in parts)) > text_units(result.text):
-        return parts, spent
-    return [(piece, result)], spent
-
-
-# Speech carries at least this many text units (letters, digits; a CJK character counts 3)
-# per second; real speech gives 8-15, so only output that stops early falls below.
-_MIN_UNITS_PER_SPEECH_SECOND = 2.5
-# Short pieces are left alone: a few words of slow speech can be legitimately sparse.
-_MIN_SPEECH_SECONDS_TO_CHECK = 4.0
-
-
-def looks_cut_short(text: str, speech_seconds: float) -> bool:
-    """True when ``text`` is far too short for ``speech_seconds`` of detected speech."""
-    if speech_seconds < _MIN_SPEECH_SECONDS_TO_CHECK:
-        return False
-    return text_units(text) < _MIN_UNITS_PER_SPEECH_SECOND * speech_seconds
-
-
-def text_units(text: str) -> int:
-    """Letters and digits, with a CJK character worth 3 (one carries about a syllable)."""
-    units = 0
-    for char in text:
-        if _is_wide(char):
-            units += 3
-        elif char.isalnum():
-            units += 1
-    return units
-
-
-def _is_wide(char: str) -> bool:
-    code = ord(char)
-    return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF
 
 
 def place_segments(result: Transcript, piece: AudioSegment) -> list[Segment]:

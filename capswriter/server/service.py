@@ -125,7 +125,7 @@ class RecognitionService:
 
     async def submit_file(self, task: Task, data: bytes, name: str | None) -> None:
         """Decode and segment a file's bytes off the event loop, then queue its segments."""
-        segments = await asyncio.to_thread(self._segment, data, name)
+        segments, task.source_seconds = await asyncio.to_thread(self._segment, data, name)
         if task.closed:  # cancelled or the client left while the file was being decoded
             return
         jobs = [
@@ -136,7 +136,7 @@ class RecognitionService:
             self.submit(task, jobs)
         task.end_input()
 
-    def _segment(self, data: bytes, name: str | None) -> list:
+    def _segment(self, data: bytes, name: str | None) -> tuple[list, float]:
         from capswriter.files.decode import load_audio
         from capswriter.files.segment import Segmenter
 
@@ -148,7 +148,7 @@ class RecognitionService:
         if self._segmenter is None:
             vad = self.settings.models_path / "silero-vad" / "silero_vad.onnx"
             self._segmenter = Segmenter(vad, max_segment_s=self.settings.files.max_segment_s)
-        return self._segmenter.split(samples)
+        return self._segmenter.split(samples), len(samples) / protocol.SAMPLE_RATE
 
     def queue_status(self, task: Task) -> protocol.QueueStatus | None:
         pos = self.scheduler.position(task.key)

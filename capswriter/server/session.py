@@ -213,6 +213,7 @@ class Session:
         if len(data) % 2:
             data, stream.carry = data[:-1], data[-1:]
         samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+        stream.task.source_seconds += len(samples) / protocol.SAMPLE_RATE
         pieces = stream.cutter.feed(samples)
         if pieces and stream.early:
             self._submit_pieces(stream.task, pieces)

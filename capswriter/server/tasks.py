@@ -47,6 +47,8 @@ class Task:
         self.ended_at: float | None = None  # when the client sent `end`
         self.done = asyncio.Event()
         self.outcome: protocol.Message | None = None
+        # Length of the audio the client sent; the jobs cover only its speech.
+        self.source_seconds = 0.0
 
     def new_job(self, index: int, offset: float, samples) -> Job:
         job = Job(
@@ -117,7 +119,7 @@ class Task:
                 ],
                 language=max(set(languages), key=languages.count) if languages
                 else self.language,
-                audio_seconds=round(sum(j.audio_seconds for j in jobs), 3),
+                audio_seconds=round(self.source_seconds, 3),
                 timings={
                     "queue_wait": round(sum(j.queue_wait for j in jobs), 4),
                     "decode": round(sum(j.transcript.decode_seconds for j in jobs
