@@ -54,6 +54,9 @@ class RecognitionClient:
         self._reader: asyncio.Task | None = None
         self._inboxes: dict[str, asyncio.Queue[protocol.Message | None]] = {}
         self._send_lock = asyncio.Lock()
+        # Audio frames carry no task id, so one connection streams one task at a time;
+        # tasks started together upload in turn and then wait for their results together.
+        self._upload_lock = asyncio.Lock()
         self.unrouted: list[protocol.Message] = []  # errors not tied to a task
 
     async def __aenter__(self) -> RecognitionClient:
@@ -132,10 +135,11 @@ class RecognitionClient:
         """
         task_id = task_id or uuid.uuid4().hex[:12]
         options = {"filename": filename} if filename else {}
-        inbox = await self._start(task_id, "file", language, options)
-        for offset in range(0, len(data), FILE_CHUNK_BYTES):
-            await self.send_audio(data[offset : offset + FILE_CHUNK_BYTES])
-        await self.send_json(protocol.End(task_id=task_id))
+        async with self._upload_lock:
+            inbox = await self._start(task_id, "file", language, options)
+            for offset in range(0, len(data), FILE_CHUNK_BYTES):
+                await self.send_audio(data[offset : offset + FILE_CHUNK_BYTES])
+            await self.send_json(protocol.End(task_id=task_id))
         return await self._result(task_id, inbox, on_message, timeout)
 
     async def dictate(
@@ -153,14 +157,17 @@ class RecognitionClient:
         ``timeout`` counts from the last chunk (key release), as for ``transcribe_file``.
         """
         task_id = task_id or uuid.uuid4().hex[:12]
-        inbox = await self._start(task_id, "mic", language, {"early_decoding": early_decoding})
-        if isinstance(pcm16_chunks, AsyncIterable):
-            async for chunk in pcm16_chunks:
-                await self.send_audio(chunk)
-        else:
-            for chunk in pcm16_chunks:
-                await self.send_audio(chunk)
-        await self.send_json(protocol.End(task_id=task_id))
+        async with self._upload_lock:
+            inbox = await self._start(
+                task_id, "mic", language, {"early_decoding": early_decoding}
+            )
+            if isinstance(pcm16_chunks, AsyncIterable):
+                async for chunk in pcm16_chunks:
+                    await self.send_audio(chunk)
+            else:
+                for chunk in pcm16_chunks:
+                    await self.send_audio(chunk)
+            await self.send_json(protocol.End(task_id=task_id))
         return await self._result(task_id, inbox, on_message, timeout)
 
     async def cancel(self, task_id: str) -> None:

@@ -341,6 +341,21 @@ def test_client_helper_raises_task_failed_for_bad_audio(server: ServerProcess) -
     assert info.value.code == protocol.UNSUPPORTED_AUDIO
 
 
+def test_client_helper_runs_several_tasks_over_one_connection(server: ServerProcess) -> None:
+    files = [(REAL / "en_jfk.wav").read_bytes(), (REAL / "en_goforward.wav").read_bytes()]
+
+    async def run() -> list[protocol.Result]:
+        async with RecognitionClient(server.ws_url) as client:
+            return await asyncio.gather(
+                *(client.transcribe_file(data, filename=f"{i}.wav") for i, data in enumerate(files))
+            )
+
+    jfk, forward = asyncio.run(run())
+    assert words(jfk.text)[-3:] == ["for", "your", "country"]
+    assert "forward" in forward.text.lower()
+    assert jfk.audio_seconds == pytest.approx(11.0, abs=0.01)
+
+
 def test_silence_gives_empty_text(server: ServerProcess) -> None:
     with server.ws() as ws:
         dictate(ws, "quiet", silence(2.0))
