@@ -1,5 +1,11 @@
-"""Qt widgets are tested without a display; the end-to-end test starts its own Xvfb."""
+"""Qt widgets are tested without a display; the tests that type start their own Xvfb.
 
+The fixtures holding processes (Xvfb, PulseAudio, a recognition server) live for this package
+only, and every environment variable they set is put back afterwards, so the rest of the suite
+sees neither their load nor their settings.
+"""
+
+import contextlib
 import gc
 import os
 
@@ -10,22 +16,46 @@ import pytest
 from .xsession import FocusTarget, XServer, require_x_tools
 
 
-@pytest.fixture(scope="session")
+@contextlib.contextmanager
+def environ(**values: str):
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="package", autouse=True)
+def isolated_user_dirs(tmp_path_factory):
+    """Config, history and logs go to a temporary place, never the user's own."""
+    root = tmp_path_factory.mktemp("user")
+    with environ(
+        CAPSWRITER_CONFIG_DIR=str(root / "config"),
+        CAPSWRITER_DATA_DIR=str(root / "data"),
+        CAPSWRITER_CACHE_DIR=str(root / "cache"),
+        CAPSWRITER_CONFIG=str(root / "config" / "config.toml"),
+    ):
+        yield root
+
+
+@pytest.fixture(scope="package")
 def x_server():
-    """One Xvfb for the session; DISPLAY is set so pyperclip, Xlib and pynput use it."""
+    """One Xvfb; DISPLAY is set so pyperclip, Xlib and pynput in this process use it."""
     require_x_tools()
     server = XServer()
     server.start()
-    previous = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = server.display
-    yield server
-    # pynput Controllers close their display on collection; do it while X still answers.
-    gc.collect()
-    if previous is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = previous
-    server.stop()
+    try:
+        with environ(DISPLAY=server.display):
+            yield server
+            # pynput Controllers close their display on collection; do it while X still answers.
+            gc.collect()
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -35,7 +65,7 @@ def focus_target(x_server, tmp_path):
     target.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pulse_source(tmp_path_factory):
     """A running PulseAudio whose default source plays what the test queues."""
     from .pulse import PulseServer, require_pulse, use_pulse_in_this_process
@@ -43,22 +73,15 @@ def pulse_source(tmp_path_factory):
     require_pulse()
     server = PulseServer(tmp_path_factory.mktemp("pulse"))
     server.start()
-    use_pulse_in_this_process(server)
-    yield server
-    server.stop()
+    try:
+        with environ(**server.env):
+            use_pulse_in_this_process(server)
+            yield server
+    finally:
+        server.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def isolated_user_dirs(tmp_path_factory):
-    """Config, history and logs go to a temporary place, never the user's own."""
-    root = tmp_path_factory.mktemp("user")
-    for name in ("CONFIG_DIR", "DATA_DIR", "CACHE_DIR"):
-        os.environ[f"CAPSWRITER_{name}"] = str(root / name.lower())
-    os.environ["CAPSWRITER_CONFIG"] = str(root / "config_dir" / "config.toml")
-    yield root
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def recognition_server(tmp_path_factory):
     """A real server with one worker and the installed model, on a free port."""
     from .servers import ServerProcess, require_model
@@ -66,5 +89,7 @@ def recognition_server(tmp_path_factory):
     require_model()
     server = ServerProcess(tmp_path_factory.mktemp("server"))
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()

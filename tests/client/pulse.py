@@ -106,8 +106,10 @@ def require_pulse() -> None:
 
 
 def use_pulse_in_this_process(server: PulseServer) -> None:
-    """Point the ALSA pulse plugin at ``server`` and make PortAudio enumerate again."""
-    os.environ.update(server.env)
+    """Make PortAudio enumerate again, now that the ALSA pulse plugin can reach ``server``.
+
+    The caller sets ``server.env`` first; the plugin reads it when a device is opened.
+    """
     import sounddevice as sd
 
     sd._terminate()
