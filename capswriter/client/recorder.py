@@ -221,7 +221,9 @@ class Recorder:
 
     def _open_locked(self) -> None:
         if self._stream is not None:
-            return
+            if not self._lost.is_set():
+                return
+            self._close_locked()  # the device went away: try it afresh
         import sounddevice as sd
 
         try:
