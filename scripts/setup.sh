@@ -40,7 +40,10 @@ echo "· installing the default model"
 
 if [ "${1:-}" != "--no-run" ]; then
   echo "· transcribing the bundled sample"
-  .venv/bin/capswriter transcribe assets/samples/en_jfk.wav --print-text --formats txt --in-process
+  sample_dir=$(mktemp -d)  # the transcript is written beside its audio; keep the checkout clean
+  cp assets/samples/en_jfk.wav "$sample_dir/"
+  .venv/bin/capswriter transcribe "$sample_dir/en_jfk.wav" --print-text --formats txt --in-process
+  rm -rf "$sample_dir"
   if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
     echo "· starting CapsWriter: hold CapsLock to dictate (Quit from the tray icon)"
     exec .venv/bin/capswriter client
