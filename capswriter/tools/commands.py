@@ -205,12 +205,15 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
                    help="rounds allowed for memory to settle before judging starts")
     p.add_argument("--settle-mb", type=float, default=10.0,
                    help="a round growing no worker's RSS more than this ends the warm-up")
-    p.add_argument("--short-seconds", type=float, default=30.0)
-    p.add_argument("--long-minutes", type=float, default=12.0)
+    p.add_argument("--short-seconds", type=float, default=30.0,
+                   help="short file: at least this long (whole clips with pauses)")
+    p.add_argument("--long-minutes", type=float, default=12.0,
+                   help="long file: at least this long")
     p.add_argument("--speech", nargs="*", default=[], help="speech recordings to build from")
     p.add_argument("--max-long-delta-mb", type=float, default=200.0)
     p.add_argument("--max-slope-mb-per-task", type=float, default=5.0)
-    p.add_argument("--ramp-seconds", type=float, default=30.0, help="audio per ramp file")
+    p.add_argument("--ramp-seconds", type=float, default=30.0,
+                   help="audio per ramp file (at least)")
     p.add_argument("--ramp-ceiling", type=int, default=16, help="highest concurrency tried")
     p.add_argument("--max-rtf", type=float, default=1.0, help="RTF under load that ends the ramp")
     p.add_argument("--task-timeout", type=float, default=1800.0)

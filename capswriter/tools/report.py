@@ -84,7 +84,10 @@ def _cell(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        # Three significant-ish digits: RTFs near 1.0 and MB deltas both stay readable.
+        if abs(value) < 1:
+            return f"{value:.3f}"
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
     return str(value)
 
 
