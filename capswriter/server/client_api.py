@@ -58,6 +58,8 @@ class RecognitionClient:
         # tasks started together upload in turn and then wait for their results together.
         self._upload_lock = asyncio.Lock()
         self.unrouted: list[protocol.Message] = []  # errors not tied to a task
+        # A busy reply for the whole connection (too many connections), sent before closing.
+        self._connection_busy: protocol.Busy | None = None
 
     async def __aenter__(self) -> RecognitionClient:
         await self.connect()
@@ -101,6 +103,8 @@ class RecognitionClient:
                 if inbox is not None:
                     inbox.put_nowait(message)
                 else:
+                    if isinstance(message, protocol.Busy):
+                        self._connection_busy = message
                     self.unrouted.append(message)
         except websockets.ConnectionClosed:
             pass
@@ -109,12 +113,25 @@ class RecognitionClient:
                 inbox.put_nowait(None)
 
     async def send_json(self, message: protocol.Message) -> None:
-        async with self._send_lock:
-            await self._ws.send(message.to_json())
+        await self._send(message.to_json())
 
     async def send_audio(self, data: bytes) -> None:
+        await self._send(data)
+
+    async def _send(self, frame: str | bytes) -> None:
         async with self._send_lock:
-            await self._ws.send(data)
+            try:
+                await self._ws.send(frame)
+            except websockets.ConnectionClosed:
+                if self._reader is not None:  # collect a busy reply sent before the close
+                    with contextlib.suppress(BaseException):
+                        await asyncio.wait_for(asyncio.shield(self._reader), 1.0)
+                raise self._as_error(None) from None
+
+    def _as_error(self, message: protocol.Message | None) -> CapsWriterError:
+        if message is None and self._connection_busy is not None:
+            message = self._connection_busy
+        return _as_error(message)
 
     # ---- tasks -----------------------------------------------------------------------
 
@@ -184,7 +201,7 @@ class RecognitionClient:
         if isinstance(message, protocol.Accepted):
             return inbox
         self._inboxes.pop(task_id, None)
-        raise _as_error(message)
+        raise self._as_error(message)
 
     async def _result(
         self, task_id: str, inbox: asyncio.Queue[protocol.Message | None],
@@ -203,7 +220,7 @@ class RecognitionClient:
                         await self.cancel(task_id)
                     raise TaskTimedOut(timeout or 0.0) from None
                 if message is None or isinstance(message, (protocol.Error, protocol.Busy)):
-                    raise _as_error(message)
+                    raise self._as_error(message)
                 if on_message is not None:
                     on_message(message)
                 if isinstance(message, protocol.Result):

@@ -95,6 +95,10 @@ class WorkerPool:
         self.workers = [WorkerHandle(id=i) for i in range(self.size)]
         self.model = settings.asr.model
         self.running: dict[int, Job] = {}
+        # Dictations still being recorded. While any is, one worker is kept out of file work,
+        # so the pieces decoded at key release find it free instead of waiting behind a 28 s
+        # file segment; the workers running file segments finish while the user speaks.
+        self.recording: set[str] = set()
         # Wall seconds of decoding per second of audio, per worker (moving average).
         self.decode_rtf = 0.1
         self._ctx = mp.get_context("spawn")
@@ -317,10 +321,19 @@ class WorkerPool:
                 if self.on_worker_restart is not None:
                     self.on_worker_restart(h)
 
+    def recording_started(self, task_key: str) -> None:
+        self.recording.add(task_key)
+
+    def recording_stopped(self, task_key: str) -> None:
+        if task_key in self.recording:
+            self.recording.discard(task_key)
+            self._wake()  # file work held back for the dictation may go now
+
     def _dispatch(self) -> None:
         idle = [h for h in self.workers if h.state == "idle"]
+        reserve = 1 if self.recording and self.size > 1 else 0
         while idle:
-            job = self.scheduler.take()
+            job = self.scheduler.take(files=len(idle) > reserve)
             if job is None:
                 return
             if job.finished:  # cancelled after it was taken from the queue

@@ -95,12 +95,12 @@ class Scheduler:
 
     # ---- taking ----------------------------------------------------------------------
 
-    def take(self) -> Job | None:
-        """The next job to run, or None when nothing waits."""
+    def take(self, files: bool = True) -> Job | None:
+        """The next job to run, or None when nothing waits (or only file work, if not `files`)."""
         with self._lock:
             if self._dictation:
                 job = self._dictation.popleft()
-            elif self._files:
+            elif self._files and files:
                 # Round-robin: take from the first file, then move it to the back.
                 task_id, queue = next(iter(self._files.items()))
                 job = queue.popleft()

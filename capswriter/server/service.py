@@ -100,7 +100,12 @@ class RecognitionService:
                     self.pool.cancel_task(key, f"task failed: {message.code}")
             emit(message)
 
-        task = Task(task_id, key, kind, language, emit_and_cleanup, lambda: self.pool.model)
+        task = Task(
+            task_id, key, kind, language, emit_and_cleanup, lambda: self.pool.model,
+            on_input_over=lambda: self.pool.recording_stopped(key),
+        )
+        if kind == "dictation":
+            self.pool.recording_started(key)
         self.tasks[key] = task
         return task
 
@@ -121,6 +126,7 @@ class RecognitionService:
         self.tasks.pop(task.key, None)
         task.closed = True
         task.done.set()
+        self.pool.recording_stopped(task.key)
         return self.pool.cancel_task(task.key, reason)
 
     async def submit_file(self, task: Task, data: bytes, name: str | None) -> None:

@@ -32,6 +32,7 @@ class Task:
         language: str,
         emit: Callable[[protocol.Message], None],
         model: Callable[[], str],
+        on_input_over: Callable[[], None] = lambda: None,
     ) -> None:
         self.id = task_id  # as the client named it
         self.key = key  # unique across connections; what jobs and the scheduler use
@@ -39,6 +40,7 @@ class Task:
         self.language = language
         self._emit = emit
         self._model = model
+        self._on_input_over = on_input_over
         self._loop = asyncio.get_running_loop()
         self.jobs: list[Job] = []
         self.input_done = False
@@ -91,6 +93,7 @@ class Task:
     def end_input(self) -> None:
         self.input_done = True
         self.ended_at = time.monotonic()
+        self._on_input_over()
         self.maybe_complete()
 
     def maybe_complete(self) -> None:
@@ -139,6 +142,7 @@ class Task:
         if self.closed:
             return
         self.closed = True
+        self._on_input_over()
         self.outcome = message
         self._emit(message)
         self.done.set()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from server_helpers import (
+    REAL,
     ServerProcess,
     joined_wav,
     pcm16,
@@ -21,7 +22,9 @@ from server_helpers import (
 )
 from websockets.exceptions import ConnectionClosed
 
+from capswriter.errors import QueueFull
 from capswriter.server import protocol
+from capswriter.server.client_api import transcribe_bytes
 
 JFK = words("And so my fellow Americans, ask not what your country can do for you, "
             "ask what you can do for your country.")
@@ -128,6 +131,10 @@ def test_connections_beyond_the_cap_are_told_busy_and_closed(small_server: Serve
             with pytest.raises(ConnectionClosed) as info:
                 extra.recv(timeout=10)
             assert info.value.rcvd is not None and info.value.rcvd.code == 1013
+        # The client helper turns that into QueueFull with the server's advice, not "no server".
+        with pytest.raises(QueueFull) as full:
+            transcribe_bytes(small_server.ws_url, (REAL / "en_goforward.wav").read_bytes())
+        assert full.value.retry_after == 5.0
     # Once they are gone, new clients are served again.
     small_server.wait_until(lambda h: h["connections"] == 0)
     with small_server.ws() as ws:

@@ -105,6 +105,28 @@ def test_jobs_spread_over_idle_workers_and_decode_correctly(
     assert all(j.queue_wait >= 0 and j.transcript.decode_seconds > 0 for j in jobs)
 
 
+def test_a_dictation_being_recorded_keeps_one_worker_free_of_file_work(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    pool.recording_started("speaking")
+    try:
+        files = [new_job(clip("en_jfk.wav"), task="held", kind="file", index=i) for i in range(3)]
+        pool.submit(files)
+        time.sleep(0.3)  # the supervisor has dispatched what it will
+        states = [w["state"] for w in pool.health()]
+        assert states.count("busy") == 1 and states.count("idle") == 1
+        # The dictation's own pieces still go to the free worker at once.
+        piece = new_job(clip("en_goforward.wav"), task="speaking")
+        pool.submit([piece])
+        finished.wait([piece])
+        assert words(piece.transcript.text) == ["go", "forward", "10", "meters"]
+    finally:
+        pool.recording_stopped("speaking")
+    finished.wait(files)  # released: the held file work runs on both workers
+    assert all(j.state is JobState.DONE for j in files)
+    assert {j.worker_id for j in files} == {0, 1}
+
+
 def busy_worker(pool: WorkerPool, job: Job, timeout: float = 30.0) -> dict:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
