@@ -92,6 +92,7 @@ class ServerSettings:
 @dataclass
 class ClientSettings:
     hotkey: str = "caps_lock"
+    input_device: str = ""  # empty = the system's default microphone
     hold_threshold_s: float = 0.3
     output_mode: str = "paste"  # paste | type
     trailing_punctuation: bool = True

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(espeak-ng sox redis-server xvfb xdotool xclip pulseaudio libportaudio2
   libasound2-plugins libsndfile1 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
-  libdbus-1-3 libxcb-cursor0)
+  libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
+  libxcb-shape0 libxcb-randr0 libxcb-xkb1 libxcb-xinerama0)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

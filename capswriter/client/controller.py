@@ -89,7 +89,7 @@ class ClientController(QObject):
         self.history = history or History()
         self.link = link or ServerLink.from_settings(settings)
         self.recorder = recorder or Recorder(
-            device=getattr(settings.client, "input_device", None) or None,
+            device=settings.client.input_device or None,
             keep_open=settings.client.keep_stream_open,
             idle_minutes=settings.client.stream_idle_minutes,
             on_error=lambda message: self._notice(Notice("Microphone lost", message, "error")),

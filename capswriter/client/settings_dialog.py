@@ -29,6 +29,16 @@ HOTKEYS = (
 FILE_FORMATS = ("txt", "srt", "vtt", "json")
 
 
+def _microphones() -> list[str]:
+    """Input device names, or none when the audio system cannot be asked (no sound server)."""
+    try:
+        from capswriter.client.recorder import input_devices
+
+        return input_devices()
+    except Exception:  # noqa: BLE001 - an empty list only means "type the name yourself"
+        return []
+
+
 class SettingsDialog(QDialog):
     saved = Signal(object)  # Settings
 
@@ -51,6 +61,11 @@ class SettingsDialog(QDialog):
         self.trailing_punctuation.setChecked(c.trailing_punctuation)
         self.trailing_space = QCheckBox("Add a space after the text")
         self.trailing_space.setChecked(c.trailing_space)
+        self.input_device = QComboBox(editable=True)
+        self.input_device.addItem("")  # the system's default microphone
+        self.input_device.addItems(_microphones())
+        self.input_device.setCurrentText(c.input_device)
+        self.input_device.lineEdit().setPlaceholderText("system default")
         self.keep_stream_open = QCheckBox("Keep the microphone open (no lost first syllable)")
         self.keep_stream_open.setChecked(c.keep_stream_open)
         self.stream_idle_minutes = QDoubleSpinBox(minimum=0.5, maximum=600, decimals=1)
@@ -79,6 +94,7 @@ class SettingsDialog(QDialog):
         form.addRow("Output", self.output_mode)
         form.addRow("", self.trailing_punctuation)
         form.addRow("", self.trailing_space)
+        form.addRow("Microphone", self.input_device)
         form.addRow("", self.keep_stream_open)
         form.addRow("Release microphone after (min)", self.stream_idle_minutes)
         form.addRow("", self.save_audio)
@@ -104,6 +120,7 @@ class SettingsDialog(QDialog):
         c.output_mode = self.output_mode.currentText()
         c.trailing_punctuation = self.trailing_punctuation.isChecked()
         c.trailing_space = self.trailing_space.isChecked()
+        c.input_device = self.input_device.currentText().strip()
         c.keep_stream_open = self.keep_stream_open.isChecked()
         c.stream_idle_minutes = round(self.stream_idle_minutes.value(), 1)
         c.save_audio = self.save_audio.isChecked()

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
-from capswriter.config import PROJECT_ROOT
+from capswriter.config import ASSETS_DIR
 
-ASSETS = PROJECT_ROOT / "assets"
+ASSETS = ASSETS_DIR
 
 
 def icon_path(state: TrayState) -> Path:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from capswriter.config import PROJECT_ROOT
+from capswriter.config import SAMPLE_SPEECH
 
 SAMPLE_RATE = 16000
-DEFAULT_SPEECH = PROJECT_ROOT / "assets" / "samples" / "en_jfk.wav"
+DEFAULT_SPEECH = SAMPLE_SPEECH
 
 
 def load_speech(paths: Sequence[Path] | None = None) -> list[np.ndarray]:

@@ -18,6 +18,7 @@ def test_saved_settings_round_trip_through_the_toml_file(qtbot, tmp_path):
     dialog.trailing_punctuation.setChecked(False)
     dialog.trailing_space.setChecked(True)
     dialog.keep_stream_open.setChecked(False)
+    dialog.input_device.setCurrentText("USB Microphone")
     dialog.stream_idle_minutes.setValue(3.5)
     dialog.save_audio.setChecked(True)
     dialog.port.setValue(7017)
@@ -32,6 +33,7 @@ def test_saved_settings_round_trip_through_the_toml_file(qtbot, tmp_path):
     assert (c.hotkey, c.hold_threshold_s, c.output_mode) == ("f13", 0.45, "type")
     assert (c.trailing_punctuation, c.trailing_space, c.keep_stream_open) == (False, True, False)
     assert (c.stream_idle_minutes, c.save_audio) == (3.5, True)
+    assert c.input_device == "USB Microphone"
     assert (loaded.server.port, loaded.server.workers, loaded.asr.language) == (7017, 3, "zh")
     assert loaded.files.formats == ["txt", "srt", "vtt"]
     assert original.client.hotkey == "caps_lock"  # the caller's object is untouched
