@@ -61,21 +61,18 @@ class SpeechGate:
 def split_long(
     samples: np.ndarray, max_seconds: float = MAX_PIECE_SECONDS
 ) -> list[tuple[int, int]]:
-    """Cut audio longer than Whisper's window at the quietest 20 ms frame of each piece's last 5 s.
+    """Cut audio longer than Whisper's window at the quietest moment of each piece's last 5 s.
 
     Callers that care about word boundaries segment with the VAD first (files/segment.py); this
     is the engine's own guarantee that nothing past 30 s is silently dropped.
     """
+    from capswriter.files.segment import quietest_point
+
     limit = int(max_seconds * SAMPLE_RATE)
-    frame = SAMPLE_RATE // 50
     bounds = []
     start = 0
     while len(samples) - start > limit:
-        window_start = start + limit - 5 * SAMPLE_RATE
-        window = samples[window_start : start + limit]
-        frames = window[: len(window) // frame * frame].reshape(-1, frame)
-        quietest = int(np.argmin((frames.astype(np.float64) ** 2).mean(axis=1)))
-        cut = window_start + quietest * frame + frame // 2
+        cut = quietest_point(samples, start + limit - 5 * SAMPLE_RATE, start + limit)
         bounds.append((start, cut))
         start = cut
     bounds.append((start, len(samples)))

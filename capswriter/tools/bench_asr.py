@@ -9,15 +9,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import psutil
 
-from capswriter.asr.engine import SAMPLE_RATE, Engine
-from capswriter.config import SAMPLE_SPEECH, Settings
-from capswriter.files.decode import load_audio
+from capswriter.asr.engine import Engine
+from capswriter.config import Settings
+from capswriter.tools.speech import load_speech, utterance
 
 CLIP_SECONDS = (3.0, 10.0, 30.0)
-SPEECH = SAMPLE_SPEECH
 
 
 @dataclass
@@ -52,17 +50,6 @@ class AsrBenchResult:
         return "\n".join(lines)
 
 
-def speech_clip(seconds: float, speech: np.ndarray) -> np.ndarray:
-    """Real speech of exactly `seconds`, repeating the sample with short pauses as needed."""
-    pause = np.zeros(int(0.4 * SAMPLE_RATE), dtype=np.float32)
-    pieces, total = [], 0
-    need = int(seconds * SAMPLE_RATE)
-    while total < need:
-        pieces.extend([speech, pause])
-        total += len(speech) + len(pause)
-    return np.concatenate(pieces)[:need]
-
-
 def bench_asr(settings: Settings, runs: int = 5, num_threads: int | None = None) -> AsrBenchResult:
     process = psutil.Process()
     gc.collect()
@@ -71,12 +58,12 @@ def bench_asr(settings: Settings, runs: int = 5, num_threads: int | None = None)
     engine = Engine.load(settings.asr, settings.models_path, num_threads=num_threads)
     load_seconds = time.perf_counter() - started
     rss_mb = (process.memory_info().rss - before) / 2**20
-    speech = load_audio(SPEECH)
+    speech = load_speech()
     result = AsrBenchResult(
         engine.model_name, settings.asr.precision, engine.num_threads, load_seconds, rss_mb
     )
     for seconds in CLIP_SECONDS:
-        clip = speech_clip(seconds, speech)
+        clip = utterance(seconds, speech)
         engine.transcribe(clip)  # warm-up: first call allocates buffers
         times = []
         for _ in range(runs):
