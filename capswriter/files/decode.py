@@ -214,10 +214,24 @@ def _blocks_soundfile(source: Source, label: str) -> Iterator[np.ndarray]:
 
 # --- FFmpeg ----------------------------------------------------------------------------------
 
+# FFmpeg guesses the format from the content, and some of its demuxers (concat, HLS, image
+# sequences...) open further files or URLs named inside the data: bytes from a client could then
+# make the server read local files. Only containers that hold their media themselves are allowed,
+# and no protocol may be opened from inside them.
+_FFMPEG_DEMUXERS = "wav,w64,flac,ogg,mp3,aac,mov,matroska,asf,avi,flv,mpegts,caf,aiff,amr"
+
+
+def _av_open(source: Source):
+    opened = _open(source)
+    # A local path needs the file protocol to be opened at all; bytes need none.
+    protocols = "file" if isinstance(opened, str) else ""
+    options = {"format_whitelist": _FFMPEG_DEMUXERS, "protocol_whitelist": protocols}
+    return av.open(opened, mode="r", options=options)
+
 
 def _probe_ffmpeg(source: Source, label: str) -> AudioInfo:
     try:
-        with av.open(_open(source), mode="r") as container:
+        with _av_open(source) as container:
             if not container.streams.audio:
                 raise UnsupportedAudio(
                     f"{label} has no audio track; choose a file with sound in it."
@@ -248,7 +262,7 @@ def _blocks_ffmpeg(source: Source, label: str) -> Iterator[np.ndarray]:
     # rate conversion happen once, below, the same way for both backends.
     resampler = av.AudioResampler(format="fltp")
     try:
-        with av.open(_open(source), mode="r") as container:
+        with _av_open(source) as container:
             stream = container.streams.audio[0]
             for frame in container.decode(stream):
                 for converted in resampler.resample(frame):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import av
@@ -275,3 +276,17 @@ def test_decoding_a_path_never_looks_at_its_name(tmp_path, real_clips):
     sf.write(misnamed, sf.read(source, dtype="float32")[0], SAMPLE_RATE, format="FLAC")
     assert probe(misnamed).container == "FLAC"
     np.testing.assert_allclose(load_audio(misnamed), load_audio(source), atol=1 / 32768)
+
+
+def test_data_naming_other_files_is_refused_not_followed(tmp_path, real_clips, monkeypatch):
+    # An FFmpeg concat list is "audio" that tells the decoder to open other files: a client's
+    # upload must never make the server read a file of its choosing.
+    (tmp_path / "private").mkdir()
+    shutil.copy(real_clips["en_jfk.wav"].path, tmp_path / "private" / "secret.wav")
+    monkeypatch.chdir(tmp_path)
+    playlist = b"ffconcat version 1.0\nfile 'private/secret.wav'\n"
+    with pytest.raises(UnsupportedAudio, match="not a recognised audio or video file"):
+        load_audio(playlist, name="upload")
+    hls = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nprivate/secret.wav\n#EXT-X-ENDLIST\n"
+    with pytest.raises(UnsupportedAudio):
+        load_audio(hls, name="upload")
