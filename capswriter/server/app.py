@@ -19,6 +19,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
@@ -73,6 +74,18 @@ def _token_of(headers: Any, query: Any) -> str:
     return headers.get(TOKEN_HEADER) or query.get("token") or ""
 
 
+def foreign_origin(headers: Any) -> bool:
+    """True for a request a web page on another site made (browsers always send Origin).
+
+    Without this any page the user opens could drive a token-less loopback server.
+    """
+    origin = headers.get("origin")
+    if not origin:
+        return False  # not a browser: desktop client, CLI, curl, OpenAI libraries
+    host = urlsplit(origin).hostname or ""
+    return not is_loopback(host.strip("[]"))
+
+
 def _authorized(expected: str, given: str) -> bool:
     if not expected:
         return True
@@ -97,6 +110,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.middleware("http")
     async def require_token(request: Request, call_next):  # type: ignore[no-untyped-def]
+        if foreign_origin(request.headers):
+            return JSONResponse(
+                {"error": {"message": "requests from web pages are not accepted",
+                           "type": "forbidden", "code": "forbidden_origin"}},
+                status_code=403,
+            )
         if not _authorized(token, _token_of(request.headers, request.query_params)):
             return JSONResponse(
                 {"error": {"message": "missing or wrong token", "type": "unauthorized",
@@ -107,6 +126,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.websocket("/ws")
     async def websocket_endpoint(ws: WebSocket) -> None:
+        if foreign_origin(ws.headers):
+            await ws.close(code=4403, reason="connections from web pages are not accepted")
+            return
         if not _authorized(token, _token_of(ws.headers, ws.query_params)):
             await ws.close(code=4401, reason="missing or wrong token")
             return

@@ -30,6 +30,8 @@ from server_helpers import (
     with_marker,
     words,
 )
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from capswriter.server import protocol
 from capswriter.server.client_api import RecognitionClient, TaskFailed, TaskTimedOut
@@ -50,6 +52,17 @@ def test_health_reports_every_worker_the_queues_and_the_model(server: ServerProc
         assert {"jobs_done", "restarts", "rss_bytes", "load_seconds"} <= set(worker)
         assert 0 < worker["rss_bytes"] < 600 * 2**20
     assert set(health["queues"]) >= {"dictation", "file_segments", "pending_audio_seconds"}
+
+
+def test_web_pages_cannot_use_the_server(server: ServerProcess) -> None:
+    # Any site the user visits could otherwise drive a token-less loopback server.
+    evil = {"Origin": "https://example.com"}
+    assert httpx.get(f"{server.http}/health", headers=evil).status_code == 403
+    with pytest.raises(InvalidStatus) as info:
+        connect(server.ws_url, additional_headers=evil)
+    assert info.value.response.status_code == 403
+    local = {"Origin": "http://127.0.0.1:8080"}
+    assert httpx.get(f"{server.http}/health", headers=local).status_code == 200
 
 
 def test_dictation_over_the_websocket_returns_the_spoken_text(server: ServerProcess) -> None:
