@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from capswriter.asr.languages import check_language
 from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
 from capswriter.asr.result import Segment, Transcript
 from capswriter.asr.text import looks_cut_short, text_units, tidy
@@ -135,6 +136,7 @@ class Engine:
         # for, but at most two, since each costs the model's full memory.
         if language in self._recognizers:
             return self._recognizers[language]
+        check_language(self.manifest, language)
         import sherpa_onnx
 
         factory, kwargs = recognizer_arguments(

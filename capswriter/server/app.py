@@ -26,6 +26,7 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, Web
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from capswriter import __version__, logs
+from capswriter.asr.languages import UnsupportedLanguage
 from capswriter.asr.result import Segment
 from capswriter.config import Settings
 from capswriter.errors import CapsWriterError, ConfigError, QueueFull
@@ -212,6 +213,8 @@ async def _transcribe_upload(
         raise _busy(exc) from None
     except ShuttingDown as exc:
         raise _openai_error(503, str(exc), protocol.SHUTTING_DOWN) from None
+    except UnsupportedLanguage as exc:
+        raise _openai_error(400, str(exc), "unsupported_language") from None
     try:
         await service.submit_file(task, data, filename)
     except QueueFull as exc:

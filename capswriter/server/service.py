@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from capswriter.asr.languages import UnsupportedLanguage, check_language
+from capswriter.asr.manifest import ModelManifest, load_manifest
 from capswriter.config import Settings
 from capswriter.errors import AudioTooLarge, CapsWriterError, QueueFull, UnsupportedAudio
 from capswriter.server import protocol
@@ -42,6 +44,8 @@ def error_code(exc: Exception) -> str:
         return protocol.UNSUPPORTED_AUDIO
     if isinstance(exc, ShuttingDown):
         return protocol.SHUTTING_DOWN
+    if isinstance(exc, UnsupportedLanguage):
+        return protocol.BAD_MESSAGE
     return protocol.INTERNAL
 
 
@@ -60,6 +64,14 @@ class RecognitionService:
             on_job_finished=self._job_finished, on_worker_restart=self._worker_restarted,
         )
         self.tasks: dict[str, Task] = {}
+        # Read here too, so a language the model does not know is refused before any worker
+        # meets it; a missing model is reported by the workers (and /health).
+        try:
+            self.manifest: ModelManifest | None = load_manifest(
+                settings.models_path / settings.asr.model
+            )
+        except CapsWriterError:
+            self.manifest = None
         self.connections = 0
         self.draining = False
         self._segmenter: Any = None
@@ -90,6 +102,8 @@ class RecognitionService:
     ) -> Task:
         if self.draining:
             raise ShuttingDown("the server is shutting down")
+        if self.manifest is not None:
+            check_language(self.manifest, language)
         key = f"{next(_task_keys)}:{task_id}"
 
         def emit_and_cleanup(message: protocol.Message) -> None:

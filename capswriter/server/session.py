@@ -15,6 +15,7 @@ import logging
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from capswriter.asr.languages import UnsupportedLanguage
 from capswriter.errors import CapsWriterError, QueueFull
 from capswriter.server import protocol
 from capswriter.server.dictation import PauseCutter, Piece
@@ -127,6 +128,8 @@ class Session:
             return
         except ShuttingDown as exc:
             raise protocol.ProtocolError(protocol.SHUTTING_DOWN, str(exc), msg.task_id) from None
+        except UnsupportedLanguage as exc:
+            raise protocol.ProtocolError(protocol.BAD_MESSAGE, str(exc), msg.task_id) from None
         self.tasks[msg.task_id] = task
         early = bool(msg.options.get("early_decoding", True))
         name = msg.options.get("filename")

@@ -78,3 +78,13 @@ def test_join_texts_spacing() -> None:
     assert join_texts(["Hello there.", "General Kenobi."]) == "Hello there. General Kenobi."
     assert join_texts(["广州市", "房地产"]) == "广州市房地产"
     assert join_texts(["", "  a ", ""]) == "a"
+
+
+def test_an_unknown_language_is_refused_with_the_choices(engine: Engine, real_clips) -> None:
+    from capswriter.asr.languages import UnsupportedLanguage
+
+    # sherpa-onnx would end the whole process on this; the engine must refuse it first.
+    with pytest.raises(UnsupportedLanguage, match="'xx' is not one whisper-base knows"):
+        engine.transcribe(real_clips["en_goforward.wav"].samples(), language="xx")
+    chinese = engine.transcribe(real_clips["zh_sr_chinese.wav"].samples(), language="zh")
+    assert chinese.language == "zh" and chinese.text

@@ -369,6 +369,20 @@ def test_client_helper_runs_several_tasks_over_one_connection(server: ServerProc
     assert jfk.audio_seconds == pytest.approx(11.0, abs=0.01)
 
 
+def test_an_unknown_language_is_refused_before_any_worker_sees_it(server: ServerProcess) -> None:
+    pids = {w["pid"] for w in server.health()["workers"]}
+    with server.ws() as ws:
+        send(ws, protocol.Start(task_id="klingon", language="tlh"))
+        reply = recv(ws)
+    assert isinstance(reply, protocol.Error) and reply.code == protocol.BAD_MESSAGE
+    assert "'tlh' is not one whisper-base knows" in reply.message
+    response = httpx.post(f"{server.http}/v1/audio/transcriptions", timeout=30,
+                          files={"file": ("a.wav", (REAL / "en_goforward.wav").read_bytes())},
+                          data={"model": "whisper-base", "language": "tlh"})
+    assert response.status_code == 400
+    assert {w["pid"] for w in server.health()["workers"]} == pids  # nobody died
+
+
 def test_silence_gives_empty_text(server: ServerProcess) -> None:
     with server.ws() as ws:
         dictate(ws, "quiet", silence(2.0))
