@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -186,14 +187,35 @@ class ClientController(QObject):
 
     def _watch_server(self) -> None:
         first = True
+        relaunch_at, backoff = 0.0, 2.0
         while not self._stop.is_set():
             health = self.link.health()
-            if first and not health.ready and health.status == "down":
-                self._maybe_launch_server()
+            process = self.server_process
+            if process is not None and process.poll() is not None:
+                # The server we started is gone: say why (its last log line) and, unless it
+                # refused to start (exit 2: settings or model), start it again with back-off.
+                self.server_process = None
+                self._notice(Notice("The recognition server stopped", self._server_log_tail(),
+                                    "error"))  # fmt: skip
+                if process.returncode != 2:
+                    relaunch_at = time.monotonic() + backoff
+                    backoff = min(backoff * 2, 60.0)
+            if not health.ready and health.status == "down" and self.server_process is None:
+                if first or (relaunch_at and time.monotonic() >= relaunch_at):
+                    relaunch_at = 0.0
+                    self._maybe_launch_server()
             first = False
             self.set_health(health)
             interval = self.health_interval_s * (3 if health.ready else 1)
             self._stop.wait(interval)
+
+    def _server_log_tail(self) -> str:
+        try:
+            lines = (self.log_path() / "server.log").read_text(errors="replace").splitlines()
+        except OSError:
+            return "see the server log"
+        meaningful = [line for line in lines if line.strip()]
+        return meaningful[-1][-300:] if meaningful else "see the server log"
 
     def _maybe_launch_server(self) -> None:
         if not self.start_server or not _is_loopback(self.link.host):

@@ -321,13 +321,24 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def check_models(settings: Settings) -> None:
+    """Refuse to start without the model: workers would only fail to load it, again and again."""
+    from capswriter.asr.engine import vad_model_path
+    from capswriter.asr.manifest import load_manifest
+
+    load_manifest(settings.models_path / settings.asr.model)
+    vad_model_path(settings.models_path)
+
+
 def run_server(settings: Settings) -> None:
     """Run the server in the foreground until SIGINT/SIGTERM.
 
-    Raises ConfigError (non-loopback bind without a token) or PortInUse before any worker starts.
+    Raises ConfigError (non-loopback bind without a token), ModelNotInstalled or PortInUse before
+    any worker starts.
     """
     logs.configure(settings.log_level)
     check_security(settings)
+    check_models(settings)
     sock = bind_socket(settings.server.host, settings.server.port)
     app = create_app(settings)
     config = uvicorn.Config(

@@ -47,6 +47,9 @@ class WorkerHandle:
     conn: Connection | None = None
     state: str = "stopped"  # starting | idle | busy | dead | stopped
     job: Job | None = None
+    # When the running job must be done. Kept on the slot, not only on the job: a job cancelled
+    # while it runs clears its own deadline, but a hung worker must still be killed.
+    deadline: float | None = None
     pid: int | None = None
     jobs_done: int = 0
     restarts: int = 0
@@ -106,6 +109,7 @@ class WorkerPool:
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self.supervisor_errors = 0
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -118,31 +122,42 @@ class WorkerPool:
     def run(self) -> None:
         """The supervisor loop: one place that keeps workers alive and busy."""
         while not self._stopping:
-            waitables: list[Any] = [self._wake_r]
-            by_object: dict[Any, WorkerHandle] = {}
-            with self._lock:
-                for h in self.workers:
-                    if h.state in ("starting", "idle", "busy"):
-                        by_object[h.conn] = h
-                        by_object[h.process.sentinel] = h
-            waitables.extend(by_object)
-            ready = wait(waitables, timeout=self._next_timeout())
-            with self._lock:
-                if self._stopping:
-                    break
-                for obj in ready:
-                    if obj is self._wake_r:
-                        self._drain_wake()
-                    elif obj in by_object and isinstance(obj, Connection):
-                        self._read(by_object[obj])
-                for obj in ready:
-                    h = by_object.get(obj)
-                    if h is not None and not isinstance(obj, Connection):
-                        if h.state not in ("dead", "stopped") and not h.process.is_alive():
-                            self._on_death(h, f"exit code {h.process.exitcode}")
-                self._check_deadlines()
-                self._restart_due()
-                self._dispatch()
+            try:
+                self._supervise_once()
+            except Exception:  # noqa: BLE001 - the loop must outlive any one failure
+                # A failed spawn (no memory, no file handles) or a bug in a callback must not
+                # leave the server accepting work that nothing dispatches; log and go on.
+                log.exception("worker pool supervisor error; retrying")
+                self.supervisor_errors += 1
+                time.sleep(0.5)
+
+    def _supervise_once(self) -> None:
+        """Wait for a worker message, death or deadline, then handle it and dispatch."""
+        waitables: list[Any] = [self._wake_r]
+        by_object: dict[Any, WorkerHandle] = {}
+        with self._lock:
+            for h in self.workers:
+                if h.state in ("starting", "idle", "busy"):
+                    by_object[h.conn] = h
+                    by_object[h.process.sentinel] = h
+        waitables.extend(by_object)
+        ready = wait(waitables, timeout=self._next_timeout())
+        with self._lock:
+            if self._stopping:
+                return
+            for obj in ready:
+                if obj is self._wake_r:
+                    self._drain_wake()
+                elif obj in by_object and isinstance(obj, Connection):
+                    self._read(by_object[obj])
+            for obj in ready:
+                h = by_object.get(obj)
+                if h is not None and not isinstance(obj, Connection):
+                    if h.state not in ("dead", "stopped") and not h.process.is_alive():
+                        self._on_death(h, f"exit code {h.process.exitcode}")
+            self._check_deadlines()
+            self._restart_due()
+            self._dispatch()
 
     def shutdown(self, reason: str = "the server is shutting down") -> None:
         """Fail queued and running jobs with a clear error, then stop every worker."""
@@ -249,7 +264,7 @@ class WorkerPool:
             h.load_error = f"load failed: {message[1]}"
         elif kind in ("done", "error"):
             job = h.job
-            h.job, h.state = None, "idle"
+            h.job, h.state, h.deadline = None, "idle", None
             h.jobs_done += 1
             h.crashes_in_a_row = 0
             if job is None or job.id != message[1]:
@@ -272,7 +287,7 @@ class WorkerPool:
         h.state, h.last_death = "dead", h.load_error or why
         if h.conn is not None:
             h.conn.close()
-        job, h.job = h.job, None
+        job, h.job, h.deadline = h.job, None, None
         lived = now - h.started_at
         h.crashes_in_a_row = 1 if lived > STABLE_AFTER_S else h.crashes_in_a_row + 1
         # First death restarts at once; a crash loop backs off 1, 2, 4 ... 30 s.
@@ -302,10 +317,10 @@ class WorkerPool:
     def _check_deadlines(self) -> None:
         now = time.monotonic()
         for h in self.workers:
-            if h.state == "busy" and h.job is not None and h.job.deadline is not None:
-                if now > h.job.deadline:
-                    log.warning("worker %d hung on job %d past its deadline; killing it",
-                                h.id, h.job.id)
+            if h.state == "busy" and h.deadline is not None:
+                if now > h.deadline:
+                    log.warning("worker %d hung on job %s past its deadline; killing it",
+                                h.id, h.job.id if h.job else "?")
                     h.process.kill()
                     self._on_death(h, "hung past the job deadline")
             elif h.state == "starting" and now - h.started_at > LOAD_TIMEOUT_S:
@@ -348,6 +363,7 @@ class WorkerPool:
                 + self.deadline_per_audio_s * job.audio_seconds
             )
             job.start(h.id, deadline)
+            h.deadline = deadline
             try:
                 h.conn.send(("job", job.id, job.samples.tobytes(), job.language))
             except (OSError, ValueError):
@@ -381,8 +397,8 @@ class WorkerPool:
         soonest = 1.0
         with self._lock:
             for h in self.workers:
-                if h.state == "busy" and h.job is not None and h.job.deadline is not None:
-                    soonest = min(soonest, h.job.deadline - now)
+                if h.state == "busy" and h.deadline is not None:
+                    soonest = min(soonest, h.deadline - now)
                 if h.state == "dead" and h.restart_at is not None:
                     soonest = min(soonest, h.restart_at - now)
         return max(0.01, soonest)

@@ -224,4 +224,5 @@ class RecognitionService:
             },
             "open_tasks": len(self.tasks),
             "connections": self.connections,
+            "supervisor_errors": self.pool.supervisor_errors,
         }

@@ -87,3 +87,21 @@ def test_starts_a_server_when_none_answers_and_goes_through_loading_to_ready(
     finally:
         controller.shutdown()
     assert controller.server_process.wait(timeout=20) is not None
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_reason(qtbot, tmp_path, monkeypatch):
+    # No model where the server looks: it refuses to start, and the user hears why.
+    monkeypatch.setenv("CAPSWRITER_MODELS_DIR", str(tmp_path / "no-models"))
+    monkeypatch.setenv("CAPSWRITER_DATA_DIR", str(tmp_path / "data"))
+    controller = make_controller(tmp_path, free_port(), start_server=True)
+    notices = []
+    controller.notice.connect(notices.append)
+    try:
+        controller.startup()
+        qtbot.waitUntil(lambda: any("stopped" in n.title for n in notices), timeout=60_000)
+        notice = next(n for n in notices if "stopped" in n.title)
+        assert "capswriter models install whisper-base" in notice.message
+        qtbot.waitUntil(lambda: controller.state is TrayState.ERROR, timeout=10_000)
+        assert controller.server_process is None  # not restarted: it would only fail again
+    finally:
+        controller.shutdown()

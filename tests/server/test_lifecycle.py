@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,15 @@ def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path) -> None:
     done = run_cli(tmp_path, "--host", "0.0.0.0", "--port", str(free_port()))
     assert done.returncode == 2
     assert "refusing to listen on 0.0.0.0 without a token" in done.stderr
+
+
+def test_a_missing_model_refuses_to_start_and_names_the_fix(tmp_path) -> None:
+    port = free_port()
+    done = run_cli(tmp_path, "--port", str(port), env={"CAPSWRITER_MODELS_DIR": str(tmp_path)})
+    assert done.returncode == 2
+    assert "capswriter models install whisper-base" in done.stderr
+    with socket.socket() as s:  # it never bound the port
+        s.bind(("127.0.0.1", port))
 
 
 @pytest.fixture(scope="module")

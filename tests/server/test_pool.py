@@ -192,6 +192,23 @@ def test_a_hung_worker_is_killed_after_its_deadline_and_the_job_is_treated_as_po
     assert sum(w["restarts"] for w in pool.health()) == restarts + 2
 
 
+def test_a_hung_worker_is_killed_even_after_its_job_was_cancelled(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    # The client gave up first (its own deadline) and cancelled: the worker still hangs.
+    assert pool.wait_ready(60)
+    job = new_job(marked("hang", clip("en_goforward.wav")), task="hang-cancelled")
+    pool.submit([job])
+    victim = busy_worker(pool, job)
+    assert pool.cancel_task("hang-cancelled") == 0  # running, so nothing queued to drop
+    assert job.state is JobState.CANCELLED
+    end = time.monotonic() + 60
+    while pool.health()[victim["id"]]["pid"] == victim["pid"]:
+        assert time.monotonic() < end, "the hung worker was never killed"
+        time.sleep(0.05)
+    assert pool.wait_ready(60)
+
+
 def test_a_recognizer_error_fails_the_job_but_keeps_the_worker(
     pool: WorkerPool, finished: Finished
 ) -> None:
