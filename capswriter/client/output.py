@@ -320,7 +320,9 @@ class TextOutput:
         self._send_paste_keys()
         sent_at = time.monotonic()
         time.sleep(self.paste_settle_s)
-        if saved is not None and saved != text:
+        # An empty read may be an image or files the text clipboard cannot hold: writing ""
+        # back would destroy them, so then the dictated text stays instead.
+        if saved and saved != text:
             self.clipboard.write(saved)
         return sent_at
 

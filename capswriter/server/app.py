@@ -187,8 +187,12 @@ def create_app(settings: Settings) -> FastAPI:
             raise _openai_error(413, "file is larger than the server's upload limit")
         outcome = await _transcribe_upload(service, data, file.filename, language)
         if isinstance(outcome, protocol.Error):
-            status = 400 if outcome.code in (protocol.UNSUPPORTED_AUDIO, protocol.TOO_LARGE) \
-                else 500
+            if outcome.code == protocol.SHUTTING_DOWN:
+                error = _openai_error(503, outcome.message, outcome.code)
+                error.headers = {"Retry-After": "5"}
+                raise error
+            status = 400 if outcome.code in (protocol.UNSUPPORTED_AUDIO, protocol.TOO_LARGE,
+                                             protocol.BAD_MESSAGE) else 500
             raise _openai_error(status, outcome.message, outcome.code)
         return _format_result(outcome, response_format)
 

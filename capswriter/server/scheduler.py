@@ -69,7 +69,9 @@ class Scheduler:
             raise QueueFull(
                 f"file queue is full ({self.max_file_jobs} segments)", retry_after
             )
-        if self._pending_audio + audio > self.max_pending_audio_seconds:
+        # The audio budget is for files: dictation is bounded by its own queue above, and a
+        # dictation accepted at the start must not be refused half-way because files filled it.
+        if files and self._pending_audio + audio > self.max_pending_audio_seconds:
             raise QueueFull(
                 f"too much audio waiting ({self._pending_audio:.0f} s queued, limit "
                 f"{self.max_pending_audio_seconds:.0f} s)",

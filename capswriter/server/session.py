@@ -131,7 +131,12 @@ class Session:
         except UnsupportedLanguage as exc:
             raise protocol.ProtocolError(protocol.BAD_MESSAGE, str(exc), msg.task_id) from None
         self.tasks[msg.task_id] = task
-        early = bool(msg.options.get("early_decoding", True))
+        early = msg.options.get("early_decoding", True)
+        if not isinstance(early, bool):
+            raise protocol.ProtocolError(
+                protocol.BAD_MESSAGE, "start.options.early_decoding must be true or false",
+                msg.task_id,
+            )
         name = msg.options.get("filename")
         self.stream = _Stream(task, msg.source, early, name if isinstance(name, str) else None)
         asyncio.get_running_loop().create_task(self._forget_when_done(task))
