@@ -83,7 +83,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.asr.engine import Engine, vad_model_path
     from capswriter.files.pipeline import transcribe_file
     from capswriter.files.segment import Segmenter
-    from capswriter.files.write import write_transcript
+    from capswriter.files.write import sharing_a_name, write_transcript
 
     formats = args.formats.split(",") if args.formats else settings.files.formats
     engine = Engine.load(settings.asr, settings.models_path)
@@ -91,6 +91,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     audio_total = 0.0
     failures = 0
+    colliding = sharing_a_name(args.files)
     for path in args.files:
         bar = _file_progress_bar(path)
 
@@ -108,7 +109,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
             failures += 1
             continue
         bar.close()
-        written = write_transcript(result, formats)
+        written = write_transcript(result, formats, path in colliding)
         audio_total += result.audio_seconds
         print(result.text if args.print_text else f"  → {', '.join(p.name for p in written)}")
     wall = time.perf_counter() - started

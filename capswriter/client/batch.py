@@ -18,7 +18,7 @@ from capswriter.client.link import ServerLink, launch_server
 from capswriter.config import Settings, data_dir
 from capswriter.errors import CapsWriterError, QueueFull, ServerUnavailable
 from capswriter.files.pipeline import FileTranscript
-from capswriter.files.write import write_transcript
+from capswriter.files.write import sharing_a_name, write_transcript
 from capswriter.server import protocol
 from capswriter.server.client_api import RecognitionClient, server_url
 
@@ -110,7 +110,7 @@ class _Bar:
 
 
 async def _one(url: str, token: str, path: Path, position: int, language: str,
-               formats: list[str]) -> FileOutcome:  # fmt: skip
+               formats: list[str], keep_suffix: bool) -> FileOutcome:  # fmt: skip
     outcome = FileOutcome(path)
     bar = _Bar(path, position)
     started = time.perf_counter()
@@ -139,7 +139,7 @@ async def _one(url: str, token: str, path: Path, position: int, language: str,
             decode_seconds=float(result.timings.get("decode", 0.0)),
             language=result.language,
         )
-        outcome.outputs = write_transcript(outcome.transcript, formats)
+        outcome.outputs = write_transcript(outcome.transcript, formats, keep_suffix)
         bar.close("→ " + ", ".join(p.suffix[1:] for p in outcome.outputs))
     except (CapsWriterError, OSError) as exc:
         outcome.error = str(exc)
@@ -148,8 +148,12 @@ async def _one(url: str, token: str, path: Path, position: int, language: str,
 
 
 async def _run(url: str, token: str, paths: list[Path], language: str, formats: list[str]):
+    colliding = sharing_a_name(paths)
     return await asyncio.gather(
-        *(_one(url, token, path, i, language, formats) for i, path in enumerate(paths))
+        *(
+            _one(url, token, path, i, language, formats, path in colliding)
+            for i, path in enumerate(paths)
+        )
     )
 
 

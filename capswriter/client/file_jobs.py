@@ -17,7 +17,7 @@ from capswriter.client.dictation import Notice
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
 from capswriter.files.pipeline import FileTranscript
-from capswriter.files.write import write_transcript
+from capswriter.files.write import sharing_a_name, write_transcript
 from capswriter.server import protocol
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class FileJob:
     error: str = ""
     text: str = ""
     started: float = field(default_factory=time.monotonic)
+    # Another file of the batch has the same name: outputs keep the extension (talk.mp3.txt).
+    keep_suffix: bool = False
 
     @property
     def finished(self) -> bool:
@@ -79,8 +81,9 @@ class FileJobs:
     def submit(self, paths: list[Path]) -> list[FileJob]:
         """Start one server task per file; returns the jobs at once."""
         jobs = []
+        colliding = sharing_a_name(Path(p) for p in paths)
         for path in paths:
-            job = FileJob(Path(path))
+            job = FileJob(Path(path), keep_suffix=Path(path) in colliding)
             with self._lock:
                 self.jobs.append(job)
             jobs.append(job)
@@ -121,7 +124,7 @@ class FileJobs:
             language=result.language,
         )
         try:
-            job.outputs = write_transcript(transcript, self.formats)
+            job.outputs = write_transcript(transcript, self.formats, job.keep_suffix)
         except Exception as exc:
             self._fail(job, f"transcribed, but writing the outputs failed: {exc}", text=result.text)
             return

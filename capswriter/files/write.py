@@ -49,13 +49,28 @@ def json_text(transcript: FileTranscript) -> str:
     return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
 
-def output_path(source: Path, fmt: str) -> Path:
-    """NAME.fmt beside ``source``."""
+def output_path(source: Path, fmt: str, keep_suffix: bool = False) -> Path:
+    """NAME.fmt beside ``source`` (NAME.ext.fmt with ``keep_suffix``)."""
+    if keep_suffix:
+        return source.with_name(f"{source.name}.{fmt}")
     return source.with_suffix(f".{fmt}")
 
 
+def sharing_a_name(sources: Iterable[Path]) -> set[Path]:
+    """Sources whose NAME.fmt outputs would collide (talk.mp3 and talk.mp4 in one folder).
+
+    Those keep their extension in the output name, so one transcript never replaces another.
+    """
+    groups: dict[Path, list[Path]] = {}
+    for source in sources:
+        groups.setdefault(Path(source).with_suffix(""), []).append(Path(source))
+    return {s for group in groups.values() if len(group) > 1 for s in group}
+
+
 def write_transcript(
-    transcript: FileTranscript, formats: Iterable[str] = ("txt", "srt", "json")
+    transcript: FileTranscript,
+    formats: Iterable[str] = ("txt", "srt", "json"),
+    keep_suffix: bool = False,
 ) -> list[Path]:
     """Write the requested formats beside the transcribed file; return the paths written."""
     formats = list(formats)
@@ -72,7 +87,7 @@ def write_transcript(
     }
     written = []
     for fmt in formats:
-        target = output_path(transcript.path, fmt)
+        target = output_path(transcript.path, fmt, keep_suffix)
         if target.resolve() == transcript.path.resolve():
             # An input called talk.srt would otherwise be replaced by its own transcript.
             raise ConfigError(

@@ -11,7 +11,7 @@ import pytest
 from capswriter.asr.result import Segment
 from capswriter.errors import ConfigError
 from capswriter.files.pipeline import FileTranscript
-from capswriter.files.write import srt_text, vtt_text, write_transcript
+from capswriter.files.write import sharing_a_name, srt_text, vtt_text, write_transcript
 
 SEGMENTS = [
     Segment(0.0, 2.5, "And so my fellow Americans,"),
@@ -163,3 +163,15 @@ def test_output_never_overwrites_its_own_input(tmp_path):
     with pytest.raises(ConfigError, match="overwrite the input"):
         write_transcript(transcript(source), ["srt"])
     assert source.read_text(encoding="utf-8") == "not audio, but someone asked"
+
+
+def test_files_sharing_a_name_keep_their_extension_in_the_outputs(tmp_path):
+    mp3, mp4, other = tmp_path / "talk.mp3", tmp_path / "talk.mp4", tmp_path / "notes.wav"
+    assert sharing_a_name([mp3, mp4, other]) == {mp3, mp4}
+    for source in (mp3, mp4):
+        transcript = FileTranscript(source, [Segment(0.0, 1.0, source.suffix)], source.suffix,
+                                    1.0, 0.1, "whisper-base")
+        write_transcript(transcript, ["txt"], keep_suffix=True)
+    assert (tmp_path / "talk.mp3.txt").read_text().strip() == ".mp3"
+    assert (tmp_path / "talk.mp4.txt").read_text().strip() == ".mp4"
+    assert not (tmp_path / "talk.txt").exists()
