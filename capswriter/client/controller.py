@@ -214,8 +214,11 @@ class ClientController(QObject):
             lines = (self.log_path() / "server.log").read_text(errors="replace").splitlines()
         except OSError:
             return "see the server log"
-        meaningful = [line for line in lines if line.strip()]
-        return meaningful[-1][-300:] if meaningful else "see the server log"
+        recent = [line for line in lines[-30:] if line.strip()]
+        # The CLI ends a refused start with one "error: ..." sentence; prefer it to log noise.
+        errors = [line for line in recent if "error" in line.lower()]
+        chosen = errors or recent
+        return chosen[-1][-300:] if chosen else "see the server log"
 
     def _maybe_launch_server(self) -> None:
         if not self.start_server or not _is_loopback(self.link.host):

@@ -82,8 +82,9 @@ def test_starts_a_server_when_none_answers_and_goes_through_loading_to_ready(
         controller.startup()
         qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=120_000)
         assert controller.server_process is not None
+        # state_changed crosses from the watcher thread as a queued signal: wait for it too.
+        qtbot.waitUntil(lambda: bool(seen) and seen[-1] is TrayState.READY, timeout=10_000)
         assert TrayState.ERROR not in seen
-        assert seen[-1] is TrayState.READY
     finally:
         controller.shutdown()
     assert controller.server_process.wait(timeout=20) is not None
@@ -93,6 +94,7 @@ def test_a_server_that_cannot_start_is_reported_with_its_reason(qtbot, tmp_path,
     # No model where the server looks: it refuses to start, and the user hears why.
     monkeypatch.setenv("CAPSWRITER_MODELS_DIR", str(tmp_path / "no-models"))
     monkeypatch.setenv("CAPSWRITER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CAPSWRITER_CACHE_DIR", str(tmp_path / "cache"))  # its own server.log
     controller = make_controller(tmp_path, free_port(), start_server=True)
     notices = []
     controller.notice.connect(notices.append)
