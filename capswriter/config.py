@@ -8,6 +8,7 @@ applied last by the CLI through :func:`Settings.override`.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import sys
 from dataclasses import dataclass, field, fields
@@ -33,6 +34,16 @@ PROJECT_ROOT = (
 # Bundled read-only files: inside the build's data folder when frozen.
 ASSETS_DIR = Path(getattr(sys, "_MEIPASS", PROJECT_ROOT)) / "assets"
 SAMPLE_SPEECH = ASSETS_DIR / "samples" / "en_jfk.wav"
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses of this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def config_dir() -> Path:

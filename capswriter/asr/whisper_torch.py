@@ -98,20 +98,15 @@ class EncoderBlock(nn.Module):
         return x + self.fc2(F.gelu(self.fc1(self.mlp_ln(x))))
 
 
-class DecoderBlock(nn.Module):
+class DecoderBlock(EncoderBlock):
+    """An encoder block plus cross-attention; its forward pass lives in WhisperDecoder."""
+
     def __init__(self, n_state: int, n_head: int) -> None:
-        super().__init__()
-        self.n_head = n_head
-        self.attn_ln = nn.LayerNorm(n_state)
-        self.qkv = nn.Linear(n_state, 3 * n_state)
-        self.out = nn.Linear(n_state, n_state)
+        super().__init__(n_state, n_head)
         self.cross_ln = nn.LayerNorm(n_state)
         self.cross_q = nn.Linear(n_state, n_state)
         self.cross_kv = nn.Linear(n_state, 2 * n_state)
         self.cross_out = nn.Linear(n_state, n_state)
-        self.mlp_ln = nn.LayerNorm(n_state)
-        self.fc1 = nn.Linear(n_state, 4 * n_state)
-        self.fc2 = nn.Linear(4 * n_state, n_state)
 
 
 class WhisperEncoder(nn.Module):

@@ -21,7 +21,7 @@ from capswriter.client.history import History
 from capswriter.client.link import Health, ServerLink, launch_server
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder
-from capswriter.config import Settings, cache_dir
+from capswriter.config import Settings, cache_dir, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,8 @@ class ClientController(QObject):
         return chosen[-1][-300:] if chosen else "see the server log"
 
     def _maybe_launch_server(self) -> None:
-        if not self.start_server or not _is_loopback(self.link.host):
+        # Only a server on this machine is ours to start.
+        if not self.start_server or not is_loopback(self.link.host):
             return
         logs = self.log_path()
         logs.mkdir(parents=True, exist_ok=True)
@@ -249,11 +250,6 @@ class ClientController(QObject):
         if state is not self.state:
             self.state = state
             self.state_changed.emit(state)
-
-
-def _is_loopback(host: str) -> bool:
-    # Only a server on this machine is ours to start.
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 __all__ = ["ClientController", "Connection", "DictationOutcome", "TrayState", "tray_state"]

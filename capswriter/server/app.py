@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import errno
 import hmac
-import ipaddress
 import logging
 import os
 import re
@@ -28,7 +27,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from capswriter import __version__, logs
 from capswriter.asr.languages import UnsupportedLanguage
 from capswriter.asr.result import Segment
-from capswriter.config import Settings
+from capswriter.config import Settings, is_loopback
 from capswriter.errors import CapsWriterError, ConfigError, QueueFull
 from capswriter.server import protocol
 from capswriter.server.service import RecognitionService, ShuttingDown, error_code
@@ -57,15 +56,6 @@ class _RedactTokens(logging.Filter):
 
 class PortInUse(CapsWriterError):
     """Another process (likely another CapsWriter server) already listens on the port."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _token_of(headers: Any, query: Any) -> str:
