@@ -18,7 +18,7 @@ from capswriter.config import load_settings
 from capswriter.tools.local_server import LocalServer
 
 REAL = Path(__file__).parent.parent / "data" / "real"
-# Small limits so that 20 clients meet both kinds of refusal: too many connections (the
+# Small limits so that a few clients meet both kinds of refusal: too many connections (the
 # server closes with 1013) and a full dictation queue (a busy reply with retry_after).
 SMALL_LIMITS = {
     "CAPSWRITER_SERVER_MAX_CONNECTIONS": "6",

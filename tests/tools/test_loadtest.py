@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
+
+import websockets
 
 from conftest import ToolRun
 
@@ -11,6 +15,8 @@ from capswriter.tools.loadtest import OUTCOMES, LoadtestConfig, run_loadtest
 from capswriter.tools.local_server import LocalServer
 from capswriter.tools.monitor import read_csv
 from capswriter.tools.runlog import read_records
+
+REAL = Path(__file__).parent.parent / "data" / "real"
 
 ATTEMPT_FIELDS = {"client", "attempt", "outcome", "started", "latency_s", "total_s",
                   "queue_status", "retry_after", "code", "detail"}
@@ -28,16 +34,47 @@ def test_every_attempt_is_answered_with_a_result_or_busy(loadtest_run: ToolRun) 
     assert summary.worker_restarts == 0 and summary.server_alive
 
 
-def test_small_limits_make_clients_hear_busy_at_connect_and_on_a_full_queue(
+def test_busy_replies_name_a_polite_wait_and_the_connection_cap_holds(
     loadtest_run: ToolRun,
 ) -> None:
     attempts = [r for r in read_records(loadtest_run.output) if r["kind"] == "attempt"]
     busy = [a for a in attempts if a["outcome"] == "busy"]
-    # 20 clients against 6 connections: the excess is told to come back, never left hanging.
-    assert any(a["retry_after"] == 5.0 for a in busy)
+    # 20 clients against 2 workers and a dictation queue of 2: some are told to come back.
+    assert busy
     assert all(a["retry_after"] and a["retry_after"] >= 1.0 for a in busy)
     # The server counted no more connections than it allows.
     assert loadtest_run.summary.server_peak_connections <= 6
+
+
+def test_clients_refused_at_connect_hear_busy_and_wait_before_retrying(
+    tool_server: LocalServer, tmp_path: Path,
+) -> None:
+    """With all but one connection slot taken, the others are refused with 1013 + busy."""
+
+    async def crowded_run() -> Any:
+        holders = [await websockets.connect(tool_server.address.ws) for _ in range(5)]
+        try:
+            # The server counts a connection just after its handshake; wait until it has.
+            for _ in range(100):
+                if tool_server.address.health()["connections"] >= 5:
+                    break
+                await asyncio.sleep(0.05)
+            config = LoadtestConfig(clients=4, duration=3.0, mode="short",
+                                    audio=REAL / "en_sr_one_two_three.wav", drain=60.0)
+            return await asyncio.to_thread(run_loadtest, tool_server.address, config, output,
+                                           server_pid=tool_server.pid)
+        finally:
+            for ws in holders:
+                await ws.close()
+
+    output = tmp_path / "crowded.jsonl"
+    summary = asyncio.run(crowded_run())
+    attempts = [r for r in read_records(output) if r["kind"] == "attempt"]
+    refused = [a for a in attempts if a["outcome"] == "busy" and a["retry_after"] == 5.0]
+    assert refused, summary.table()
+    assert summary.outcomes["result"] > 0  # the one free slot kept serving
+    assert summary.outcomes["result"] + summary.outcomes["busy"] == summary.attempts
+    assert summary.server_peak_connections <= 6
 
 
 def test_clients_wait_retry_after_before_trying_again(loadtest_run: ToolRun) -> None:
