@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import websockets
-
 from conftest import ToolRun
 
 from capswriter.tools.loadtest import OUTCOMES, LoadtestConfig, run_loadtest
