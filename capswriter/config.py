@@ -90,6 +90,12 @@ class ServerSettings:
     max_connections: int = 256
     max_message_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 512 * 1024 * 1024
+    # File bytes held at once over all connections (uploads in progress and being decoded);
+    # past it an upload gets `busy` instead of the server running out of memory.
+    max_buffered_upload_bytes: int = 1024 * 1024 * 1024
+    # An open stream that sends nothing (no audio, no `end`) for this long is closed with
+    # `stream_timeout`, so a stuck client cannot hold a dictation worker forever.
+    stream_idle_timeout_s: float = 60.0
     max_dictation_queue: int = 32
     max_file_segments_queued: int = 2000
     max_pending_audio_seconds: float = 4 * 3600.0

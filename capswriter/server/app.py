@@ -172,10 +172,22 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> Response:
         if response_format not in RESPONSE_FORMATS:
             raise _openai_error(400, f"response_format must be one of {RESPONSE_FORMATS}")
-        data = await file.read(settings.server.max_upload_bytes + 1)
-        if len(data) > settings.server.max_upload_bytes:
+        # The multipart parser has spooled the upload to disk; it is counted against the
+        # server's upload budget before being read into memory.
+        size = file.size if file.size is not None else settings.server.max_upload_bytes
+        if size > settings.server.max_upload_bytes:
             raise _openai_error(413, "file is larger than the server's upload limit")
-        outcome = await _transcribe_upload(service, data, file.filename, language)
+        try:
+            service.hold_upload(size)
+        except QueueFull as exc:
+            raise _busy(exc) from None
+        try:
+            data = await file.read(settings.server.max_upload_bytes + 1)
+            if len(data) > settings.server.max_upload_bytes:
+                raise _openai_error(413, "file is larger than the server's upload limit")
+            outcome = await _transcribe_upload(service, data, file.filename, language)
+        finally:
+            service.release_upload(size)
         if isinstance(outcome, protocol.Error):
             if outcome.code == protocol.SHUTTING_DOWN:
                 error = _openai_error(503, outcome.message, outcome.code)

@@ -36,6 +36,8 @@ LOAD_TIMEOUT_S = 180.0
 MAX_BACKOFF_S = 30.0
 # A worker that lived this long before dying is not part of a crash loop.
 STABLE_AFTER_S = 60.0
+# Why a worker past its job deadline died (it was killed), as recorded and reported.
+HUNG = "hung past the job deadline"
 
 
 @dataclass
@@ -304,8 +306,10 @@ class WorkerPool:
             return
         job.worker_deaths += 1
         if job.worker_deaths >= self.poison_deaths:
+            # Same treatment either way; the code tells a client which of the two it was.
+            code = protocol.JOB_TIMEOUT if why == HUNG else protocol.POISON_JOB
             job.fail(
-                protocol.POISON_JOB,
+                code,
                 f"this audio took down {job.worker_deaths} recognizer processes "
                 f"(last: {why}); it will not be retried",
             )
@@ -322,7 +326,7 @@ class WorkerPool:
                     log.warning("worker %d hung on job %s past its deadline; killing it",
                                 h.id, h.job.id if h.job else "?")
                     h.process.kill()
-                    self._on_death(h, "hung past the job deadline")
+                    self._on_death(h, HUNG)
             elif h.state == "starting" and now - h.started_at > LOAD_TIMEOUT_S:
                 h.process.kill()
                 self._on_death(h, "model load timed out")

@@ -73,6 +73,7 @@ class RecognitionService:
         except CapsWriterError:
             self.manifest = None
         self.connections = 0
+        self.upload_bytes = 0  # file bytes held now, over all connections and HTTP uploads
         self.draining = False
         self._segmenter: Any = None
         self._stats_lock = threading.Lock()
@@ -126,6 +127,18 @@ class RecognitionService:
     def check_room(self, kind: str) -> None:
         """Raise QueueFull now, before a client streams audio we could not queue."""
         self.scheduler.check_room(kind)
+
+    def hold_upload(self, nbytes: int) -> None:
+        """Count ``nbytes`` more of file data held in memory, or raise QueueFull."""
+        limit = self.settings.server.max_buffered_upload_bytes
+        if self.upload_bytes + nbytes > limit:
+            raise QueueFull(
+                f"the server holds {limit // (1024 * 1024)} MiB of uploads already", 5.0
+            )
+        self.upload_bytes += nbytes
+
+    def release_upload(self, nbytes: int) -> None:
+        self.upload_bytes = max(0, self.upload_bytes - nbytes)
 
     def submit(self, task: Task, jobs: list[Job]) -> None:
         try:
@@ -224,5 +237,6 @@ class RecognitionService:
             },
             "open_tasks": len(self.tasks),
             "connections": self.connections,
+            "upload_bytes": self.upload_bytes,
             "supervisor_errors": self.pool.supervisor_errors,
         }

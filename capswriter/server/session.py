@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -36,6 +37,8 @@ class _Stream:
         self.early = early
         self.name = name
         self.bytes = 0
+        self.upload_bytes = 0  # file bytes counted against the server's upload budget
+        self.last_frame = time.monotonic()
         # Without early decoding the stream is decoded whole after `end`, cut only where it
         # is too long for one Whisper window.
         self.cutter = (PauseCutter() if early else PauseCutter(min_piece_s=24.0)) \
@@ -60,10 +63,11 @@ class Session:
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
-        ticker = asyncio.create_task(self._queue_status_loop())
+        ticker = asyncio.create_task(self._tick_loop())
         try:
             await self._receive_loop()
         finally:
+            self._close_stream()
             for task in list(self.tasks.values()):
                 if not task.closed:
                     dropped = self.service.cancel(task, "the client disconnected")
@@ -149,7 +153,7 @@ class Session:
 
     def _on_end(self, msg: protocol.End) -> None:
         stream = self._stream_for(msg.task_id)
-        self.stream = None
+        self.stream = None  # its upload bytes stay counted until the file is decoded
         task = stream.task
         if stream.source == "mic":
             pieces = stream.held
@@ -162,11 +166,14 @@ class Session:
             return
         data, stream.data = bytes(stream.data), bytearray()
         # Decoding and cutting a long file takes a while; the connection keeps reading meanwhile.
-        background = asyncio.create_task(self._submit_file(task, data, stream.name))
+        background = asyncio.create_task(
+            self._submit_file(task, data, stream.name, stream.upload_bytes)
+        )
         self._background.add(background)
         background.add_done_callback(self._background.discard)
 
-    async def _submit_file(self, task: Task, data: bytes, name: str | None) -> None:
+    async def _submit_file(self, task: Task, data: bytes, name: str | None,
+                           held_bytes: int) -> None:
         try:
             await self.service.submit_file(task, data, name)
         except QueueFull as exc:
@@ -178,13 +185,15 @@ class Session:
         except Exception as exc:  # noqa: BLE001 - the task fails, the connection lives on
             log.exception("could not queue file task %s", task.id)
             task.fail(protocol.INTERNAL, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.service.release_upload(held_bytes)
 
     def _on_cancel(self, msg: protocol.Cancel) -> None:
         task = self.tasks.get(msg.task_id)
         if task is None:
             raise protocol.ProtocolError(protocol.UNKNOWN_TASK, "no such task", msg.task_id)
         if self.stream is not None and self.stream.task is task:
-            self.stream = None
+            self._close_stream()
         self.service.cancel(task, "cancelled by the client")
         self.send(protocol.Error(code=protocol.CANCELLED, message="task cancelled",
                                  task_id=msg.task_id))
@@ -204,6 +213,7 @@ class Session:
             raise protocol.ProtocolError(
                 protocol.NO_STREAM, "audio frame received before start; send start first"
             )
+        stream.last_frame = time.monotonic()
         if len(data) > self.limits.max_message_bytes:
             self._abort_stream(protocol.FRAME_TOO_LARGE,
                                f"audio frame of {len(data)} bytes is over the "
@@ -215,6 +225,15 @@ class Session:
                                f"more than {self.limits.max_upload_bytes} bytes of audio")
             return
         if stream.source == "file":
+            try:
+                self.service.hold_upload(len(data))
+            except QueueFull as exc:
+                self._close_stream()
+                self.service.cancel(stream.task, "upload budget full")
+                self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
+                                        task_id=stream.task.id))
+                return
+            stream.upload_bytes += len(data)
             stream.data.extend(data)
             return
         data, stream.carry = stream.carry + data, b""
@@ -237,17 +256,26 @@ class Session:
         except QueueFull as exc:
             self.service.cancel(task, "queue full")
             if self.stream is not None and self.stream.task is task:
-                self.stream = None
+                self._close_stream()
             self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
                                     task_id=task.id))
             return False
         return True
 
     def _abort_stream(self, code: str, message: str) -> None:
-        stream, self.stream = self.stream, None
+        stream = self._close_stream()
         assert stream is not None
         self.service.cancel(stream.task, message)
         self.send(protocol.Error(code=code, message=message, task_id=stream.task.id))
+
+    def _close_stream(self) -> _Stream | None:
+        """Forget the open stream (if any) and give its buffered bytes back."""
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            self.service.release_upload(stream.upload_bytes)
+            stream.upload_bytes = 0
+            stream.data = bytearray()
+        return stream
 
     # ---- output ----------------------------------------------------------------------
 
@@ -261,9 +289,15 @@ class Session:
             except Exception:  # noqa: BLE001 - the client is gone; the reader will notice
                 return
 
-    async def _queue_status_loop(self) -> None:
+    async def _tick_loop(self) -> None:
+        """Once a second: close an idle stream, tell waiting tasks where they stand."""
+        idle_limit = self.limits.stream_idle_timeout_s
         while True:
             await asyncio.sleep(QUEUE_STATUS_INTERVAL_S)
+            stream = self.stream
+            if stream is not None and time.monotonic() - stream.last_frame > idle_limit:
+                self._abort_stream(protocol.STREAM_TIMEOUT,
+                                   f"no audio and no end for {idle_limit:g} s; stream closed")
             for task in list(self.tasks.values()):
                 if task.waiting():
                     status = self.service.queue_status(task)

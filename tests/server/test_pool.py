@@ -183,7 +183,7 @@ def test_a_job_that_kills_two_workers_is_failed_as_poison_and_others_still_succe
     assert pool.wait_ready(60)
 
 
-def test_a_hung_worker_is_killed_after_its_deadline_and_the_job_is_treated_as_poison(
+def test_a_hung_worker_is_killed_after_its_deadline_and_the_job_fails_after_two(
     pool: WorkerPool, finished: Finished
 ) -> None:
     assert pool.wait_ready(60)
@@ -191,7 +191,7 @@ def test_a_hung_worker_is_killed_after_its_deadline_and_the_job_is_treated_as_po
     job = new_job(marked("hang", clip("en_goforward.wav")), task="hang")
     pool.submit([job])
     finished.wait([job], timeout=90)
-    assert job.state is JobState.FAILED and job.failure_code == "poison_job"
+    assert job.state is JobState.FAILED and job.failure_code == "job_timeout"
     assert "hung" in job.failure_reason
     assert job.attempts == 2
     assert pool.wait_ready(60)

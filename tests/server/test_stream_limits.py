@@ -1,0 +1,113 @@
+"""Limits on what open streams may hold: a stream that goes quiet is closed, and file bytes
+held in memory over all clients stay under a budget (the excess hears busy, not an OOM)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from server_helpers import (
+    ServerProcess,
+    joined_wav,
+    pcm16,
+    recv,
+    recv_until,
+    send,
+    send_file,
+    start_server,
+    words,
+)
+
+from capswriter.server import protocol
+
+BUDGET = 3_300_000
+JFK_START = ["and", "so", "my", "fellow", "americans"]
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path_factory.mktemp("limits"), workers=1, env={
+        "CAPSWRITER_SERVER_STREAM_IDLE_TIMEOUT_S": "2",
+        "CAPSWRITER_SERVER_MAX_BUFFERED_UPLOAD_BYTES": str(BUDGET),
+    })
+    yield srv
+    srv.stop()
+
+
+def test_a_stream_that_goes_quiet_is_closed_and_the_connection_serves_on(
+    limited_server: ServerProcess,
+) -> None:
+    with limited_server.ws() as ws:
+        send(ws, protocol.Start(task_id="stuck", source="mic"))
+        assert isinstance(recv(ws), protocol.Accepted)
+        ws.send(pcm16("en_goforward.wav")[:32000])  # one second, then nothing
+        started = time.monotonic()
+        reply = recv_until(ws, (protocol.Error, protocol.Result), timeout=30)
+        assert isinstance(reply, protocol.Error), reply
+        assert reply.code == protocol.STREAM_TIMEOUT and reply.task_id == "stuck"
+        assert 2.0 <= time.monotonic() - started < 15
+        health = limited_server.wait_until(lambda h: h["open_tasks"] == 0)
+        assert health["jobs"]["running"] == 0
+        # The same connection dictates again, and the one worker is free for it.
+        send(ws, protocol.Start(task_id="again", source="mic"))
+        assert isinstance(recv(ws), protocol.Accepted)
+        ws.send(pcm16("en_jfk.wav"))
+        send(ws, protocol.End(task_id="again"))
+        result = recv_until(ws, (protocol.Result, protocol.Error))
+        assert isinstance(result, protocol.Result), result
+        assert words(result.text)[:5] == JFK_START
+
+
+def test_uploads_past_the_memory_budget_hear_busy_and_the_held_one_completes(
+    limited_server: ServerProcess,
+) -> None:
+    # About 3.2 MB: a long silence (cheap to decode, skipped by the speech detector) + JFK.
+    big = joined_wav(["en_jfk.wav"], gap_s=90.0)
+    small = joined_wav(["en_goforward.wav"])
+    assert 0.75 * BUDGET < len(big) < BUDGET and len(big) + len(small) > BUDGET
+    with limited_server.ws() as holder, limited_server.ws() as other:
+        send(holder, protocol.Start(task_id="big", source="file"))
+        assert isinstance(recv(holder), protocol.Accepted)
+        for i in range(0, len(big), 65536):
+            holder.send(big[i : i + 65536])
+        limited_server.wait_until(lambda h: h["upload_bytes"] == len(big))
+
+        # Another WebSocket upload: refused once it would pass the budget.
+        send(other, protocol.Start(task_id="small", source="file"))
+        assert isinstance(recv(other), protocol.Accepted)
+        other.send(small)
+        busy = recv(other)
+        assert isinstance(busy, protocol.Busy) and busy.task_id == "small", busy
+        assert busy.retry_after == 5.0 and "uploads" in busy.message
+        # An HTTP upload too: 503 with Retry-After, before its bytes are read into memory.
+        reply = httpx.post(f"{limited_server.http}/v1/audio/transcriptions",
+                           files={"file": ("small.wav", small)}, timeout=60)
+        assert reply.status_code == 503 and reply.headers["Retry-After"] == "5"
+        assert reply.json()["error"]["code"] == "busy"
+
+        # The upload already held loses nothing: it ends, decodes and gives its text.
+        send(holder, protocol.End(task_id="big"))
+        result = recv_until(holder, (protocol.Result, protocol.Error), timeout=120)
+        assert isinstance(result, protocol.Result), result
+        assert words(result.text)[:5] == JFK_START
+        limited_server.wait_until(lambda h: h["upload_bytes"] == 0)
+
+        # With the budget free again, the refused client's retry goes through.
+        send_file(other, "small-again", small)
+        result = recv_until(other, (protocol.Result, protocol.Error), timeout=120)
+        assert isinstance(result, protocol.Result), result
+        assert words(result.text)[:2] == ["go", "forward"]
+
+
+def test_a_closed_connection_gives_its_buffered_bytes_back(
+    limited_server: ServerProcess,
+) -> None:
+    with limited_server.ws() as ws:
+        send(ws, protocol.Start(task_id="abandoned", source="file"))
+        assert isinstance(recv(ws), protocol.Accepted)
+        ws.send(b"\0" * 1_000_000)
+        limited_server.wait_until(lambda h: h["upload_bytes"] == 1_000_000)
+    health = limited_server.wait_until(lambda h: h["upload_bytes"] == 0)
+    assert health["open_tasks"] == 0
