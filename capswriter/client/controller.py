@@ -58,6 +58,9 @@ def tray_state(connection: Connection, phase: DictationPhase, files_active: bool
     return TrayState.BUSY if files_active else TrayState.READY
 
 
+# While the server is up, dictations kept after a failure are tried again this often.
+PENDING_RETRY_S = 30.0
+
 STATE_TEXT = {
     TrayState.STARTING: "Starting the recognition server…",
     TrayState.LOADING: "Loading the speech model…",
@@ -119,6 +122,8 @@ class ClientController(QObject):
         self.state = TrayState.STARTING
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._retrying = threading.Lock()  # one pass over kept dictations at a time
+        self._last_retry = 0.0
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -182,8 +187,20 @@ class ClientController(QObject):
         became_ready = connection is Connection.READY and self.connection is not Connection.READY
         self.connection = connection
         self._update()
-        if became_ready and self.history.pending():
-            threading.Thread(target=self.flow.retry_pending, name="retry", daemon=True).start()
+        # Kept dictations go again when the server is back, and now and then while it is up:
+        # one refused as busy by a server that never went away would wait forever otherwise.
+        due = became_ready or time.monotonic() - self._last_retry >= PENDING_RETRY_S
+        if connection is Connection.READY and due and self.history.pending():
+            self._last_retry = time.monotonic()
+            threading.Thread(target=self._retry_pending, name="retry", daemon=True).start()
+
+    def _retry_pending(self) -> None:
+        if not self._retrying.acquire(blocking=False):
+            return
+        try:
+            self.flow.retry_pending()
+        finally:
+            self._retrying.release()
 
     def _watch_server(self) -> None:
         first = True

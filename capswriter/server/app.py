@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from capswriter import __version__, logs
 from capswriter.asr.languages import UnsupportedLanguage
@@ -32,11 +34,14 @@ from capswriter.errors import CapsWriterError, ConfigError, QueueFull
 from capswriter.server import protocol
 from capswriter.server.service import RecognitionService, ShuttingDown, error_code
 from capswriter.server.session import Session
+from capswriter.server.tasks import Task
 
 log = logging.getLogger("capswriter.server")
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 TOKEN_HEADER = "x-capswriter-token"
+# How often a waiting HTTP transcription checks that its client is still connected.
+DISCONNECT_POLL_S = 1.0
 
 
 class _RedactTokens(logging.Filter):
@@ -83,6 +88,40 @@ def _authorized(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
+class _HttpGuard:
+    """Refuse HTTP requests from web pages and without the token, before any route runs.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: that one wraps the
+    request's receive channel, and a route could then no longer see its client hang up.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            refusal = None
+            if foreign_origin(headers):
+                refusal = JSONResponse(
+                    {"error": {"message": "requests from web pages are not accepted",
+                               "type": "forbidden", "code": "forbidden_origin"}},
+                    status_code=403,
+                )
+            elif not _authorized(self.token, _token_of(
+                    headers, QueryParams(scope.get("query_string", b"")))):
+                refusal = JSONResponse(
+                    {"error": {"message": "missing or wrong token", "type": "unauthorized",
+                               "code": "unauthorized"}},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer"},
+                )
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the application; the worker pool starts with the app's lifespan."""
     service = RecognitionService(settings)
@@ -99,21 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     token = settings.server.token
 
-    @app.middleware("http")
-    async def require_token(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if foreign_origin(request.headers):
-            return JSONResponse(
-                {"error": {"message": "requests from web pages are not accepted",
-                           "type": "forbidden", "code": "forbidden_origin"}},
-                status_code=403,
-            )
-        if not _authorized(token, _token_of(request.headers, request.query_params)):
-            return JSONResponse(
-                {"error": {"message": "missing or wrong token", "type": "unauthorized",
-                           "code": "unauthorized"}},
-                status_code=401, headers={"WWW-Authenticate": "Bearer"},
-            )
-        return await call_next(request)
+    app.add_middleware(_HttpGuard, token=token)
 
     @app.websocket("/ws")
     async def websocket_endpoint(ws: WebSocket) -> None:
@@ -162,6 +187,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/v1/audio/transcriptions")
     async def transcriptions(
+        request: Request,
         file: Annotated[UploadFile, File()],
         model: Annotated[str, Form()] = "",
         language: Annotated[str, Form()] = "",
@@ -185,7 +211,7 @@ def create_app(settings: Settings) -> FastAPI:
             data = await file.read(settings.server.max_upload_bytes + 1)
             if len(data) > settings.server.max_upload_bytes:
                 raise _openai_error(413, "file is larger than the server's upload limit")
-            outcome = await _transcribe_upload(service, data, file.filename, language)
+            outcome = await _transcribe_upload(service, data, file.filename, language, request)
         finally:
             service.release_upload(size)
         if isinstance(outcome, protocol.Error):
@@ -198,6 +224,10 @@ def create_app(settings: Settings) -> FastAPI:
             raise _openai_error(status, outcome.message, outcome.code)
         return _format_result(outcome, response_format)
 
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, exc: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody is listening; for the access log only
+
     @app.exception_handler(HTTPException)
     async def openai_errors(request: Request, exc: HTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
@@ -208,7 +238,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def _transcribe_upload(
-    service: RecognitionService, data: bytes, filename: str | None, language: str
+    service: RecognitionService, data: bytes, filename: str | None, language: str,
+    request: Request,
 ) -> protocol.Result | protocol.Error:
     task_id = f"http-{uuid.uuid4().hex[:12]}"
     try:
@@ -229,12 +260,27 @@ async def _transcribe_upload(
     except CapsWriterError as exc:
         task.fail(error_code(exc), str(exc))
     try:
-        await task.done.wait()
-    except asyncio.CancelledError:  # the HTTP client went away
+        await _wait_while_connected(task, request)
+    except (asyncio.CancelledError, ClientGone):
         service.cancel(task, "the client disconnected")
         raise
     assert isinstance(task.outcome, (protocol.Result, protocol.Error))
     return task.outcome
+
+
+class ClientGone(Exception):
+    """The HTTP client hung up before its transcription was done."""
+
+
+async def _wait_while_connected(task: Task, request: Request) -> None:
+    # The ASGI server does not cancel a handler whose client left, so look once a second;
+    # a gone client's queued segments would otherwise hold the pool for nobody.
+    while not task.done.is_set():
+        try:
+            await asyncio.wait_for(task.done.wait(), timeout=DISCONNECT_POLL_S)
+        except asyncio.TimeoutError:
+            if await request.is_disconnected():
+                raise ClientGone from None
 
 
 def _busy(exc: QueueFull) -> HTTPException:

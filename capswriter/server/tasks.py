@@ -43,6 +43,9 @@ class Task:
         self._on_input_over = on_input_over
         self._loop = asyncio.get_running_loop()
         self.jobs: list[Job] = []
+        # Jobs whose segment message has gone out. A job turns DONE on the pool's thread
+        # before its callback reaches the loop; the result waits for every segment message.
+        self._delivered: set[int] = set()
         self.input_done = False
         self.closed = False
         self.created = time.monotonic()
@@ -73,6 +76,7 @@ class Task:
         if job.state is not JobState.DONE or job.transcript is None:
             return
         t = job.transcript
+        self._delivered.add(job.id)
         self._emit(
             protocol.SegmentResult(
                 task_id=self.id, index=job.index, start=round(job.offset, 3),
@@ -99,7 +103,7 @@ class Task:
     def maybe_complete(self) -> None:
         if self.closed or not self.input_done:
             return
-        if any(j.state is not JobState.DONE for j in self.jobs):
+        if any(j.id not in self._delivered for j in self.jobs):
             return
         jobs = sorted(self.jobs, key=lambda j: j.index)
         # The same placement and joining as in-process file transcription, so both agree.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from capswriter.client import controller as controller_module
 from capswriter.client.controller import ClientController, Connection, TrayState, tray_state
 from capswriter.client.dictation import DictationPhase
 from capswriter.client.history import History
@@ -11,6 +12,7 @@ from capswriter.client.link import ServerLink
 from capswriter.config import Settings
 
 from .servers import free_port, require_model
+from .speech import clip_pcm, heard_clip
 
 P = DictationPhase
 
@@ -65,6 +67,24 @@ def test_connects_to_a_running_server_and_shows_ready(qtbot, tmp_path, recogniti
         qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=5000)
         assert controller.health.model == "whisper-base"
         assert "hold Caps Lock" in controller.status_text()
+    finally:
+        controller.shutdown()
+
+
+def test_a_dictation_kept_while_the_server_was_up_is_retried_without_a_restart(
+    qtbot, tmp_path, recognition_server, monkeypatch,
+):
+    # E.g. refused as busy: the server never went away, so no "back online" moment comes.
+    monkeypatch.setattr(controller_module, "PENDING_RETRY_S", 0.5)
+    controller = make_controller(tmp_path, recognition_server.port, start_server=False)
+    try:
+        controller.startup()
+        qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=5000)
+        kept = controller.history.add("dictation", status="pending", duration_s=3.0,
+                                      error="the server is busy", audio=clip_pcm())
+        qtbot.waitUntil(lambda: controller.history.get(kept).status == "done", timeout=60000)
+        assert heard_clip(controller.history.get(kept).text)
+        assert not controller.history.pending()
     finally:
         controller.shutdown()
 

@@ -223,9 +223,26 @@ def test_a_second_start_while_streaming_is_refused(server: ServerProcess) -> Non
         assert recv(ws).code == protocol.CANCELLED
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=10,
+)
 frames = st.one_of(
     st.binary(max_size=2000),
     st.text(max_size=200),
+    json_values.map(json.dumps),
+    # Client message types with fields of any shape, the version field included.
+    st.builds(
+        lambda kind, fields: json.dumps({"type": kind, "v": 1, **fields}),
+        st.sampled_from(["start", "end", "cancel"]),
+        st.dictionaries(
+            st.sampled_from(["task_id", "source", "sample_rate", "language", "options", "v"]),
+            json_values, max_size=5,
+        ),
+    ),
     st.builds(
         lambda kind, task, source, rate: json.dumps(
             {"type": kind, "v": 1, "task_id": task, "source": source, "sample_rate": rate}
@@ -241,7 +258,7 @@ SERVER_TYPES = (protocol.Accepted, protocol.Error, protocol.Busy, protocol.Resul
                 protocol.Progress, protocol.SegmentResult, protocol.QueueStatus)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(frames, min_size=1, max_size=8))
 def test_random_frames_in_random_order_only_get_well_formed_replies(
     server: ServerProcess, sequence: list
@@ -286,6 +303,21 @@ def test_disconnecting_mid_file_drops_its_queued_segments(server: ServerProcess)
 
 
 # ---- HTTP ------------------------------------------------------------------------------
+
+
+def test_an_http_client_that_hangs_up_has_its_queued_segments_dropped(
+    server: ServerProcess,
+) -> None:
+    server.wait_until(lambda h: h["workers_ready"] == 2 and h["jobs"]["running"] == 0)
+    cancelled = server.health()["jobs"]["cancelled"]
+    audio = joined_wav(LONG_FILE * 3)
+    with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes its connection
+        httpx.post(f"{server.http}/v1/audio/transcriptions",
+                   files={"file": ("long.wav", audio)}, timeout=httpx.Timeout(30.0, read=2.0))
+    health = server.wait_until(lambda h: h["jobs"]["cancelled"] > cancelled
+                               and h["queues"]["file_segments"] == 0
+                               and h["open_tasks"] == 0, timeout=30)
+    assert health["jobs"]["cancelled"] - cancelled >= 2
 
 
 def test_metrics_parse_as_prometheus_exposition(server: ServerProcess) -> None:
