@@ -18,12 +18,12 @@ from capswriter.asr.languages import check_language
 from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
 from capswriter.asr.result import Segment, Transcript
 from capswriter.asr.text import looks_cut_short, text_units, tidy
+from capswriter.audio import SAMPLE_RATE
 from capswriter.config import AsrSettings
 from capswriter.errors import ModelBroken, ModelNotInstalled
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 # Whisper sees at most 30 s; sherpa-onnx silently drops audio past ~29.5 s, so stay below.
 MAX_PIECE_SECONDS = 28.0
 # Very short clips decode badly with little tail padding; padding the waveform with silence to

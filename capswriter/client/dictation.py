@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from capswriter.audio import SAMPLE_RATE
 from capswriter.client.history import History
 from capswriter.client.hotkey import Action
 from capswriter.client.link import DictationStream, ServerLink
 from capswriter.client.output import PostProcessor, TextOutput
-from capswriter.client.recorder import SAMPLE_RATE, Recorder, RecorderError
+from capswriter.client.recorder import Recorder, RecorderError
 from capswriter.config import Settings
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from capswriter.audio import from_pcm16, to_pcm16
 from capswriter.config import data_dir
 
 SCHEMA = """
@@ -36,7 +37,6 @@ CREATE INDEX IF NOT EXISTS entries_status ON entries(status);
 
 KINDS = ("dictation", "file")
 STATUSES = ("done", "pending", "failed")
-SAMPLE_RATE = 16000
 
 
 @dataclass
@@ -152,7 +152,7 @@ class History:
             row = self._db.execute("SELECT audio FROM entries WHERE id = ?", (entry_id,)).fetchone()
         if row is None or row[0] is None:
             return None
-        return np.frombuffer(row[0], dtype="<i2").astype(np.float32) / 32768.0
+        return from_pcm16(row[0])
 
     def _select(self, tail: str, params: tuple) -> list[Entry]:
         with self._lock:
@@ -169,7 +169,4 @@ class History:
 def _pcm_bytes(audio: np.ndarray | None) -> bytes | None:
     if audio is None:
         return None
-    if audio.dtype == np.int16:
-        return audio.astype("<i2").tobytes()
-    clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 32767 / 32768)
-    return np.round(clipped * 32768.0).astype("<i2").tobytes()
+    return to_pcm16(audio)

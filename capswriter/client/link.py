@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from capswriter.audio import to_pcm16
 from capswriter.config import Settings
 from capswriter.errors import ServerUnavailable
 from capswriter.server import protocol
@@ -41,12 +42,6 @@ class Health:
     @property
     def ready(self) -> bool:
         return self.status == "ok"
-
-
-def pcm16(samples: np.ndarray) -> bytes:
-    """float32 [-1, 1) → 16-bit little-endian PCM, the protocol's mic format."""
-    clipped = np.clip(samples, -1.0, 32767 / 32768)
-    return np.round(clipped * 32768).astype("<i2").tobytes()
 
 
 class DictationStream:
@@ -74,7 +69,7 @@ class DictationStream:
     def send(self, samples: np.ndarray) -> None:
         """Queue 16 kHz float32 samples; safe from the recorder's thread."""
         self.seconds_sent += len(samples) / protocol.SAMPLE_RATE
-        self._loop.call_soon_threadsafe(self._chunks.put_nowait, pcm16(samples))
+        self._loop.call_soon_threadsafe(self._chunks.put_nowait, to_pcm16(samples))
 
     def finish(self, timeout: float = 60.0) -> protocol.Result:
         """No more audio: return the final result or raise what went wrong."""

@@ -20,11 +20,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import CapsWriterError
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 ChunkSink = Callable[[np.ndarray], None]
 
 

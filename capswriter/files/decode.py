@@ -23,9 +23,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from capswriter.audio import SAMPLE_RATE, from_pcm16
 from capswriter.errors import AudioTooLarge, UnsupportedAudio
-
-SAMPLE_RATE = 16000
 
 # Read this many source frames at a time so memory stays near the size of the output.
 _BLOCK_FRAMES = 1 << 16
@@ -59,7 +58,7 @@ def pcm16_to_float32(data: bytes) -> np.ndarray:
             f"A 16-bit PCM frame of {len(data)} bytes has an odd length; "
             "send whole samples (2 bytes each)."
         )
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+    return from_pcm16(data)
 
 
 def probe(source: Source, *, name: str | None = None) -> AudioInfo:

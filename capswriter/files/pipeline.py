@@ -18,7 +18,8 @@ import numpy as np
 from capswriter.asr.engine import join_texts
 from capswriter.asr.result import Segment, Transcript
 from capswriter.asr.text import looks_cut_short, text_units  # noqa: F401 - public here too
-from capswriter.files.decode import SAMPLE_RATE, load_audio
+from capswriter.audio import SAMPLE_RATE
+from capswriter.files.decode import load_audio
 from capswriter.files.segment import AudioSegment, Segmenter
 
 # on_progress(done_segments, total_segments, audio_seconds_done)

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import sherpa_onnx
 
+from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import ModelNotInstalled
-
-SAMPLE_RATE = 16000
 
 # Silero's window at 16 kHz, in samples.
 _VAD_WINDOW = 512

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from capswriter.audio import SAMPLE_RATE
+
 FRAME = 480  # 30 ms
 
 

@@ -12,8 +12,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from capswriter import audio
+
 PROTOCOL_VERSION = 1
-SAMPLE_RATE = 16000
+SAMPLE_RATE = audio.SAMPLE_RATE  # the only rate `mic` frames may have
 SOURCES = ("mic", "file")
 
 # Error codes the server may send; clients switch on these, never on the message text.

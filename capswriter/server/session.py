@@ -13,10 +13,10 @@ import contextlib
 import logging
 import time
 
-import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from capswriter.asr.languages import UnsupportedLanguage
+from capswriter.audio import from_pcm16
 from capswriter.errors import CapsWriterError, QueueFull
 from capswriter.server import protocol
 from capswriter.server.dictation import PauseCutter, Piece
@@ -239,7 +239,7 @@ class Session:
         data, stream.carry = stream.carry + data, b""
         if len(data) % 2:
             data, stream.carry = data[:-1], data[-1:]
-        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+        samples = from_pcm16(data)
         stream.task.source_seconds += len(samples) / protocol.SAMPLE_RATE
         pieces = stream.cutter.feed(samples)
         if pieces and stream.early:

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from capswriter.audio import SAMPLE_RATE, to_pcm16
 from capswriter.config import SAMPLE_SPEECH
 
-SAMPLE_RATE = 16000
 DEFAULT_SPEECH = SAMPLE_SPEECH
 
 
@@ -68,7 +68,7 @@ def wav_bytes(samples: np.ndarray) -> bytes:
 
 def pcm16(samples: np.ndarray) -> bytes:
     """Raw 16-bit little-endian PCM, as a dictation client streams it."""
-    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    return to_pcm16(samples)
 
 
 def seconds_of(samples: np.ndarray) -> float:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import UnsupportedAudio
-from capswriter.files.decode import SAMPLE_RATE
 from capswriter.files.pipeline import (
     FileTranscript,
     looks_cut_short,

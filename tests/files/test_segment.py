@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import ModelNotInstalled
-from capswriter.files.decode import SAMPLE_RATE, load_audio
+from capswriter.files.decode import load_audio
 from capswriter.files.segment import Segmenter, Span, pad_spans, quietest_point
 
 TOLERANCE_S = 0.5
