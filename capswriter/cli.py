@@ -138,7 +138,8 @@ def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.tools.bench_asr import bench_asr, write_json
 
-    result = bench_asr(settings, runs=args.runs, num_threads=args.threads)
+    result = bench_asr(settings, runs=args.runs, num_threads=args.threads,
+                       compare=not args.no_compare)
     print(result.table())
     path = write_json(result, Path(args.output))
     print(f"results written to {path}")
@@ -223,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=5, help="decodes per clip length")
     p.add_argument("--threads", type=int, default=None, help="recognizer threads")
     p.add_argument("--output", default="bench-results/bench_asr.json", help="JSON output file")
+    p.add_argument("--no-compare", action="store_true",
+                   help="skip the faster-whisper side-by-side (run when it is installed)")
     p.set_defaults(func=cmd_bench_asr)
 
     p = bench_sub.add_parser("accuracy", help="WER/CER on a folder with a manifest.tsv")

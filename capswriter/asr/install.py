@@ -122,6 +122,7 @@ def convert_cached(cache: Path, model_bin: Path, progress: Progress) -> Path:
     out = cache / "whisper-base" / f"onnx-v{CONVERTER_VERSION}"
     done = out / ".complete"
     if done.is_file():
+        _drop_stale_conversions(out)
         return out
     try:
         from capswriter.asr.convert_whisper import convert
@@ -139,7 +140,15 @@ def convert_cached(cache: Path, model_bin: Path, progress: Progress) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     done.write_text("ok\n")
+    _drop_stale_conversions(out)
     return out
+
+
+def _drop_stale_conversions(current: Path) -> None:
+    # Conversions by older converters are never read again; each is ~480 MB.
+    for stale in current.parent.glob("onnx-v*"):
+        if stale != current and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def whisper_base_manifest() -> ModelManifest:

@@ -25,7 +25,8 @@ class BenchResult:
 
     def ratios(self) -> dict[str, Any]:
         """The machine-independent figures: speed-ups and latency over bare decode."""
-        return {
+        fw = self.asr.faster_whisper
+        ratios: dict[str, Any] = {
             "speedup": {str(b.workers): b.speedup for b in self.pool.batches},
             "latency_over_bare": {
                 f"{x.utterance_s:g}s_{x.condition}": {
@@ -37,6 +38,14 @@ class BenchResult:
             },
             "rtf_by_clip": {f"{c.seconds:g}s": c.rtf for c in self.asr.clips},
         }
+        if fw is not None and fw.available:
+            ours = {c.seconds: c.rtf for c in self.asr.clips}
+            # Above 1: faster-whisper takes that many times as long as our engine.
+            ratios["faster_whisper_over_ours"] = {
+                f"{c.seconds:g}s": round(c.rtf / ours[c.seconds], 3)
+                for c in fw.clips if ours.get(c.seconds)
+            }
+        return ratios
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "bench", "asr": asdict(self.asr), "pool": self.pool.to_dict(),
@@ -44,8 +53,13 @@ class BenchResult:
 
     def table(self) -> str:
         lines = [self.asr.table(), "", self.pool.table(), "", "summary"]
+        theirs = {}
+        if self.asr.faster_whisper is not None and self.asr.faster_whisper.available:
+            theirs = {c.seconds: c.rtf for c in self.asr.faster_whisper.clips}
         for c in self.asr.clips:
-            lines.append(f"  engine RTF, {c.seconds:>4.0f} s clip: {c.rtf:.3f}")
+            other = (f" (faster-whisper {theirs[c.seconds]:.3f})" if c.seconds in theirs
+                     else "")
+            lines.append(f"  engine RTF, {c.seconds:>4.0f} s clip: {c.rtf:.3f}{other}")
         for b in self.pool.batches:
             lines.append(f"  speed-up with {b.workers} workers: {b.speedup:.2f}×")
         for x in self.pool.latency:

@@ -13,6 +13,7 @@ import psutil
 
 from capswriter.asr.engine import Engine
 from capswriter.config import Settings
+from capswriter.tools.bench_faster_whisper import FasterWhisperResult, bench_faster_whisper
 from capswriter.tools.speech import load_speech, utterance
 
 CLIP_SECONDS = (3.0, 10.0, 30.0)
@@ -25,6 +26,7 @@ class ClipResult:
     decode_median_s: float
     decode_min_s: float
     rtf: float
+    text: str = ""
 
 
 @dataclass
@@ -35,22 +37,38 @@ class AsrBenchResult:
     load_seconds: float
     rss_mb_per_recognizer: float
     clips: list[ClipResult] = field(default_factory=list)
+    faster_whisper: FasterWhisperResult | None = None
 
     def table(self) -> str:
+        fw = self.faster_whisper if self.faster_whisper and self.faster_whisper.available \
+            else None
         lines = [
             f"model {self.model} ({self.precision}), {self.num_threads} threads: "
             f"load {self.load_seconds:.2f} s, {self.rss_mb_per_recognizer:.0f} MB per recognizer",
-            f"{'clip':>6} {'runs':>5} {'median':>8} {'min':>8} {'RTF':>6}",
         ]
+        if fw is not None:
+            lines.append(f"faster-whisper {fw.version} (same weights, int8): load "
+                         f"{fw.load_seconds:.2f} s, {fw.rss_mb:.0f} MB after decoding")
+        header = f"{'clip':>6} {'runs':>5} {'median':>8} {'min':>8} {'RTF':>6}"
+        lines.append(header + (f" {'faster-whisper':>15} {'its RTF':>8}" if fw else ""))
+        theirs = {c.seconds: c for c in fw.clips} if fw else {}
         for c in self.clips:
-            lines.append(
-                f"{c.seconds:>5.0f}s {c.runs:>5} {c.decode_median_s:>7.3f}s "
-                f"{c.decode_min_s:>7.3f}s {c.rtf:>6.3f}"
-            )
+            line = (f"{c.seconds:>5.0f}s {c.runs:>5} {c.decode_median_s:>7.3f}s "
+                    f"{c.decode_min_s:>7.3f}s {c.rtf:>6.3f}")
+            if c.seconds in theirs:
+                other = theirs[c.seconds]
+                line += f" {other.decode_median_s:>14.3f}s {other.rtf:>8.3f}"
+            lines.append(line)
+        if self.faster_whisper is not None and not self.faster_whisper.available:
+            lines.append(f"(no side-by-side: {self.faster_whisper.note})")
         return "\n".join(lines)
 
 
-def bench_asr(settings: Settings, runs: int = 5, num_threads: int | None = None) -> AsrBenchResult:
+def bench_asr(
+    settings: Settings, runs: int = 5, num_threads: int | None = None,
+    compare: bool = True,
+) -> AsrBenchResult:
+    """Our engine on 3, 10 and 30 s of real speech; with ``compare``, faster-whisper too."""
     process = psutil.Process()
     gc.collect()
     before = process.memory_info().rss
@@ -62,16 +80,24 @@ def bench_asr(settings: Settings, runs: int = 5, num_threads: int | None = None)
     result = AsrBenchResult(
         engine.model_name, settings.asr.precision, engine.num_threads, load_seconds, rss_mb
     )
-    for seconds in CLIP_SECONDS:
-        clip = utterance(seconds, speech)
-        engine.transcribe(clip)  # warm-up: first call allocates buffers
+    clips = {seconds: utterance(seconds, speech) for seconds in CLIP_SECONDS}
+    for seconds, clip in clips.items():
+        text = engine.transcribe(clip).text  # warm-up: first call allocates buffers
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
             engine.transcribe(clip)
             times.append(time.perf_counter() - t0)
         median = statistics.median(times)
-        result.clips.append(ClipResult(seconds, runs, median, min(times), median / seconds))
+        result.clips.append(
+            ClipResult(seconds, runs, median, min(times), median / seconds, text)
+        )
+    if compare:
+        del engine
+        gc.collect()
+        result.faster_whisper = bench_faster_whisper(
+            settings.asr.model, clips, runs, result.num_threads
+        )
     return result
 
 

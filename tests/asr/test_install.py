@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from capswriter.asr.install import install_model, list_models
+from capswriter.asr.install import CONVERTER_VERSION, convert_cached, install_model, list_models
 from capswriter.cli import main
 
 
@@ -43,3 +43,15 @@ def test_unknown_model_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["--models-dir", str(tmp_path), "models", "install", "whisper-huge"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: 'whisper-huge' cannot be installed offline")
+
+
+def test_conversions_by_older_converters_are_removed_from_the_cache(tmp_path: Path) -> None:
+    current = tmp_path / "whisper-base" / f"onnx-v{CONVERTER_VERSION}"
+    current.mkdir(parents=True)
+    (current / ".complete").write_text("ok\n")
+    old = tmp_path / "whisper-base" / "onnx-v0"
+    old.mkdir()
+    (old / "encoder.onnx").write_bytes(b"\0" * 1024)
+    model_bin = tmp_path / "whisper-base" / "model.bin"
+    assert convert_cached(tmp_path, model_bin, lambda message: None) == current
+    assert current.is_dir() and not old.exists()

@@ -49,3 +49,23 @@ def test_the_table_names_every_figure(bench_run: ToolRun) -> None:
     table = bench_run.summary.table()
     for phrase in ("RTF", "speed-up with 2 workers", "after bare decode", "worker RSS"):
         assert phrase in table
+
+
+def test_faster_whisper_runs_the_same_clips_and_hears_the_same_words(bench_run: ToolRun) -> None:
+    import jiwer
+
+    data = json.loads(bench_run.output.with_suffix(".json").read_text())
+    fw = data["asr"]["faster_whisper"]
+    assert fw["available"], fw["note"]
+    ours = {c["seconds"]: c for c in data["asr"]["clips"]}
+    theirs = {c["seconds"]: c for c in fw["clips"]}
+    assert set(theirs) == set(ours) == {3.0, 10.0, 30.0}
+    normalize = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
+                               jiwer.RemoveMultipleSpaces(), jiwer.Strip()])
+    for seconds, clip in theirs.items():
+        assert clip["rtf"] > 0 and clip["decode_median_s"] > 0
+        # Same weights, both greedy: the two engines agree on (nearly) every word.
+        reference, hypothesis = normalize(ours[seconds]["text"]), normalize(clip["text"])
+        assert reference and jiwer.wer(reference, hypothesis) <= 0.15, (reference, hypothesis)
+    assert set(data["ratios"]["faster_whisper_over_ours"]) == {"3s", "10s", "30s"}
+    assert "faster-whisper" in bench_run.summary.table()

@@ -1,0 +1,103 @@
+"""The same clips through faster-whisper, for a side-by-side with our engine.
+
+The whisper-base install already rebuilt faster-whisper's own CTranslate2 model (``model.bin``
+in the cache, see asr/install.py), so both engines run the same weights. faster-whisper is
+asked to decode the way ours does: greedy, one temperature, no timestamps, no VAD, language
+detected. It is optional (the ``compare`` extra); without it the side-by-side is skipped with
+a note saying why.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from capswriter.config import cache_dir
+
+CT2_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+
+
+@dataclass
+class ComparedClip:
+    seconds: float
+    runs: int
+    decode_median_s: float
+    rtf: float
+    text: str
+
+
+@dataclass
+class FasterWhisperResult:
+    available: bool
+    note: str = ""
+    version: str = ""
+    load_seconds: float = 0.0
+    rss_mb: float = 0.0  # growth of this process's RSS, highest after a first decode
+    clips: list[ComparedClip] = field(default_factory=list)
+
+
+def ct2_model_dir(model: str, cache: Path | None = None) -> Path | None:
+    """The CTranslate2 copy of ``model`` the install left in the cache, if there is one."""
+    folder = (cache or cache_dir()) / model
+    if all((folder / name).is_file() for name in CT2_FILES):
+        return folder
+    return None
+
+
+def bench_faster_whisper(
+    model: str, clips: dict[float, np.ndarray], runs: int, threads: int
+) -> FasterWhisperResult:
+    try:
+        import faster_whisper
+    except ImportError:
+        return FasterWhisperResult(
+            False, "faster-whisper is not installed (pip install 'capswriter[compare]')"
+        )
+    folder = ct2_model_dir(model)
+    if folder is None:
+        return FasterWhisperResult(
+            False, f"no CTranslate2 copy of {model} in {cache_dir()} (only whisper-base has one)"
+        )
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per decode
+    process = psutil.Process()
+    gc.collect()
+    before = process.memory_info().rss
+    started = time.perf_counter()
+    recognizer = faster_whisper.WhisperModel(
+        str(folder), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1
+    )
+    result = FasterWhisperResult(
+        True, version=faster_whisper.__version__,
+        load_seconds=round(time.perf_counter() - started, 3),
+    )
+
+    def decode(samples: np.ndarray) -> str:
+        segments, _ = recognizer.transcribe(
+            samples, beam_size=1, temperature=0.0, without_timestamps=True,
+            condition_on_previous_text=False, vad_filter=False,
+        )
+        return " ".join(s.text.strip() for s in segments)  # decoding happens while iterating
+
+    for seconds, samples in clips.items():
+        assert len(samples) and samples.dtype == np.float32
+        text = decode(samples)  # warm-up, as for our engine
+        # CTranslate2 maps its weights in lazily: memory counts after a first decode.
+        result.rss_mb = max(result.rss_mb,
+                            round((process.memory_info().rss - before) / 2**20, 1))
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            decode(samples)
+            times.append(time.perf_counter() - t0)
+        median = statistics.median(times)
+        # Per nominal clip length, as in bench_asr, so the two RTF columns divide alike.
+        result.clips.append(ComparedClip(seconds, runs, round(median, 4),
+                                         round(median / seconds, 4), text))
+    return result
