@@ -151,14 +151,25 @@ def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.tools.accuracy import evaluate
 
     engine = Engine.load(settings.asr, settings.models_path)
-    report = evaluate(engine, Path(args.folder))
-    for clip in report.clips:
-        print(f"{clip.file:<36} {clip.errors:>3}/{clip.length:<3} {clip.hypothesis}")
-    for language in report.languages():
-        unit = "CER" if language in ("zh", "yue", "ja") else "WER"
-        print(f"{language}: {unit} {report.rate(language):.1%} ({settings.asr.precision})")
+    reports = {f"ours ({settings.asr.precision})": evaluate(engine, Path(args.folder))}
+    if args.compare:
+        from capswriter.tools.bench_faster_whisper import load_faster_whisper
+
+        other = load_faster_whisper(settings.asr.model, engine.num_threads)
+        if isinstance(other, str):
+            print(f"no comparison: {other}")
+        else:
+            reports["faster-whisper (int8)"] = evaluate(other, Path(args.folder))
+    for name, report in reports.items():
+        print(name)
+        for clip in report.clips:
+            print(f"  {clip.file:<36} {clip.errors:>3}/{clip.length:<3} {clip.hypothesis}")
+        for language in report.languages():
+            unit = "CER" if language in ("zh", "yue", "ja") else "WER"
+            print(f"  {language}: {unit} {report.rate(language):.1%}")
     if args.output:
-        Path(args.output).write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        data = {name: report.to_dict() for name, report in reports.items()}
+        Path(args.output).write_text(json.dumps(data, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -231,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench_sub.add_parser("accuracy", help="WER/CER on a folder with a manifest.tsv")
     p.add_argument("folder", help="folder with manifest.tsv (file, language, reference_text)")
     p.add_argument("--output", default=None, help="JSON output file")
+    p.add_argument("--compare", action="store_true",
+                   help="score faster-whisper on the same clips too (same weights)")
     p.set_defaults(func=cmd_bench_accuracy)
 
     from capswriter.tools.commands import add_tool_commands

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from capswriter.asr.result import Transcript
+from capswriter.audio import SAMPLE_RATE
 from capswriter.config import cache_dir
 
 CT2_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
@@ -51,50 +53,66 @@ def ct2_model_dir(model: str, cache: Path | None = None) -> Path | None:
     return None
 
 
-def bench_faster_whisper(
-    model: str, clips: dict[float, np.ndarray], runs: int, threads: int
-) -> FasterWhisperResult:
-    try:
-        import faster_whisper
-    except ImportError:
-        return FasterWhisperResult(
-            False, "faster-whisper is not installed (pip install 'capswriter[compare]')"
-        )
-    folder = ct2_model_dir(model)
-    if folder is None:
-        return FasterWhisperResult(
-            False, f"no CTranslate2 copy of {model} in {cache_dir()} (only whisper-base has one)"
-        )
-    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per decode
-    process = psutil.Process()
-    gc.collect()
-    before = process.memory_info().rss
-    started = time.perf_counter()
-    recognizer = faster_whisper.WhisperModel(
-        str(folder), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1
-    )
-    result = FasterWhisperResult(
-        True, version=faster_whisper.__version__,
-        load_seconds=round(time.perf_counter() - started, 3),
-    )
+class FasterWhisper:
+    """faster-whisper on the CTranslate2 copy of the model, decoding the way our engine does."""
 
-    def decode(samples: np.ndarray) -> str:
-        segments, _ = recognizer.transcribe(
+    def __init__(self, folder: Path, threads: int) -> None:
+        import faster_whisper
+
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # a line per decode
+        self.version = faster_whisper.__version__
+        self._model = faster_whisper.WhisperModel(
+            str(folder), device="cpu", compute_type="int8", cpu_threads=threads, num_workers=1
+        )
+
+    def text(self, samples: np.ndarray) -> str:
+        segments, _ = self._model.transcribe(
             samples, beam_size=1, temperature=0.0, without_timestamps=True,
             condition_on_previous_text=False, vad_filter=False,
         )
         return " ".join(s.text.strip() for s in segments)  # decoding happens while iterating
 
+    def transcribe(self, samples: np.ndarray) -> Transcript:
+        """Our engine's call shape, so the accuracy tool can score both alike."""
+        started = time.perf_counter()
+        text = self.text(samples)
+        return Transcript(text, len(samples) / SAMPLE_RATE, time.perf_counter() - started)
+
+
+def load_faster_whisper(model: str, threads: int) -> FasterWhisper | str:
+    """The comparison recognizer, or a sentence saying why there is none."""
+    try:
+        import faster_whisper  # noqa: F401 - only whether it is there
+    except ImportError:
+        return "faster-whisper is not installed (pip install 'capswriter[compare]')"
+    folder = ct2_model_dir(model)
+    if folder is None:
+        return f"no CTranslate2 copy of {model} in {cache_dir()} (only whisper-base has one)"
+    return FasterWhisper(folder, threads)
+
+
+def bench_faster_whisper(
+    model: str, clips: dict[float, np.ndarray], runs: int, threads: int
+) -> FasterWhisperResult:
+    process = psutil.Process()
+    gc.collect()
+    before = process.memory_info().rss
+    started = time.perf_counter()
+    recognizer = load_faster_whisper(model, threads)
+    if isinstance(recognizer, str):
+        return FasterWhisperResult(False, recognizer)
+    result = FasterWhisperResult(
+        True, version=recognizer.version, load_seconds=round(time.perf_counter() - started, 3),
+    )
     for seconds, samples in clips.items():
-        assert len(samples) and samples.dtype == np.float32
-        text = decode(samples)  # warm-up, as for our engine
+        text = recognizer.text(samples)  # warm-up, as for our engine
         # CTranslate2 maps its weights in lazily: memory counts after a first decode.
         result.rss_mb = max(result.rss_mb,
                             round((process.memory_info().rss - before) / 2**20, 1))
         times = []
         for _ in range(runs):
             t0 = time.perf_counter()
-            decode(samples)
+            recognizer.text(samples)
             times.append(time.perf_counter() - t0)
         median = statistics.median(times)
         # Per nominal clip length, as in bench_asr, so the two RTF columns divide alike.
