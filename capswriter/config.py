@@ -46,6 +46,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def url_host(host: str) -> str:
+    """``host`` as it goes into a URL: an IPv6 address in brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host  # a name (or a mistyped value, which the connection attempt reports)
+
+
 def config_dir() -> Path:
     return Path(os.environ.get("CAPSWRITER_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
 

@@ -38,10 +38,11 @@ class ClientApp:
         controller: ClientController | None = None,
         instance_name: str | None = None,
         use_hotkey: bool = True,
+        instance: InstanceServer | None = None,
     ) -> None:
         self.settings = settings
         self.controller = controller or ClientController(settings)
-        self.instance = InstanceServer(instance_name)
+        self.instance = instance or InstanceServer(instance_name)
         self.instance.files_received.connect(self.transcribe)
         handlers = MenuHandlers(
             transcribe_files=self.choose_files,
@@ -128,7 +129,7 @@ class ClientApp:
             target, source = getattr(self.settings, section), getattr(new, section)
             for f in dataclasses.fields(source):
                 setattr(target, f.name, getattr(source, f.name))
-        self.controller.files.formats = list(new.files.formats)
+        self.controller.apply_settings()
         if self.use_hotkey:
             self.start_hotkey()
         if moved:
@@ -177,11 +178,16 @@ def run_client(settings: Settings, files: list[Path]) -> int:
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setApplicationName("CapsWriter")
     qapp.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive
-    if forward_files(files):
+    # Claim the instance name before anything slow, so two launches at once make one client.
+    instance = InstanceServer()
+    handed_over = forward_files(files, name=instance.name)
+    if not handed_over and not instance.listen():
+        handed_over = forward_files(files, name=instance.name)  # the other launch won the race
+    if handed_over or not instance.server.isListening():
         print("CapsWriter is already running; files handed over." if files
               else "CapsWriter is already running.")
         return 0
-    app = ClientApp(settings)
+    app = ClientApp(settings, instance=instance)
     _log_to_file(settings, app.controller.log_path())
     app.start(files)
     _quit_on_signals(qapp)

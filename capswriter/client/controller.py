@@ -11,6 +11,7 @@ import enum
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -153,11 +154,15 @@ class ClientController(QObject):
         self._update()
         return jobs
 
-    def repaste(self, entry_id: int) -> bool:
+    def repaste(self, entry_id: int) -> Future[bool] | None:
+        """Insert a history entry's text again, off the GUI thread and after any dictation."""
         entry = self.history.get(entry_id)
         if entry is None or not entry.text:
-            return False
-        result = self.output.deliver(entry.text)
+            return None
+        return self.flow.after_output(lambda: self._deliver_again(entry.text))
+
+    def _deliver_again(self, text: str) -> bool:
+        result = self.output.deliver(text)
         if not result.delivered:
             self._notice(Notice("Text not inserted", f"{result.reason}. It is on the clipboard."))
         return result.delivered
@@ -206,25 +211,35 @@ class ClientController(QObject):
         first = True
         relaunch_at, backoff = 0.0, 2.0
         while not self._stop.is_set():
-            health = self.link.health()
-            process = self.server_process
-            if process is not None and process.poll() is not None:
-                # The server we started is gone: say why (its last log line) and, unless it
-                # refused to start (exit 2: settings or model), start it again with back-off.
-                self.server_process = None
-                self._notice(Notice("The recognition server stopped", self._server_log_tail(),
-                                    "error"))  # fmt: skip
-                if process.returncode != 2:
-                    relaunch_at = time.monotonic() + backoff
-                    backoff = min(backoff * 2, 60.0)
-            if not health.ready and health.status == "down" and self.server_process is None:
-                if first or (relaunch_at and time.monotonic() >= relaunch_at):
-                    relaunch_at = 0.0
-                    self._maybe_launch_server()
-            first = False
-            self.set_health(health)
-            interval = self.health_interval_s * (3 if health.ready else 1)
-            self._stop.wait(interval)
+            try:
+                first, relaunch_at, backoff = self._watch_once(first, relaunch_at, backoff)
+            except Exception:  # noqa: BLE001 - the tray must keep watching whatever happens
+                log.exception("server watch failed; trying again")
+                self._stop.wait(self.health_interval_s)
+
+    def _watch_once(
+        self, first: bool, relaunch_at: float, backoff: float
+    ) -> tuple[bool, float, float]:
+        """One look at the server: relaunch it if ours died, then wait for the next look."""
+        health = self.link.health()
+        process = self.server_process
+        if process is not None and process.poll() is not None:
+            # The server we started is gone: say why (its last log line) and, unless it
+            # refused to start (exit 2: settings or model), start it again with back-off.
+            self.server_process = None
+            self._notice(Notice("The recognition server stopped", self._server_log_tail(),
+                                "error"))  # fmt: skip
+            if process.returncode != 2:
+                relaunch_at = time.monotonic() + backoff
+                backoff = min(backoff * 2, 60.0)
+        if not health.ready and health.status == "down" and self.server_process is None:
+            if first or (relaunch_at and time.monotonic() >= relaunch_at):
+                relaunch_at = 0.0
+                self._maybe_launch_server()
+        self.set_health(health)
+        interval = self.health_interval_s * (3 if health.ready else 1)
+        self._stop.wait(interval)
+        return False, relaunch_at, backoff
 
     def _server_log_tail(self) -> str:
         try:
@@ -247,6 +262,22 @@ class ClientController(QObject):
             self.server_process = launch_server(self.settings, logs / "server.log")
         except OSError as exc:
             self._notice(Notice("Could not start the server", str(exc), "error"))
+
+    def apply_settings(self) -> None:
+        """Settings were saved in place: give the microphone and file jobs their new values."""
+        client = self.settings.client
+        self.files.formats = list(self.settings.files.formats)
+        self.files.language = self.settings.asr.language
+        if self.flow.phase is not DictationPhase.IDLE:
+            # Never pull the microphone away mid-dictation; the next save or launch applies it.
+            self._notice(Notice("Settings saved",
+                                "Microphone changes apply after the current dictation."))
+            return
+        changed = self.recorder.reconfigure(
+            client.input_device or None, client.keep_stream_open, client.stream_idle_minutes
+        )
+        if changed and client.keep_stream_open:
+            self._open_microphone()
 
     def _open_microphone(self) -> None:
         try:

@@ -13,8 +13,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,11 +26,27 @@ from capswriter.client.link import DictationStream, ServerLink
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder, RecorderError
 from capswriter.config import Settings
+from capswriter.server import protocol
+from capswriter.server.client_api import TaskFailed, TaskTimedOut
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # Shorter captures are key bounces, not speech; sending them only wastes a worker.
 MIN_DICTATION_S = 0.15
+# Server answers after which sending the same audio again cannot help (the poison and hang
+# verdicts would even take recognizer processes down with it once more).
+FINAL_ERRORS = frozenset({
+    protocol.POISON_JOB, protocol.JOB_TIMEOUT, protocol.UNSUPPORTED_AUDIO, protocol.TOO_LARGE,
+    protocol.BAD_SAMPLE_RATE, protocol.BAD_MESSAGE, protocol.WORKER_ERROR,
+})
+
+
+def is_final(exc: Exception) -> bool:
+    """True when the server has said this audio will never be transcribed."""
+    return isinstance(exc, TaskFailed) and not isinstance(exc, TaskTimedOut) \
+        and exc.code in FINAL_ERRORS
 
 
 class DictationPhase(enum.Enum):
@@ -171,6 +188,15 @@ class DictationFlow:
         try:
             result = stream.finish(timeout=max(30.0, 3 * seconds))
         except Exception as exc:
+            if is_final(exc):
+                entry_id = self.history.add("dictation", status="failed", duration_s=seconds,
+                                            error=str(exc), audio=audio)
+                self.on_history()
+                self.on_notice(Notice(
+                    "Dictation could not be transcribed",
+                    f"The server refused this audio ({exc}). It is kept in History.", "error",
+                ))
+                return DictationOutcome(entry_id, "", False, time.monotonic() - released)
             entry_id = self.history.add(
                 "dictation", status="pending", duration_s=seconds, error=str(exc), audio=audio
             )
@@ -182,7 +208,7 @@ class DictationFlow:
                 "warning",
             ))
             return DictationOutcome(entry_id, "", False, time.monotonic() - released)
-        text = self.post.process(result.text)
+        text = self._post_process(result.text)
         if not text:
             return DictationOutcome(None, "", True, time.monotonic() - released)
         keep_audio = audio if self.settings.client.save_audio else None
@@ -212,9 +238,12 @@ class DictationFlow:
             try:
                 result = self.link.transcribe_samples(audio)
             except Exception as exc:
+                if is_final(exc):
+                    self.history.update(entry.id, status="failed", error=str(exc))
+                    continue  # the audio stays in history; the next entry may still work
                 log.info("pending dictation %d still waits: %s", entry.id, exc)
                 break
-            text = self.post.process(result.text)
+            text = self._post_process(result.text)
             self.history.update(entry.id, text=text, status="done", error="")
             if not self.settings.client.save_audio:
                 self.history.drop_audio(entry.id)
@@ -223,6 +252,22 @@ class DictationFlow:
         if done:
             self.on_history()
         return done
+
+    def after_output(self, work: Callable[[], T]) -> Future[T]:
+        """Run ``work`` on the thread that delivers dictations, after any being delivered.
+
+        Pasting holds the clipboard for a moment; two pastes at once would restore each
+        other's text, and typing a long text must not freeze the caller (the GUI).
+        """
+        return self._finisher.submit(work)
+
+    def _post_process(self, text: str) -> str:
+        """The user's rules applied; if they fail, the recognised text as it came."""
+        try:
+            return self.post.process(text)
+        except Exception:  # noqa: BLE001 - a broken rule must never cost the dictation
+            log.exception("post-processing failed; using the text unchanged")
+            return text.strip()
 
     def _set(self, recording: bool | None = None) -> None:
         if recording is not None:

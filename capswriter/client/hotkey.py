@@ -30,6 +30,8 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 LOCK_KEYS = frozenset({"caps_lock", "num_lock", "scroll_lock"})
+# Windows virtual-key codes of the lock keys, for the low-level filter that suppresses them.
+LOCK_VK = {"caps_lock": 0x14, "num_lock": 0x90, "scroll_lock": 0x91}
 MOUSE_BUTTONS = frozenset({"mouse_x1", "mouse_x2", "mouse_middle"})
 
 
@@ -225,7 +227,7 @@ class HotkeyListener:
     def _win32_filter(self, msg, data) -> bool:  # pragma: no cover - Windows only
         # A suppressed event never reaches the pynput callbacks, so the machine is fed here.
         # LLKHF_INJECTED (0x10) marks our own replayed tap, which must reach the OS.
-        if data.vkCode == 0x14 and not data.flags & 0x10:
+        if data.vkCode == LOCK_VK[self.key_name] and not data.flags & 0x10:
             pressed = msg in (0x100, 0x104)  # WM_KEYDOWN, WM_SYSKEYDOWN
             self._feed(self.machine.press if pressed else self.machine.release, False)
             self._listener.suppress_event()

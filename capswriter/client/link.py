@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 
 from capswriter.audio import to_pcm16
-from capswriter.config import Settings
+from capswriter.config import Settings, url_host
 from capswriter.errors import ServerUnavailable
 from capswriter.server import protocol
 from capswriter.server.client_api import RecognitionClient, server_url
@@ -93,7 +93,7 @@ class ServerLink:
         self.port = port
         self.token = token
         self.url = server_url(self.host, port)
-        self.http_url = f"http://{self.host}:{port}"
+        self.http_url = f"http://{url_host(self.host)}:{port}"
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="server-link", daemon=True
@@ -114,7 +114,7 @@ class ServerLink:
             reply = httpx.get(f"{self.http_url}/health", timeout=timeout, headers=headers)
             reply.raise_for_status()
             data = reply.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - e.g. httpx.InvalidURL for a mistyped host
             return Health("down", detail=str(exc) or type(exc).__name__)
         return Health(
             status=str(data.get("status", "down")),

@@ -93,7 +93,14 @@ def parse_regex_rules(text: str) -> list[tuple[re.Pattern[str], str]]:
         pattern, sep, replacement = line.partition(" = ")
         if not sep:
             raise ValueError(f"line {number}: expected 'pattern = replacement'")
-        rules.append((re.compile(pattern.strip()), replacement.strip()))
+        try:
+            compiled = re.compile(pattern.strip())
+            # A replacement naming a group the pattern lacks fails only when used; try it now,
+            # so a bad rule is refused at load instead of breaking every dictation.
+            compiled.sub(replacement.strip(), "")
+        except (re.error, IndexError) as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+        rules.append((compiled, replacement.strip()))
     return rules
 
 
@@ -125,7 +132,10 @@ class PostProcessor:
         for pattern, replacement in self.hot_words.current():  # type: ignore[attr-defined]
             text = pattern.sub(lambda _m, r=replacement: r, text)
         for pattern, replacement in self.regex_rules.current():  # type: ignore[attr-defined]
-            text = pattern.sub(replacement, text)
+            try:
+                text = pattern.sub(replacement, text)
+            except (re.error, IndexError) as exc:  # a rule that slipped past the load check
+                log.warning("rule %r = %r skipped: %s", pattern.pattern, replacement, exc)
         client = self.settings.client
         if not client.trailing_punctuation:
             text = text.rstrip(TRAILING_PUNCTUATION + " ")
@@ -323,7 +333,11 @@ class TextOutput:
         # An empty read may be an image or files the text clipboard cannot hold: writing ""
         # back would destroy them, so then the dictated text stays instead.
         if saved and saved != text:
-            self.clipboard.write(saved)
+            try:
+                self.clipboard.write(saved)
+            except Exception as exc:  # noqa: BLE001 - the paste went out; do not report it lost
+                # Saying "not inserted" now would make the user paste the text a second time.
+                log.warning("could not put the previous clipboard back: %s", exc)
         return sent_at
 
     def close(self) -> None:

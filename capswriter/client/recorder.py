@@ -132,7 +132,15 @@ def input_devices() -> list[str]:
     """Names of the input devices PortAudio sees, for the settings dialog."""
     import sounddevice as sd
 
-    return [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
+    inputs = [d for d in sd.query_devices() if d["max_input_channels"] > 0]
+    names = [d["name"] for d in inputs]
+    apis = sd.query_hostapis()
+    # Windows lists one microphone under MME, DirectSound and WASAPI alike; a bare name would
+    # then match several and open none. "name, host API" is what sounddevice matches exactly.
+    return [
+        f"{d['name']}, {apis[d['hostapi']]['name']}" if names.count(d["name"]) > 1 else d["name"]
+        for d in inputs
+    ]
 
 
 class Recorder:
@@ -207,6 +215,21 @@ class Recorder:
         """It was a tap: drop the capture."""
         self._call(lambda p: p.discard())
         self._after_use()
+
+    def reconfigure(self, device: str | int | None, keep_open: bool, idle_minutes: float) -> bool:
+        """Take new settings; the device is let go when it changed or may no longer stay open.
+
+        Returns whether anything changed. Not during a dictation: the controller waits for idle.
+        """
+        device = device if device not in ("", None) else None
+        with self._lock:
+            changed = (device, keep_open, idle_minutes * 60.0) != (
+                self.device, self.keep_open, self.idle_s
+            )
+            if device != self.device or (self.keep_open and not keep_open):
+                self._close_locked()
+            self.device, self.keep_open, self.idle_s = device, keep_open, idle_minutes * 60.0
+        return changed
 
     def close(self) -> None:
         """Release the device and end the worker; the recorder is not used afterwards."""

@@ -40,8 +40,14 @@ class InstanceServer(QObject):
         self.server.newConnection.connect(self._accept)
 
     def listen(self) -> bool:
-        if self.server.listen(self.name):
+        """Become the instance later launches reach; False when a live one already is."""
+        if self.server.isListening() or self.server.listen(self.name):
             return True
+        probe = QLocalSocket()
+        probe.connectToServer(self.name)
+        if probe.waitForConnected(200):
+            probe.disconnectFromServer()
+            return False  # another instance answers: taking its name would make two
         # A crashed instance leaves its socket file behind; nothing answers on it any more.
         QLocalServer.removeServer(self.name)
         return self.server.listen(self.name)

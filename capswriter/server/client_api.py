@@ -18,6 +18,7 @@ from typing import Any
 
 import websockets
 
+from capswriter.config import url_host
 from capswriter.errors import CapsWriterError, QueueFull, ServerUnavailable
 from capswriter.server import protocol
 
@@ -42,7 +43,7 @@ class TaskTimedOut(TaskFailed):
 
 
 def server_url(host: str = "127.0.0.1", port: int = 6016) -> str:
-    return f"ws://{host}:{port}/ws"
+    return f"ws://{url_host(host)}:{port}/ws"
 
 
 class RecognitionClient:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from capswriter.config import PROJECT_ROOT, Settings
+from capswriter.config import PROJECT_ROOT, Settings, url_host
 from capswriter.errors import CapsWriterError
 from capswriter.tools.runlog import ServerAddress
 
@@ -138,5 +138,5 @@ def target_server(
             yield server.address, server.pid
         return
     s = settings.server
-    yield (ServerAddress(url or f"http://{s.host}:{s.port}",
+    yield (ServerAddress(url or f"http://{url_host(s.host)}:{s.port}",
                          s.token if token is None else token), None)

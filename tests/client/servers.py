@@ -27,13 +27,16 @@ def require_model() -> None:
 
 
 class ServerProcess:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> None:
-        env = {**os.environ, "CAPSWRITER_CONFIG": str(self.workdir / "absent.toml")}
+        env = {**os.environ, "CAPSWRITER_CONFIG": str(self.workdir / "absent.toml"), **self.env}
         self.log = open(self.workdir / "server.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "capswriter.server", "--port", str(self.port),

@@ -127,3 +127,38 @@ def test_a_server_that_cannot_start_is_reported_with_its_reason(qtbot, tmp_path,
         assert controller.server_process is None  # not restarted: it would only fail again
     finally:
         controller.shutdown()
+
+
+def test_saved_microphone_and_language_settings_apply_without_a_restart(qtbot, tmp_path):
+    controller = make_controller(tmp_path, free_port(), start_server=False)
+    try:
+        settings = controller.settings
+        settings.client.input_device = "no such microphone"
+        settings.client.stream_idle_minutes = 3.0
+        settings.asr.language = "zh"
+        settings.files.formats = ["srt"]
+        controller.apply_settings()
+        recorder = controller.recorder
+        assert (recorder.device, recorder.keep_open, recorder.idle_s) == (
+            "no such microphone", False, 180.0)
+        assert controller.files.language == "zh" and controller.files.formats == ["srt"]
+        # Keeping the stream open now opens the chosen device at once, and says it is missing.
+        settings.client.keep_stream_open = True
+        with qtbot.waitSignal(controller.notice, timeout=5000) as signal:
+            controller.apply_settings()
+        assert signal.args[0].title == "Microphone unavailable"
+        assert recorder.keep_open
+    finally:
+        controller.shutdown()
+
+
+def test_paste_again_inserts_the_history_text_off_the_gui_thread(qtbot, tmp_path, focus_target):
+    controller = make_controller(tmp_path, free_port(), start_server=False)
+    try:
+        entry = controller.history.add("dictation", "typed from history", duration_s=1.0)
+        done = controller.repaste(entry)
+        assert done is not None and done.result(timeout=10) is True
+        qtbot.waitUntil(lambda: focus_target.text() == "typed from history", timeout=5000)
+        assert controller.repaste(10_000) is None  # no such entry: nothing to do
+    finally:
+        controller.shutdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from capswriter.client.dictation import DictationFlow, DictationPhase
@@ -13,6 +14,7 @@ from capswriter.client.link import ServerLink
 from capswriter.client.output import Clipboard, PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder
 from capswriter.config import Settings
+from capswriter.server.worker import FAULT_HOOK_ENV, fault_marker
 
 from .servers import ServerProcess, free_port, require_model
 from .speech import clip_pcm, heard_clip
@@ -124,3 +126,29 @@ def test_server_down_keeps_the_audio_and_transcribes_it_when_the_server_returns(
     entry = f.history.get(pending[0].id)
     assert entry.status == "done" and heard_clip(entry.text), entry.text
     assert not entry.has_audio  # kept only until transcribed, since save_audio is off
+
+
+def test_audio_the_server_refuses_for_good_is_marked_failed_and_the_rest_still_go(
+    make_flow, tmp_path,
+):
+    require_model()
+    server = ServerProcess(tmp_path, env={FAULT_HOOK_ENV: "1"})
+    server.start()
+    try:
+        f = make_flow(server.port)
+        # Audio that takes a recognizer process down every time it is decoded.
+        poison = np.concatenate([fault_marker("crash"), clip_pcm()])
+        first = f.history.add("dictation", status="pending", duration_s=3.0,
+                              error="the server was away", audio=poison)
+        second = f.history.add("dictation", status="pending", duration_s=3.0,
+                               error="the server was away", audio=clip_pcm())
+        assert f.flow.retry_pending() == 1
+        refused = f.history.get(first)
+        assert refused.status == "failed" and "recognizer processes" in refused.error
+        assert refused.has_audio  # kept: nothing the user said is thrown away
+        kept = f.history.get(second)
+        assert kept.status == "done" and heard_clip(kept.text), kept.text
+        # Not sent again: a second pass has nothing left to do.
+        assert f.history.pending() == [] and f.flow.retry_pending() == 0
+    finally:
+        server.stop()

@@ -247,3 +247,22 @@ def test_lock_toggles_once_per_tap_and_never_per_dictation(
         assert world.lock == expected_lock, "lock state after the gesture"
     assert world.machine.phase is Phase.IDLE
     assert world.actions.count(A.START) == world.actions.count(A.STOP)
+
+
+@pytest.mark.parametrize(("key", "vk"), [("caps_lock", 0x14), ("num_lock", 0x90),
+                                         ("scroll_lock", 0x91)])
+def test_the_windows_filter_suppresses_the_configured_lock_key_and_nothing_else(key, vk):
+    from types import SimpleNamespace
+
+    from capswriter.client.hotkey import LOCK_VK, HotkeyListener
+
+    listener = HotkeyListener(key, 0.3, on_action=lambda action: None, clock=lambda: 0.0)
+    assert machine_for(key, 0.3, platform="win32").suppressed
+    suppressed: list[int] = []
+    listener._listener = SimpleNamespace(suppress_event=lambda: suppressed.append(1))
+    for other in set(LOCK_VK.values()) - {vk}:
+        listener._win32_filter(0x100, SimpleNamespace(vkCode=other, flags=0))
+    assert suppressed == []
+    listener._win32_filter(0x100, SimpleNamespace(vkCode=vk, flags=0))  # the user's press
+    listener._win32_filter(0x100, SimpleNamespace(vkCode=vk, flags=0x10))  # our own replay
+    assert suppressed == [1]

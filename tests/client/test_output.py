@@ -14,6 +14,7 @@ from capswriter.client.output import (
     TextOutput,
     focused_app,
     parse_app_modes,
+    parse_regex_rules,
 )
 from capswriter.config import Settings
 
@@ -144,3 +145,9 @@ def test_without_focus_the_text_stays_on_the_clipboard(x_server, tmp_path):
     assert not result.delivered
     assert "focus" in result.reason
     assert Clipboard().read() == "nowhere to go"
+
+
+def test_a_rule_whose_replacement_names_a_missing_group_is_refused_at_load() -> None:
+    with pytest.raises(ValueError, match="line 2"):
+        parse_regex_rules("(\\d+) px = \\1 pixels\n(\\d+) pt = \\2 points\n")
+    assert len(parse_regex_rules("(\\d+) px = \\1 pixels\n")) == 1

@@ -47,3 +47,37 @@ def test_a_second_process_forwards_and_exits(qtbot, tmp_path):
         assert received == [[(tmp_path / "talk.wav").resolve()]]
     finally:
         first.close()
+
+
+def test_a_live_instance_keeps_its_name_against_a_second_launch(qtbot, tmp_path):
+    name = f"capswriter-test-{uuid.uuid4().hex[:8]}"
+    first = InstanceServer(name)
+    assert first.listen()
+    try:
+        # A second launch that got past forward_files must not take the name over.
+        second = InstanceServer(name)
+        assert not second.listen()
+        received = []
+        first.files_received.connect(received.append)
+        assert forward_files([tmp_path / "a.wav"], name=name)
+        qtbot.waitUntil(lambda: bool(received), timeout=3000)
+    finally:
+        first.close()
+
+
+def test_the_socket_a_crashed_instance_left_behind_is_taken_over(tmp_path):
+    import socket
+
+    from PySide6.QtCore import QDir
+
+    name = f"capswriter-test-{uuid.uuid4().hex[:8]}"
+    stale = Path(QDir.tempPath()) / name
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(stale))  # bound, never listening, then gone: what a crash leaves
+    dead.close()
+    assert stale.exists()
+    instance = InstanceServer(name)
+    try:
+        assert instance.listen()
+    finally:
+        instance.close()
