@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.datastructures import Headers, QueryParams
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from capswriter import __version__, logs
 from capswriter.asr.languages import UnsupportedLanguage
@@ -95,9 +95,10 @@ class _HttpGuard:
     request's receive channel, and a route could then no longer see its client hang up.
     """
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, max_body_bytes: int) -> None:
         self.app = app
         self.token = token
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -116,10 +117,56 @@ class _HttpGuard:
                                "code": "unauthorized"}},
                     status_code=401, headers={"WWW-Authenticate": "Bearer"},
                 )
+            length = headers.get("content-length", "")
+            if refusal is None and length.isdigit() and int(length) > self.max_body_bytes:
+                refusal = _too_large_response()
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
+            await self._limited(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app, cutting off a body (e.g. chunked) that grows past the limit.
+
+        The multipart parser spools a whole upload to disk before any route sees it, so the
+        size has to be enforced here, while the bytes arrive.
+        """
+        received, too_large = 0, False
+
+        async def counted_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not too_large:  # the app's own reply to the broken-off body is replaced
+                await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        if too_large:
+            await _too_large_response()(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    """A request body passed the upload limit while it was being received."""
+
+
+def _too_large_response() -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": "the request is larger than the server's upload limit",
+                   "type": "invalid_request_error", "code": "too_large"}},
+        status_code=413,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -138,7 +185,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     token = settings.server.token
 
-    app.add_middleware(_HttpGuard, token=token)
+    # Room for the multipart framing and form fields around the largest file accepted.
+    app.add_middleware(_HttpGuard, token=token,
+                       max_body_bytes=settings.server.max_upload_bytes + 1024 * 1024)
 
     @app.websocket("/ws")
     async def websocket_endpoint(ws: WebSocket) -> None:
@@ -259,6 +308,9 @@ async def _transcribe_upload(
         raise _busy(exc) from None
     except CapsWriterError as exc:
         task.fail(error_code(exc), str(exc))
+    except BaseException:
+        service.cancel(task, "the upload could not be queued")
+        raise
     try:
         await _wait_while_connected(task, request)
     except (asyncio.CancelledError, ClientGone):

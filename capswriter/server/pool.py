@@ -36,6 +36,8 @@ LOAD_TIMEOUT_S = 180.0
 MAX_BACKOFF_S = 30.0
 # A worker that lived this long before dying is not part of a crash loop.
 STABLE_AFTER_S = 60.0
+# A slot whose replacement could not be started (no memory, processes or files) tries again.
+SPAWN_RETRY_S = 5.0
 # Why a worker past its job deadline died (it was killed), as recorded and reported.
 HUNG = "hung past the job deadline"
 
@@ -147,19 +149,22 @@ class WorkerPool:
         with self._lock:
             if self._stopping:
                 return
-            for obj in ready:
-                if obj is self._wake_r:
-                    self._drain_wake()
-                elif obj in by_object and isinstance(obj, Connection):
-                    self._read(by_object[obj])
-            for obj in ready:
-                h = by_object.get(obj)
-                if h is not None and not isinstance(obj, Connection):
-                    if h.state not in ("dead", "stopped") and not h.process.is_alive():
-                        self._on_death(h, f"exit code {h.process.exitcode}")
-            self._check_deadlines()
-            self._restart_due()
-            self._dispatch()
+            try:
+                for obj in ready:
+                    if obj is self._wake_r:
+                        self._drain_wake()
+                    elif obj in by_object and isinstance(obj, Connection):
+                        self._read(by_object[obj])
+                for obj in ready:
+                    h = by_object.get(obj)
+                    if h is not None and not isinstance(obj, Connection):
+                        if h.state not in ("dead", "stopped") and not h.process.is_alive():
+                            self._on_death(h, f"exit code {h.process.exitcode}")
+                self._check_deadlines()
+                self._restart_due()
+            finally:
+                # Whatever went wrong above, queued work still goes to the idle workers.
+                self._dispatch()
 
     def shutdown(self, reason: str = "the server is shutting down") -> None:
         """Fail queued and running jobs with a clear error, then stop every worker."""
@@ -274,12 +279,17 @@ class WorkerPool:
             self.running.pop(job.id, None)
             if job.finished:  # cancelled while it ran
                 return
+            transcript, failure = None, str(message[2])
             if kind == "done":
-                transcript = Transcript.from_dict(message[2])
+                try:
+                    transcript = Transcript.from_dict(message[2])
+                except (KeyError, TypeError, ValueError) as exc:
+                    failure = f"unreadable result: {exc}"
+            if transcript is not None:
                 self._learn_speed(job, transcript)
                 job.succeed(transcript)
             else:
-                job.fail(protocol.WORKER_ERROR, f"the recognizer failed: {message[2]}")
+                job.fail(protocol.WORKER_ERROR, f"the recognizer failed: {failure}")
             self._finished(job)
 
     def _on_death(self, h: WorkerHandle, why: str) -> None:
@@ -335,8 +345,16 @@ class WorkerPool:
         now = time.monotonic()
         for h in self.workers:
             if h.state == "dead" and h.restart_at is not None and now >= h.restart_at:
+                try:
+                    self._spawn(h)
+                except Exception as exc:  # noqa: BLE001 - out of memory, processes or files
+                    # Try this slot again later; the other workers must keep being dispatched.
+                    h.restart_at = now + SPAWN_RETRY_S
+                    h.last_death = f"could not start a replacement: {exc}"
+                    log.error("worker %d could not be restarted: %s; retrying in %.0f s",
+                              h.id, exc, SPAWN_RETRY_S)
+                    continue
                 h.restarts += 1
-                self._spawn(h)
                 if self.on_worker_restart is not None:
                     self.on_worker_restart(h)
 

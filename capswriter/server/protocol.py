@@ -70,7 +70,9 @@ class Message:
         return {"type": self.type, "v": PROTOCOL_VERSION, **asdict(self)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        # ASCII with \u escapes: a lone surrogate a client put in a task_id or filename (and
+        # which is echoed back) could not be sent as UTF-8 text otherwise.
+        return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:

@@ -161,10 +161,13 @@ class RecognitionService:
         segments, task.source_seconds = await asyncio.to_thread(self._segment, data, name)
         if task.closed:  # cancelled or the client left while the file was being decoded
             return
+        # Copies, not views: a view would keep the whole decoded file (up to hours of audio,
+        # silences included) alive until the last segment is done.
         jobs = [
-            task.new_job(i, seg.start, np.ascontiguousarray(seg.samples, dtype=np.float32))
+            task.new_job(i, seg.start, np.array(seg.samples, dtype=np.float32))
             for i, seg in enumerate(segments)
         ]
+        del segments
         if jobs:
             self.submit(task, jobs)
         task.end_input()

@@ -121,6 +121,12 @@ class Session:
             raise protocol.ProtocolError(
                 protocol.BAD_MESSAGE, "task_id already in use on this connection", msg.task_id
             )
+        early = msg.options.get("early_decoding", True)
+        if not isinstance(early, bool):
+            raise protocol.ProtocolError(
+                protocol.BAD_MESSAGE, "start.options.early_decoding must be true or false",
+                msg.task_id,
+            )
         kind = "dictation" if msg.source == "mic" else "file"
         try:
             self.service.check_room(kind)
@@ -135,12 +141,6 @@ class Session:
         except UnsupportedLanguage as exc:
             raise protocol.ProtocolError(protocol.BAD_MESSAGE, str(exc), msg.task_id) from None
         self.tasks[msg.task_id] = task
-        early = msg.options.get("early_decoding", True)
-        if not isinstance(early, bool):
-            raise protocol.ProtocolError(
-                protocol.BAD_MESSAGE, "start.options.early_decoding must be true or false",
-                msg.task_id,
-            )
         name = msg.options.get("filename")
         self.stream = _Stream(task, msg.source, early, name if isinstance(name, str) else None)
         asyncio.get_running_loop().create_task(self._forget_when_done(task))
@@ -150,12 +150,18 @@ class Session:
         await task.done.wait()
         if self.tasks.get(task.id) is task:
             del self.tasks[task.id]
+        # A task can end while its audio still streams (a piece failed, the server drains):
+        # the connection must be free for a new `start` at once.
+        if self.stream is not None and self.stream.task is task:
+            self._close_stream()
 
     def _on_end(self, msg: protocol.End) -> None:
         stream = self._stream_for(msg.task_id)
         self.stream = None  # its upload bytes stay counted until the file is decoded
         task = stream.task
         if stream.source == "mic":
+            # The held pieces become jobs, which the queues' audio budget counts from here.
+            self.service.release_upload(stream.upload_bytes)
             pieces = stream.held
             last = stream.cutter.finish()
             if last is not None:
@@ -244,8 +250,33 @@ class Session:
         pieces = stream.cutter.feed(samples)
         if pieces and stream.early:
             self._submit_pieces(stream.task, pieces)
-        else:
-            stream.held.extend(pieces)
+        elif pieces:
+            self._hold_pieces(stream, pieces)
+
+    def _hold_pieces(self, stream: _Stream, pieces: list[Piece]) -> None:
+        """Keep pieces of a dictation decoded only at `end`, within what `end` can queue."""
+        limit = self.limits.max_dictation_queue
+        if len(stream.held) + len(pieces) > limit:
+            # All held pieces are queued at once at `end`; more than the queue holds would be
+            # refused then, after the user spoke for minutes. Say so now instead.
+            self._abort_stream(
+                protocol.TOO_LARGE,
+                f"a dictation without early decoding may hold {limit} pieces "
+                f"(about {limit * 24 // 60} minutes); use early decoding or send it as a file",
+            )
+            return
+        nbytes = sum(p.samples.nbytes for p in pieces)
+        try:
+            self.service.hold_upload(nbytes)
+        except QueueFull as exc:
+            task = stream.task
+            self._close_stream()
+            self.service.cancel(task, "upload budget full")
+            self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
+                                    task_id=task.id))
+            return
+        stream.upload_bytes += nbytes
+        stream.held.extend(pieces)
 
     def _submit_pieces(self, task: Task, pieces: list[Piece]) -> bool:
         if task.closed:
@@ -285,7 +316,12 @@ class Session:
             if message is None:
                 return
             try:
-                await self.ws.send_text(message.to_json())
+                text = message.to_json()
+            except (TypeError, ValueError):  # one unsendable message must not mute the rest
+                log.exception("could not encode a %s reply", message.type)
+                continue
+            try:
+                await self.ws.send_text(text)
             except Exception:  # noqa: BLE001 - the client is gone; the reader will notice
                 return
 

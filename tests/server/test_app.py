@@ -223,6 +223,50 @@ def test_a_second_start_while_streaming_is_refused(server: ServerProcess) -> Non
         assert recv(ws).code == protocol.CANCELLED
 
 
+def test_a_task_id_that_cannot_be_utf8_still_gets_replies_and_so_do_later_messages(
+    server: ServerProcess,
+) -> None:
+    with server.ws() as ws:
+        # A lone surrogate: valid JSON, echoed back in the reply's task_id.
+        ws.send(json.dumps({"type": "start", "v": 1, "task_id": "\ud800", "source": "mic"}))
+        reply = recv(ws)
+        assert isinstance(reply, protocol.Accepted) and reply.task_id == "\ud800"
+        send(ws, protocol.Cancel(task_id="\ud800"))
+        assert recv(ws).code == protocol.CANCELLED
+        dictate(ws, "after-surrogate", pcm16("en_goforward.wav"))
+        result = recv_until(ws, (protocol.Result, protocol.Error))
+        assert words(result.text) == ["go", "forward", "10", "meters"], result
+
+
+def test_a_refused_start_leaves_no_task_behind(server: ServerProcess) -> None:
+    server.wait_until(lambda h: h["open_tasks"] == 0)
+    with server.ws() as ws:
+        send(ws, protocol.Start(task_id="opt", options={"early_decoding": "yes"}))
+        assert recv(ws).code == protocol.BAD_MESSAGE
+        assert server.health()["open_tasks"] == 0
+        send(ws, protocol.Start(task_id="opt"))  # the id is still free
+        assert isinstance(recv(ws), protocol.Accepted)
+        send(ws, protocol.Cancel(task_id="opt"))
+        assert recv(ws).code == protocol.CANCELLED
+
+
+def test_a_task_that_fails_while_streaming_frees_the_connection_for_the_next(
+    server: ServerProcess,
+) -> None:
+    server.wait_until(lambda h: h["workers_ready"] == 2)
+    with server.ws() as ws:
+        send(ws, protocol.Start(task_id="fails", source="mic"))
+        assert isinstance(recv(ws), protocol.Accepted)
+        # The first piece (cut at a pause while audio still arrives) makes the recognizer raise.
+        ws.send(with_marker("error", pcm16("en_jfk.wav")) + silence(1.0) + pcm16("en_jfk.wav"))
+        failure = recv_until(ws, (protocol.Error, protocol.Result), timeout=60)
+        assert isinstance(failure, protocol.Error) and failure.code == protocol.WORKER_ERROR
+        # No `end` was sent, yet the connection takes a new task at once.
+        dictate(ws, "next", pcm16("en_goforward.wav"))
+        result = recv_until(ws, (protocol.Result,))
+        assert words(result.text) == ["go", "forward", "10", "meters"]
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
     | st.text(max_size=20),
@@ -248,7 +292,7 @@ frames = st.one_of(
             {"type": kind, "v": 1, "task_id": task, "source": source, "sample_rate": rate}
         ),
         st.sampled_from(["start", "end", "cancel", "result", "busy", "nonsense"]),
-        st.sampled_from(["a", "b", "", "x" * 200]),
+        st.sampled_from(["a", "b", "", "x" * 200, "\ud800"]),
         st.sampled_from(["mic", "file", "tape"]),
         st.sampled_from([16000, 8000, 0, -1]),
     ),

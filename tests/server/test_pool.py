@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import threading
@@ -252,3 +253,37 @@ def test_a_worker_that_cannot_load_its_model_backs_off_instead_of_spinning(tmp_p
     assert 1 <= worker["restarts"] <= 4
     assert worker["last_death"].startswith("load failed")
     assert worker["state"] in ("dead", "starting")
+
+
+def test_a_slot_whose_replacement_cannot_start_does_not_stop_the_other_workers(
+    pool: WorkerPool, finished: Finished, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from capswriter.server import pool as pool_module
+
+    assert pool.wait_ready(60)
+    monkeypatch.setattr(pool_module, "SPAWN_RETRY_S", 0.5)
+    real_process = pool._ctx.Process
+    refusals = []
+
+    def refused(*args, **kwargs):
+        # What the OS answers when it is out of processes or memory (EAGAIN / ENOMEM).
+        refusals.append(time.monotonic())
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(pool._ctx, "Process", refused)
+    victim = pool.health()[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not refusals and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert refusals, "the supervisor never tried to restart the killed worker"
+    # The other worker keeps taking work while the slot cannot be refilled.
+    job = new_job(clip("en_goforward.wav"), task="no-spawn")
+    pool.submit([job])
+    finished.wait([job], timeout=30)
+    assert job.state is JobState.DONE and job.worker_id == 1
+    assert "could not start a replacement" in pool.health()[0]["last_death"]
+    # Once processes can be started again, the slot is refilled by itself.
+    monkeypatch.setattr(pool._ctx, "Process", real_process)
+    assert pool.wait_ready(60)
+    assert pool.health()[0]["pid"] != victim["pid"]

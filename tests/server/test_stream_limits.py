@@ -16,6 +16,7 @@ from server_helpers import (
     recv_until,
     send,
     send_file,
+    silence,
     start_server,
     words,
 )
@@ -23,6 +24,7 @@ from server_helpers import (
 from capswriter.server import protocol
 
 BUDGET = 3_300_000
+UPLOAD_LIMIT = 5_000_000
 JFK_START = ["and", "so", "my", "fellow", "americans"]
 
 
@@ -31,6 +33,8 @@ def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerP
     srv = start_server(tmp_path_factory.mktemp("limits"), workers=1, env={
         "CAPSWRITER_SERVER_STREAM_IDLE_TIMEOUT_S": "2",
         "CAPSWRITER_SERVER_MAX_BUFFERED_UPLOAD_BYTES": str(BUDGET),
+        "CAPSWRITER_SERVER_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        "CAPSWRITER_SERVER_MAX_DICTATION_QUEUE": "2",
     })
     yield srv
     srv.stop()
@@ -111,3 +115,44 @@ def test_a_closed_connection_gives_its_buffered_bytes_back(
         limited_server.wait_until(lambda h: h["upload_bytes"] == 1_000_000)
     health = limited_server.wait_until(lambda h: h["upload_bytes"] == 0)
     assert health["open_tasks"] == 0
+
+
+def test_http_bodies_past_the_upload_limit_are_cut_off_while_they_arrive(
+    limited_server: ServerProcess,
+) -> None:
+    url = f"{limited_server.http}/v1/audio/transcriptions"
+    oversized = b"\0" * (UPLOAD_LIMIT + 2 * 1024 * 1024)
+    # Announced by Content-Length: refused before a byte of it is read.
+    reply = httpx.post(url, files={"file": ("big.wav", oversized)}, timeout=60)
+    assert reply.status_code == 413 and reply.json()["error"]["code"] == "too_large"
+
+    # Sent chunked, with no length up front: counted as it comes and cut off.
+    def chunks():
+        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n'
+               b"Content-Type: audio/wav\r\n\r\n")
+        for start in range(0, len(oversized), 256 * 1024):
+            yield oversized[start : start + 256 * 1024]
+        yield b"\r\n--x--\r\n"
+
+    reply = httpx.post(url, content=chunks(), timeout=60,
+                       headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert reply.status_code == 413 and reply.json()["error"]["code"] == "too_large"
+    assert limited_server.health()["upload_bytes"] == 0
+
+
+def test_a_dictation_held_for_the_end_stops_when_the_queue_could_not_take_it(
+    limited_server: ServerProcess,
+) -> None:
+    # 2 queue places: without early decoding at most 2 held pieces (about 48 s) fit.
+    speech = pcm16("en_jfk.wav") + silence(1.0)
+    with limited_server.ws() as ws:
+        send(ws, protocol.Start(task_id="long", source="mic",
+                                options={"early_decoding": False}))
+        assert isinstance(recv(ws), protocol.Accepted)
+        for _ in range(8):  # about 96 s
+            ws.send(speech)
+        reply = recv_until(ws, (protocol.Error, protocol.Result, protocol.Busy), timeout=60)
+        assert isinstance(reply, protocol.Error) and reply.code == protocol.TOO_LARGE, reply
+        assert "early decoding" in reply.message
+    health = limited_server.wait_until(lambda h: h["open_tasks"] == 0)
+    assert health["upload_bytes"] == 0
