@@ -14,6 +14,7 @@ import psutil
 from capswriter.asr.engine import Engine
 from capswriter.config import Settings
 from capswriter.tools.bench_faster_whisper import FasterWhisperResult, bench_faster_whisper
+from capswriter.tools.runlog import timed_runs
 from capswriter.tools.speech import load_speech, utterance
 
 CLIP_SECONDS = (3.0, 10.0, 30.0)
@@ -83,11 +84,7 @@ def bench_asr(
     clips = {seconds: utterance(seconds, speech) for seconds in CLIP_SECONDS}
     for seconds, clip in clips.items():
         text = engine.transcribe(clip).text  # warm-up: first call allocates buffers
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            engine.transcribe(clip)
-            times.append(time.perf_counter() - t0)
+        times = timed_runs(lambda clip=clip: engine.transcribe(clip), runs)
         median = statistics.median(times)
         result.clips.append(
             ClipResult(seconds, runs, median, min(times), median / seconds, text)

@@ -22,6 +22,7 @@ import psutil
 from capswriter.asr.result import Transcript
 from capswriter.audio import SAMPLE_RATE
 from capswriter.config import cache_dir
+from capswriter.tools.runlog import timed_runs
 
 CT2_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
 
@@ -109,12 +110,9 @@ def bench_faster_whisper(
         # CTranslate2 maps its weights in lazily: memory counts after a first decode.
         result.rss_mb = max(result.rss_mb,
                             round((process.memory_info().rss - before) / 2**20, 1))
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            recognizer.text(samples)
-            times.append(time.perf_counter() - t0)
-        median = statistics.median(times)
+        median = statistics.median(
+            timed_runs(lambda samples=samples: recognizer.text(samples), runs)
+        )
         # Per nominal clip length, as in bench_asr, so the two RTF columns divide alike.
         result.clips.append(ComparedClip(seconds, runs, round(median, 4),
                                          round(median / seconds, 4), text))

@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -102,6 +102,16 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return records
+
+
+def timed_runs(call: Callable[[], object], runs: int) -> list[float]:
+    """Wall seconds of ``runs`` calls of ``call``, one by one."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def percentiles(values: Iterable[float], points: Sequence[int] = PERCENTILES) -> dict[str, float]:
