@@ -221,15 +221,13 @@ class Recorder:
 
         Returns whether anything changed. Not during a dictation: the controller waits for idle.
         """
-        device = device if device not in ("", None) else None
+        new = (device if device not in ("", None) else None, keep_open, idle_minutes * 60.0)
         with self._lock:
-            changed = (device, keep_open, idle_minutes * 60.0) != (
-                self.device, self.keep_open, self.idle_s
-            )
-            if device != self.device or (self.keep_open and not keep_open):
+            old = (self.device, self.keep_open, self.idle_s)
+            if new[0] != self.device or (self.keep_open and not keep_open):
                 self._close_locked()
-            self.device, self.keep_open, self.idle_s = device, keep_open, idle_minutes * 60.0
-        return changed
+            self.device, self.keep_open, self.idle_s = new
+        return new != old
 
     def close(self) -> None:
         """Release the device and end the worker; the recorder is not used afterwards."""

@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from capswriter.audio import SAMPLE_RATE, from_pcm16
+from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import AudioTooLarge, UnsupportedAudio
 
 # Read this many source frames at a time so memory stays near the size of the output.
@@ -49,16 +49,6 @@ class AudioInfo:
     channels: int
     # None when the container cannot tell without decoding everything.
     duration_s: float | None
-
-
-def pcm16_to_float32(data: bytes) -> np.ndarray:
-    """Little-endian signed 16-bit PCM (the dictation wire format) to float32 in [-1, 1)."""
-    if len(data) % 2:
-        raise UnsupportedAudio(
-            f"A 16-bit PCM frame of {len(data)} bytes has an odd length; "
-            "send whole samples (2 bytes each)."
-        )
-    return from_pcm16(data)
 
 
 def probe(source: Source, *, name: str | None = None) -> AudioInfo:

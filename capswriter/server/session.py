@@ -183,9 +183,7 @@ class Session:
         try:
             await self.service.submit_file(task, data, name)
         except QueueFull as exc:
-            self.service.cancel(task, "queue full")
-            self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
-                                    task_id=task.id))
+            self._refuse(task, exc, "queue full")
         except CapsWriterError as exc:
             task.fail(error_code(exc), str(exc))
         except Exception as exc:  # noqa: BLE001 - the task fails, the connection lives on
@@ -234,10 +232,7 @@ class Session:
             try:
                 self.service.hold_upload(len(data))
             except QueueFull as exc:
-                self._close_stream()
-                self.service.cancel(stream.task, "upload budget full")
-                self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
-                                        task_id=stream.task.id))
+                self._refuse(stream.task, exc, "upload budget full")
                 return
             stream.upload_bytes += len(data)
             stream.data.extend(data)
@@ -269,11 +264,7 @@ class Session:
         try:
             self.service.hold_upload(nbytes)
         except QueueFull as exc:
-            task = stream.task
-            self._close_stream()
-            self.service.cancel(task, "upload budget full")
-            self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
-                                    task_id=task.id))
+            self._refuse(stream.task, exc, "upload budget full")
             return
         stream.upload_bytes += nbytes
         stream.held.extend(pieces)
@@ -285,13 +276,16 @@ class Session:
         try:
             self.service.submit(task, jobs)
         except QueueFull as exc:
-            self.service.cancel(task, "queue full")
-            if self.stream is not None and self.stream.task is task:
-                self._close_stream()
-            self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
-                                    task_id=task.id))
+            self._refuse(task, exc, "queue full")
             return False
         return True
+
+    def _refuse(self, task: Task, exc: QueueFull, reason: str) -> None:
+        """The server cannot hold this task's work now: drop it, tell the client when to retry."""
+        if self.stream is not None and self.stream.task is task:
+            self._close_stream()
+        self.service.cancel(task, reason)
+        self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc), task_id=task.id))
 
     def _abort_stream(self, code: str, message: str) -> None:
         stream = self._close_stream()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from capswriter.audio import to_pcm16
 from capswriter.config import Settings
 from capswriter.errors import CapsWriterError
 from capswriter.server.client_api import RecognitionClient
@@ -257,7 +258,7 @@ class PoolBench:
             await asyncio.sleep(LOADED_START_S)
         times: list[float] = []
         failures = 0
-        pcm = speech.pcm16(samples)
+        pcm = to_pcm16(samples)
         try:
             async with RecognitionClient(address.ws, address.token) as client:
                 for run in range(self.config.runs):

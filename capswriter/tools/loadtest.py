@@ -30,6 +30,7 @@ from typing import Any
 
 import websockets
 
+from capswriter.audio import to_pcm16
 from capswriter.server import protocol
 from capswriter.tools import speech
 from capswriter.tools.monitor import ResourceMonitor
@@ -167,7 +168,7 @@ class LoadTest:
         clips = speech.load_speech([cfg.audio] if cfg.audio else None)
         if cfg.mode == "short":
             samples = clips[0]
-            return speech.pcm16(samples), speech.seconds_of(samples)
+            return to_pcm16(samples), speech.seconds_of(samples)
         if cfg.audio is not None:
             return Path(cfg.audio).read_bytes(), speech.seconds_of(clips[0])
         samples = speech.recording(cfg.long_seconds, clips, seed=cfg.seed)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from capswriter.audio import SAMPLE_RATE, to_pcm16
+from capswriter.audio import SAMPLE_RATE
 from capswriter.config import SAMPLE_SPEECH
 
 DEFAULT_SPEECH = SAMPLE_SPEECH
@@ -64,11 +64,6 @@ def wav_bytes(samples: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
-
-
-def pcm16(samples: np.ndarray) -> bytes:
-    """Raw 16-bit little-endian PCM, as a dictation client streams it."""
-    return to_pcm16(samples)
 
 
 def seconds_of(samples: np.ndarray) -> float:

@@ -13,7 +13,7 @@ import soundfile as sf
 import soxr
 
 from capswriter.errors import AudioTooLarge, UnsupportedAudio
-from capswriter.files.decode import SAMPLE_RATE, load_audio, pcm16_to_float32, probe
+from capswriter.files.decode import SAMPLE_RATE, load_audio, probe
 
 
 def best_correlation(decoded: np.ndarray, reference: np.ndarray, max_lag: int = 160) -> float:
@@ -136,18 +136,6 @@ def test_48khz_stereo_is_averaged_to_mono_and_filtered_before_downsampling(tmp_p
     peak_amplitude = 2 * level(440.0) / (len(decoded) - 2000)
     assert peak_amplitude == pytest.approx(0.2, rel=0.05)
     assert level(4000.0) < level(440.0) * 1e-3
-
-
-def test_pcm16_frames_convert_like_libsndfile(real_clips):
-    path = real_clips["en_sr_one_two_three.wav"].path
-    as_int16, _ = sf.read(path, dtype="int16")
-    as_float, _ = sf.read(path, dtype="float32")
-    np.testing.assert_array_equal(pcm16_to_float32(as_int16.tobytes()), as_float)
-
-
-def test_pcm16_frame_with_half_a_sample_is_refused():
-    with pytest.raises(UnsupportedAudio, match="odd length"):
-        pcm16_to_float32(b"\x00\x01\x02")
 
 
 # --- refusals --------------------------------------------------------------------------------
