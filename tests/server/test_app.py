@@ -213,6 +213,16 @@ def test_bad_frames_get_error_replies_and_the_connection_keeps_working(
         assert isinstance(recv_until(other, (protocol.Result,)), protocol.Result)
 
 
+def test_audio_frames_split_inside_a_sample_lose_nothing(server: ServerProcess) -> None:
+    with server.ws() as ws:
+        # 3333-byte frames: every other frame ends on half a sample, carried to the next.
+        dictate(ws, "odd-frames", pcm16("en_goforward.wav"), chunk=3333)
+        result = recv_until(ws, (protocol.Result, protocol.Error))
+        assert words(result.text) == ["go", "forward", "10", "meters"], result
+        sent_s = len(pcm16("en_goforward.wav")) / 32000
+        assert result.audio_seconds == pytest.approx(sent_s, abs=1e-3)
+
+
 def test_a_second_start_while_streaming_is_refused(server: ServerProcess) -> None:
     with server.ws() as ws:
         send(ws, protocol.Start(task_id="one"))
