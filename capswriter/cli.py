@@ -147,29 +147,18 @@ def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
-    from capswriter.asr.engine import Engine
-    from capswriter.tools.accuracy import evaluate
+    from capswriter.tools.bench_accuracy import parse_systems, run_accuracy
 
-    engine = Engine.load(settings.asr, settings.models_path)
-    reports = {f"ours ({settings.asr.precision})": evaluate(engine, Path(args.folder))}
-    if args.compare:
-        from capswriter.tools.bench_faster_whisper import load_faster_whisper
-
-        other = load_faster_whisper(settings.asr.model, engine.num_threads)
-        if isinstance(other, str):
-            print(f"no comparison: {other}")
-        else:
-            reports["faster-whisper (int8)"] = evaluate(other, Path(args.folder))
-    for name, report in reports.items():
-        print(name)
-        for clip in report.clips:
-            print(f"  {clip.file:<36} {clip.errors:>3}/{clip.length:<3} {clip.hypothesis}")
-        for language in report.languages():
-            unit = "CER" if language in ("zh", "yue", "ja") else "WER"
-            print(f"  {language}: {unit} {report.rate(language):.1%}")
+    run = run_accuracy(settings, Path(args.folder), parse_systems(args.systems),
+                       threads=args.threads, long_seconds=args.long,
+                       bare_precision=args.bare_precision, dictation_speed=args.dictation_speed)
+    print(run.table())
+    print()
+    print(run.clip_lines())
     if args.output:
-        data = {name: report.to_dict() for name, report in reports.items()}
-        Path(args.output).write_text(json.dumps(data, ensure_ascii=False, indent=2))
+        Path(args.output).write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2),
+                                     encoding="utf-8")
+        print(f"\nresults written to {args.output}")
     return 0
 
 
@@ -239,11 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the faster-whisper side-by-side (run when it is installed)")
     p.set_defaults(func=cmd_bench_asr)
 
-    p = bench_sub.add_parser("accuracy", help="WER/CER on a folder with a manifest.tsv")
+    p = bench_sub.add_parser("accuracy", help="WER/CER, loops and empties on a folder with a "
+                             "manifest.tsv, several recognizers side by side")
     p.add_argument("folder", help="folder with manifest.tsv (file, language, reference_text)")
+    p.add_argument("--systems", default=None,
+                   help="comma-separated: ours,server,dictation,bare,fw1,fw5 (default: all; "
+                        "faster-whisper ones are skipped when it is not installed)")
+    p.add_argument("--long", type=float, nargs="?", const=300.0, default=None,
+                   metavar="SECONDS",
+                   help="join each language's clips into one recording of about SECONDS "
+                        "(default 300) and transcribe that as one file")
+    p.add_argument("--threads", type=int, default=None, help="recognizer threads per system")
+    p.add_argument("--bare-precision", default=None,
+                   help="model variant for bare sherpa-onnx (default: asr.precision)")
+    p.add_argument("--dictation-speed", type=float, default=8.0,
+                   help="stream dictations this many times faster than real time (0: unpaced)")
     p.add_argument("--output", default=None, help="JSON output file")
-    p.add_argument("--compare", action="store_true",
-                   help="score faster-whisper on the same clips too (same weights)")
     p.set_defaults(func=cmd_bench_accuracy)
 
     from capswriter.tools.commands import add_tool_commands

@@ -1,50 +1,36 @@
-"""Word and character error rates of the engine on recordings with reference text.
+"""Scoring transcripts against references: error rates, word-level diffs and looping output.
 
 English is compared after Whisper's English text normalizer (case, punctuation, spelled-out
-numbers); Chinese by characters after Traditional→Simplified conversion and punctuation removal.
+numbers); Chinese and Japanese by characters after Traditional→Simplified conversion and
+punctuation removal. An error rate is the edit distance (substitutions, deletions, insertions)
+over the reference length, summed over clips before dividing.
+
+A looping output is Whisper's best-known failure: the decoder repeats itself until its token
+budget runs out. It shows as text that compresses too well (gzip ratio over 2.4, the threshold
+Whisper itself uses) or as a stretch of words said back to back again and again.
 """
 
 from __future__ import annotations
 
-import csv
+import functools
+import re
 import unicodedata
+import zlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+import numpy as np
 
 from capswriter.asr.text import to_simplified
 
-_CJK_LANGS = {"zh", "yue", "ja"}
+CJK_LANGUAGES = {"zh", "yue", "ja"}
+# Whisper's compression_ratio_threshold: above it a decode is treated as repetitive.
+COMPRESSION_RATIO_LIMIT = 2.4
+# One Whisper window yields a few hundred bytes of text; longer text (a whole file) is judged
+# window by window, since any long text compresses better than the 30 s Whisper saw at once.
+COMPRESSION_WINDOW_BYTES = 600
 
 
-@dataclass
-class ClipScore:
-    file: str
-    language: str
-    reference: str
-    hypothesis: str
-    errors: int
-    length: int
-
-
-@dataclass
-class AccuracyReport:
-    clips: list[ClipScore] = field(default_factory=list)
-
-    def rate(self, language: str) -> float:
-        """Corpus-level error rate: total edits over total reference units."""
-        chosen = [c for c in self.clips if c.language == language]
-        length = sum(c.length for c in chosen)
-        return sum(c.errors for c in chosen) / length if length else 0.0
-
-    def languages(self) -> list[str]:
-        return sorted({c.language for c in self.clips})
-
-    def to_dict(self) -> dict:
-        return {
-            "clips": [asdict(c) for c in self.clips],
-            "rates": {lang: self.rate(lang) for lang in self.languages()},
-        }
-
+# ---- what is compared ----------------------------------------------------------------------
 
 _SMALL_NUMBERS = {
     w: str(i)
@@ -52,11 +38,16 @@ _SMALL_NUMBERS = {
 }
 
 
-def _english_words(text: str) -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _english_normalizer():
     from whisper_normalizer.english import EnglishTextNormalizer
 
+    return EnglishTextNormalizer()
+
+
+def _english_words(text: str) -> list[str]:
     words: list[str] = []
-    for word in EnglishTextNormalizer()(text).split():
+    for word in _english_normalizer()(text).split():
         # ...and leaves a lone "1" spelled out, so compare small numbers as digits.
         word = _SMALL_NUMBERS.get(word, word)
         # The normalizer turns "one two three" into "123" but keeps "1, 2, 3" as three words.
@@ -72,41 +63,280 @@ def _chinese_chars(text: str) -> list[str]:
     return [ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "S"))]
 
 
-def _edit_distance(ref: list[str], hyp: list[str]) -> int:
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1]
+def units(text: str, language: str) -> list[str]:
+    """What is compared: normalized words, or characters for Chinese and Japanese."""
+    return _chinese_chars(text) if language in CJK_LANGUAGES else _english_words(text)
+
+
+def joiner(language: str) -> str:
+    """How units are put back together for display: nothing between characters."""
+    return "" if language in CJK_LANGUAGES else " "
+
+
+# ---- alignment -----------------------------------------------------------------------------
+
+
+@dataclass
+class Alignment:
+    """A minimal edit script from reference to hypothesis.
+
+    ``chunks`` alternate between agreeing stretches (``ref == hyp``) and disagreeing ones; a
+    disagreeing chunk with both sides is a substitution (plus deletions or insertions when
+    the sides differ in length), with one side empty a pure deletion or insertion.
+    """
+
+    chunks: list[tuple[list[str], list[str]]]
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def length(self) -> int:
+        return sum(len(ref) for ref, _ in self.chunks)
+
+    def diff(self, join: str = " ") -> str:
+        """The reference with errors marked: ``[-deleted-]{+inserted+}``, agreement plain."""
+        parts = []
+        for ref, hyp in self.chunks:
+            if ref == hyp:
+                parts.append(join.join(ref))
+                continue
+            marked = ""
+            if ref:
+                marked += f"[-{join.join(ref)}-]"
+            if hyp:
+                marked += f"{{+{join.join(hyp)}+}}"
+            parts.append(marked)
+        return join.join(parts)
+
+
+def _distances(ref_ids: np.ndarray, hyp_ids: np.ndarray) -> np.ndarray:
+    """The full Levenshtein table, one numpy row at a time.
+
+    Within a row the insertion step depends on its left neighbour, but ``row[j] = min over
+    k <= j of (base[k] + j - k)`` is a running minimum, so no Python loop over columns is needed.
+    """
+    n, m = len(ref_ids), len(hyp_ids)
+    table = np.empty((n + 1, m + 1), dtype=np.int32)
+    table[0] = np.arange(m + 1)
+    steps = np.arange(m + 1, dtype=np.int32)
+    for i in range(1, n + 1):
+        previous = table[i - 1]
+        base = np.empty(m + 1, dtype=np.int32)
+        base[0] = i
+        base[1:] = np.minimum(previous[1:] + 1, previous[:-1] + (hyp_ids != ref_ids[i - 1]))
+        table[i] = np.minimum.accumulate(base - steps) + steps
+    return table
+
+
+def align(ref: list[str], hyp: list[str]) -> Alignment:
+    """Align two unit sequences with the fewest edits, substitutions preferred."""
+    vocabulary: dict[str, int] = {}
+    ref_ids = np.array([vocabulary.setdefault(u, len(vocabulary)) for u in ref], dtype=np.int32)
+    hyp_ids = np.array([vocabulary.setdefault(u, len(vocabulary)) for u in hyp], dtype=np.int32)
+    table = _distances(ref_ids, hyp_ids)
+    ops: list[tuple[str, str | None, str | None]] = []
+    i, j = len(ref), len(hyp)
+    while i or j:
+        # Walking back, edits are taken before matches so that a repeated word is marked
+        # where the repeat is ("for you {+for you+}"), not in front of the original.
+        here = table[i, j]
+        if i and j and ref[i - 1] != hyp[j - 1] and here == table[i - 1, j - 1] + 1:
+            ops.append(("s", ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+        elif j and here == table[i, j - 1] + 1:
+            ops.append(("i", None, hyp[j - 1]))
+            j -= 1
+        elif i and here == table[i - 1, j] + 1:
+            ops.append(("d", ref[i - 1], None))
+            i -= 1
+        else:
+            ops.append(("=", ref[i - 1], hyp[j - 1]))
+            i, j = i - 1, j - 1
+    ops.reverse()
+    alignment = Alignment([])
+    for op, r, h in ops:
+        same = op == "="
+        if not alignment.chunks or (alignment.chunks[-1][0] == alignment.chunks[-1][1]) != same:
+            alignment.chunks.append(([], []))
+        if r is not None:
+            alignment.chunks[-1][0].append(r)
+        if h is not None:
+            alignment.chunks[-1][1].append(h)
+        alignment.substitutions += op == "s"
+        alignment.deletions += op == "d"
+        alignment.insertions += op == "i"
+    return alignment
 
 
 def score(reference: str, hypothesis: str, language: str) -> tuple[int, int]:
     """(edits, reference length) in words, or characters for Chinese and Japanese."""
-    if language in _CJK_LANGS:
-        ref, hyp = _chinese_chars(reference), _chinese_chars(hypothesis)
-    else:
-        ref, hyp = _english_words(reference), _english_words(hypothesis)
-    return _edit_distance(ref, hyp), len(ref)
+    alignment = align(units(reference, language), units(hypothesis, language))
+    return alignment.errors, alignment.length
 
 
-def read_manifest(path: Path) -> list[dict[str, str]]:
-    """Rows of a manifest.tsv with at least `file`, `language` and `reference_text` columns."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
+# ---- looping output ------------------------------------------------------------------------
+
+_CJK_CHAR = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# A Han or kana character is a unit of its own; anything else runs of letters and digits.
+_LOOP_TOKEN = re.compile(f"[{_CJK_CHAR}]|(?:(?![{_CJK_CHAR}])[^\\W_])+(?:'[^\\W_]+)*")
+# A repeat counts as a loop when its unit (>= 3 words / >= 4 characters) comes three times in
+# a row, or when the repeated copy alone is sentence-long (>= 8 words / >= 10 characters):
+# "She had a a a" is a stutter, "我有的事我说不清楚你们知道吗我有的事我说不清楚你们" a loop.
+_MIN_UNIT = {"words": 3, "chars": 4}
+_MIN_COPY = {"words": 8, "chars": 10}
+_MAX_UNIT = 80  # tokens; longer units are whole passages, not decoder loops
 
 
-def evaluate(engine, folder: Path) -> AccuracyReport:
-    """Transcribe every clip listed in `folder/manifest.tsv` and score it."""
-    from capswriter.files.decode import load_audio
+def compression_ratio(text: str) -> float:
+    """UTF-8 length over zlib-compressed length, as Whisper computes it."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
-    report = AccuracyReport()
-    for row in read_manifest(folder / "manifest.tsv"):
-        language = row["language"]
-        text = engine.transcribe(load_audio(folder / row["file"])).text
-        errors, length = score(row["reference_text"], text, language)
-        report.clips.append(
-            ClipScore(row["file"], language, row["reference_text"], text, errors, length)
-        )
-    return report
+
+def max_compression_ratio(text: str, window: int = COMPRESSION_WINDOW_BYTES) -> float:
+    """The highest compression ratio over windows of about one Whisper output."""
+    data = text.encode("utf-8")
+    if len(data) <= window:
+        return compression_ratio(text)
+    starts = range(0, len(data) - window + window // 2, window // 2)
+    return max(len(data[s : s + window]) / len(zlib.compress(data[s : s + window]))
+               for s in starts)  # fmt: skip
+
+
+@dataclass
+class Repeat:
+    """A stretch of text said again right after itself."""
+
+    unit: str  # one copy of what repeats
+    times: float  # copies in a row; 1.8 is once and most of a second time
+
+    def __str__(self) -> str:
+        return f"{self.unit} ×{self.times:.1f}"
+
+
+def find_repeats(text: str) -> list[Repeat]:
+    """Back-to-back repeats long or frequent enough to be a decoder loop, in text order."""
+    tokens = [t.lower() for t in _LOOP_TOKEN.findall(text)]
+    if not tokens:
+        return []
+    chars = sum(len(t) == 1 and re.match(f"[{_CJK_CHAR}]", t) is not None for t in tokens)
+    kind = "chars" if chars * 2 >= len(tokens) else "words"
+    join = "" if kind == "chars" else " "
+    positions: dict[str, list[int]] = {}
+    for k, token in enumerate(tokens):
+        positions.setdefault(token, []).append(k)
+    found: list[Repeat] = []
+    i = 0
+    while i < len(tokens):
+        best: tuple[int, int] | None = None  # (unit length, copied length)
+        for j in positions[tokens[i]]:
+            unit = j - i
+            if unit <= 0:
+                continue
+            if unit > _MAX_UNIT:
+                break
+            copied = 0
+            while j + copied < len(tokens) and tokens[i + copied] == tokens[j + copied]:
+                copied += 1
+            is_loop = (unit >= _MIN_UNIT[kind] and copied >= 2 * unit) or copied >= _MIN_COPY[kind]
+            if is_loop and (best is None or unit + copied > sum(best)):
+                best = (unit, copied)
+        if best is None:
+            i += 1
+            continue
+        unit, copied = best
+        found.append(Repeat(join.join(tokens[i : i + unit]), round((unit + copied) / unit, 1)))
+        i += unit + copied
+    return found
+
+
+def looks_looping(text: str) -> bool:
+    """True for text that repeats itself the way a looping Whisper decoder does."""
+    return max_compression_ratio(text) > COMPRESSION_RATIO_LIMIT or bool(find_repeats(text))
+
+
+# ---- clips and reports ---------------------------------------------------------------------
+
+
+@dataclass
+class ClipScore:
+    file: str
+    language: str
+    reference: str
+    hypothesis: str
+    errors: int
+    length: int
+    substitutions: int = 0
+    deletions: int = 0
+    insertions: int = 0
+    diff: str = ""
+    empty: bool = False  # the reference has words, the hypothesis none
+    looping: bool = False
+    compression_ratio: float = 0.0
+    repeats: list[str] = field(default_factory=list)
+    # A reference that repeats itself (a long recording built from one short clip) makes
+    # repetition in the hypothesis expected: such a clip is not judged for looping.
+    reference_repeats: bool = False
+    seconds: float = 0.0  # what the system took for this clip
+    error: str = ""  # why the system gave no text, when it failed
+
+
+def score_clip(file: str, language: str, reference: str, hypothesis: str,
+               seconds: float = 0.0, error: str = "") -> ClipScore:
+    """Everything the harness reports about one transcript of one clip."""
+    ref, hyp = units(reference, language), units(hypothesis, language)
+    alignment = align(ref, hyp)
+    reference_repeats = looks_looping(reference)
+    repeats = [] if reference_repeats else find_repeats(hypothesis)
+    ratio = max_compression_ratio(hypothesis)
+    looping = not reference_repeats and (ratio > COMPRESSION_RATIO_LIMIT or bool(repeats))
+    return ClipScore(
+        file, language, reference, hypothesis, alignment.errors, alignment.length,
+        alignment.substitutions, alignment.deletions, alignment.insertions,
+        alignment.diff(joiner(language)), bool(ref) and not hyp, looping, round(ratio, 2),
+        [str(r) for r in repeats], reference_repeats, round(seconds, 3), error,
+    )  # fmt: skip
+
+
+@dataclass
+class AccuracyReport:
+    clips: list[ClipScore] = field(default_factory=list)
+
+    def rate(self, language: str) -> float:
+        """Corpus-level error rate: total edits over total reference units."""
+        chosen = [c for c in self.clips if c.language == language]
+        length = sum(c.length for c in chosen)
+        return sum(c.errors for c in chosen) / length if length else 0.0
+
+    def languages(self) -> list[str]:
+        return sorted({c.language for c in self.clips})
+
+    @property
+    def looping(self) -> int:
+        return sum(c.looping for c in self.clips)
+
+    @property
+    def repeats(self) -> int:
+        return sum(len(c.repeats) for c in self.clips)
+
+    @property
+    def empty(self) -> int:
+        return sum(c.empty for c in self.clips)
+
+    @property
+    def failed(self) -> int:
+        return sum(bool(c.error) for c in self.clips)
+
+    def to_dict(self) -> dict:
+        return {
+            "clips": [asdict(c) for c in self.clips],
+            "rates": {lang: self.rate(lang) for lang in self.languages()},
+            "looping": self.looping,
+            "empty": self.empty,
+            "failed": self.failed,
+        }

@@ -3,7 +3,8 @@
 The whisper-base install already rebuilt faster-whisper's own CTranslate2 model (``model.bin``
 in the cache, see asr/install.py), so both engines run the same weights. faster-whisper is
 asked to decode the way ours does: greedy, one temperature, no timestamps, no VAD, language
-detected. It is optional (the ``compare`` extra); without it the side-by-side is skipped with
+detected (``bench accuracy`` instead runs it as its users would, see accuracy_systems.py).
+It is optional (the ``compare`` extra); without it the side-by-side is skipped with
 a note saying why.
 """
 
@@ -15,12 +16,11 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
 
-from capswriter.asr.result import Transcript
-from capswriter.audio import SAMPLE_RATE
 from capswriter.config import cache_dir
 from capswriter.tools.runlog import timed_runs
 
@@ -67,17 +67,16 @@ class FasterWhisper:
         )
 
     def text(self, samples: np.ndarray) -> str:
-        segments, _ = self._model.transcribe(
+        """Decoded as our engine decodes: greedy, one temperature, no timestamps, no VAD."""
+        return self.decode(
             samples, beam_size=1, temperature=0.0, without_timestamps=True,
             condition_on_previous_text=False, vad_filter=False,
         )
-        return " ".join(s.text.strip() for s in segments)  # decoding happens while iterating
 
-    def transcribe(self, samples: np.ndarray) -> Transcript:
-        """Our engine's call shape, so the accuracy tool can score both alike."""
-        started = time.perf_counter()
-        text = self.text(samples)
-        return Transcript(text, len(samples) / SAMPLE_RATE, time.perf_counter() - started)
+    def decode(self, samples: np.ndarray, **options: Any) -> str:
+        """Text of float32 16 kHz samples; ``options`` go to ``WhisperModel.transcribe``."""
+        segments, _ = self._model.transcribe(samples, **options)
+        return " ".join(s.text.strip() for s in segments)  # decoding happens while iterating
 
 
 def load_faster_whisper(model: str, threads: int) -> FasterWhisper | str:
