@@ -3,9 +3,10 @@
 :class:`PostProcessor` rewrites the text (hot words, regex rules, Traditional→Simplified,
 trailing punctuation and space); the rule files are re-read when their mtime changes, so edits
 apply to the next dictation. :class:`TextOutput` pastes or types the result into the focused
-application, with a per-application override of the mode. When it cannot (no focused window,
-clipboard or keyboard failure), the text is left on the clipboard and the result says why, so the
-caller can keep it in history and tell the user.
+application, with a per-application override of the mode, and puts a space between two Latin
+dictations that follow each other in one window. When it cannot (no focused window, clipboard or
+keyboard failure), the text is left on the clipboard and the result says why, so the caller can
+keep it in history and tell the user.
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from pathlib import Path
 
 from capswriter.config import Settings, config_dir, tomllib
 from capswriter.errors import CapsWriterError
+from capswriter.sentences import needs_space_between
 
 log = logging.getLogger(__name__)
 
 TRAILING_PUNCTUATION = "。，、；：！？,.;:!?…"
 MODES = ("paste", "type")
+# Text put into the same window within this many seconds continues what was put there before.
+FOLLOW_ON_S = 120.0
 
 
 class OutputError(CapsWriterError):
@@ -162,6 +166,18 @@ class FocusedApp:
         name = name.lower()
         return name in self.process.lower() or name in self.title.lower()
 
+    def same_window(self, other: FocusedApp) -> bool:
+        """True when both name one window, as far as process and title can tell.
+
+        Editors mark a changed document in the title ("*notes.txt", "● notes.txt"), and the
+        first dictation is such a change; the mark is not part of the window's name.
+        """
+        return self.process == other.process and _unmarked(self.title) == _unmarked(other.title)
+
+
+def _unmarked(title: str) -> str:
+    return title.lstrip("*●• ")
+
 
 def focused_app() -> FocusedApp | None:
     """The focused top-level window's process and title, or None if nothing has focus."""
@@ -269,6 +285,15 @@ class Clipboard:
             time.sleep(0.01)
 
 
+@dataclass(frozen=True)
+class LastOutput:
+    """What was last put into a window, and when (time.monotonic())."""
+
+    text: str
+    at: float
+    app: FocusedApp
+
+
 @dataclass
 class OutputResult:
     delivered: bool
@@ -295,6 +320,7 @@ class TextOutput:
         # The target reads the clipboard after it handles Ctrl+V; restoring earlier would
         # make it paste the old content.
         self.paste_settle_s = paste_settle_s
+        self.last: LastOutput | None = None
         self._keyboard = None
 
     def mode_for(self, app: FocusedApp | None) -> str:
@@ -305,23 +331,42 @@ class TextOutput:
         return self.settings.client.output_mode
 
     def deliver(self, text: str) -> OutputResult:
-        """Paste or type ``text``; on failure leave it on the clipboard and say why."""
+        """Paste or type ``text``; on failure leave it on the clipboard and say why.
+
+        Text that continues Latin text put into the same window shortly before gets a space in
+        front ("meters." then "Go forward"); Chinese never does.
+        """
         app = focused_app()
         mode = self.mode_for(app)
         if not text:
             return OutputResult(True, mode, app)
         if app is None:
+            self.last = None
             return self._fallback(text, mode, app, "no window has keyboard focus")
+        sent = " " + text if self.follows_on(text, app, time.monotonic()) else text
         try:
             if mode == "type":
-                self._controller().type(text)
+                self._controller().type(sent)
                 sent_at = time.monotonic()
             else:
-                sent_at = self.paste(text)
+                sent_at = self.paste(sent)
         except Exception as exc:
             log.warning("output failed: %s", exc)
+            # Whether any of it arrived is unknown, so the next text cannot count on it.
+            self.last = None
             return self._fallback(text, mode, app, str(exc))
+        self.last = LastOutput(sent, sent_at, app)
         return OutputResult(True, mode, app, sent_at=sent_at)
+
+    def follows_on(self, text: str, app: FocusedApp, now: float) -> bool:
+        """True when ``text`` should be set apart by a space from the last text put into ``app``."""
+        last = self.last
+        return (
+            last is not None
+            and now - last.at <= FOLLOW_ON_S
+            and last.app.same_window(app)
+            and needs_space_between(last.text, text)
+        )
 
     def paste(self, text: str) -> float:
         """Paste through the clipboard and put back what it held; returns when Ctrl+V went out."""

@@ -21,6 +21,7 @@ from capswriter.asr.text import looks_cut_short, text_units  # noqa: F401 - publ
 from capswriter.audio import SAMPLE_RATE
 from capswriter.files.decode import load_audio
 from capswriter.files.segment import AudioSegment, Segmenter
+from capswriter.sentences import sentence_case
 
 # on_progress(done_segments, total_segments, audio_seconds_done)
 ProgressCallback = Callable[[int, int, float], None]
@@ -107,10 +108,11 @@ def transcribe_file(
         if on_progress is not None:
             on_progress(done, len(pieces), piece.end)
 
+    segments, text = assemble(segments)
     return FileTranscript(
         path=path,
         segments=segments,
-        text=join_texts([segment.text for segment in segments]),
+        text=text,
         audio_seconds=len(samples) / SAMPLE_RATE,
         wall_seconds=time.perf_counter() - started,
         model=engine.model_name,
@@ -119,6 +121,19 @@ def transcribe_file(
         # heard on a tie).
         language=Counter(languages).most_common(1)[0][0] if languages else (language or ""),
     )
+
+
+def assemble(
+    segments: list[Segment], starts_sentence: bool = True
+) -> tuple[list[Segment], str]:
+    """Segments with each sentence's first word in reading case, and the text joined from them.
+
+    Every output (txt, srt, vtt, json, the server's result) is made from what this returns, so
+    they all agree; ``starts_sentence`` says whether the first segment begins a sentence.
+    """
+    texts = sentence_case([s.text for s in segments], first_starts_sentence=starts_sentence)
+    cased = [Segment(s.start, s.end, text) for s, text in zip(segments, texts, strict=True)]
+    return cased, join_texts(texts)
 
 
 def place_segments(result: Transcript, piece: AudioSegment) -> list[Segment]:

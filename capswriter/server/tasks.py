@@ -13,9 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from capswriter.asr.engine import join_texts
 from capswriter.asr.result import Segment
-from capswriter.files.pipeline import place_segments
+from capswriter.files.pipeline import assemble, place_segments
 from capswriter.files.segment import AudioSegment
 from capswriter.server import protocol
 from capswriter.server.jobs import Job, JobState
@@ -115,11 +114,14 @@ class Task:
             segments.extend(place_segments(j.transcript, piece))
             if j.transcript.language:
                 languages.append(j.transcript.language)
+        # A dictation may continue a sentence already in the window: its first word keeps
+        # the case it was heard with.
+        segments, text = assemble(segments, starts_sentence=self.kind == "file")
         now = time.monotonic()
         self._close(
             protocol.Result(
                 task_id=self.id,
-                text=join_texts([seg.text for seg in segments]),
+                text=text,
                 segments=[
                     {"start": round(seg.start, 3), "end": round(seg.end, 3), "text": seg.text}
                     for seg in segments

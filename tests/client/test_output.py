@@ -8,8 +8,10 @@ import time
 import pytest
 
 from capswriter.client.output import (
+    FOLLOW_ON_S,
     Clipboard,
     FocusedApp,
+    LastOutput,
     PostProcessor,
     TextOutput,
     focused_app,
@@ -87,6 +89,33 @@ def test_trailing_punctuation_and_space_options(tmp_path):
     assert processor(tmp_path, trailing_space=True).process("") == ""
 
 
+@pytest.mark.parametrize("text", ["1, 2, 3.", "Go forward 10 meters.", "In 1813, 8 men came."])
+def test_no_clean_up_step_changes_digits(tmp_path, text):
+    (tmp_path / "hot_words.txt").write_text("GitHub\nWindows 10\nten = 10\n", encoding="utf-8")
+    (tmp_path / "hot_rules.txt").write_text("(\\d+) px = \\1 pixels\n", encoding="utf-8")
+    assert processor(tmp_path).process(text) == text
+    assert processor(tmp_path, trailing_punctuation=False).process(text) == text.rstrip(".")
+    assert processor(tmp_path, trailing_space=True).process(text) == text + " "
+
+
+def test_a_dictation_right_after_another_in_the_same_window_is_set_apart(tmp_path):
+    out = TextOutput(Settings(), rules_dir=tmp_path)
+    editor = FocusedApp(process="gedit", title="notes.txt - gedit")
+    out.last = LastOutput("Go forward 10 meters.", 100.0, editor)
+    assert out.follows_on("Go forward", editor, 130.0)
+    assert out.follows_on("10 more", editor, 130.0)
+    # The editor marks the document changed after the first dictation: still the same window.
+    assert out.follows_on("Go", FocusedApp("gedit", "*notes.txt - gedit"), 130.0)
+    assert not out.follows_on("Go", FocusedApp("gedit", "other.txt - gedit"), 130.0)
+    assert not out.follows_on("Go", FocusedApp("xterm", "notes.txt - gedit"), 130.0)
+    assert not out.follows_on("Go", editor, 100.0 + FOLLOW_ON_S + 1)
+    assert not out.follows_on("然后停下。", editor, 130.0)
+    out.last = LastOutput("向前走十米。", 100.0, editor)
+    assert not out.follows_on("Then stop.", editor, 130.0)
+    out.last = LastOutput("Go forward. ", 100.0, editor)  # trailing_space put one there
+    assert not out.follows_on("Go", editor, 130.0)
+
+
 def test_per_app_mode_override_by_process_or_title(tmp_path):
     (tmp_path / "apps.toml").write_text(
         '[apps]\n"xterm" = "type"\n"Remote Desktop" = "type"\n', encoding="utf-8"
@@ -132,6 +161,19 @@ def test_type_mode_types_into_the_field(focus_target, tmp_path):
     out.close()
     assert result.delivered and result.mode == "type"
     assert wait_until(lambda: focus_target.text() == "typed text", 5), focus_target.text()
+
+
+def test_consecutive_dictations_get_a_space_in_latin_text_only(focus_target, tmp_path):
+    out = TextOutput(Settings(), rules_dir=tmp_path, paste_settle_s=0.1)
+    for text in ("Go forward 10 meters.", "Go forward"):
+        assert out.deliver(text).delivered
+    assert wait_until(lambda: focus_target.text() == "Go forward 10 meters. Go forward", 5), \
+        focus_target.text()
+    for text in ("。向前走十米。", "然后停下。"):
+        assert out.deliver(text).delivered
+    expected = "Go forward 10 meters. Go forward。向前走十米。然后停下。"
+    assert wait_until(lambda: focus_target.text() == expected, 5), focus_target.text()
+    out.close()
 
 
 def test_without_focus_the_text_stays_on_the_clipboard(x_server, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
@@ -10,10 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from capswriter.asr.result import Segment
 from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import UnsupportedAudio
 from capswriter.files.pipeline import (
     FileTranscript,
+    assemble,
     looks_cut_short,
     text_units,
     transcribe_file,
@@ -102,6 +105,49 @@ def test_transcript_writes_subtitles_matching_the_audio(long_transcript, tmp_pat
     srt = (tmp_path / "long_recording.srt").read_text(encoding="utf-8")
     assert srt == srt_text(result.segments)
     assert srt.count(" --> ") == len(result.segments)
+
+
+def written_outputs(transcript: FileTranscript) -> tuple[str, list[str], dict]:
+    """The txt text, the srt cue texts and the json written for ``transcript``."""
+    write_transcript(transcript, ["txt", "srt", "json"])
+    txt = transcript.path.with_suffix(".txt").read_text(encoding="utf-8").strip()
+    srt = transcript.path.with_suffix(".srt").read_text(encoding="utf-8")
+    cues = [block.split("\n", 2)[2].strip() for block in srt.strip().split("\n\n")]
+    data = json.loads(transcript.path.with_suffix(".json").read_text(encoding="utf-8"))
+    return txt, cues, data
+
+
+def test_every_output_shows_the_same_sentence_capitals(tmp_path):
+    pieces = [
+        Segment(0.0, 2.0, "but when I had approached,"),
+        Segment(2.5, 4.0, "The door was open."),
+        Segment(5.0, 6.0, "then it shut."),
+        Segment(7.0, 8.0, "1, 2, 3."),
+        Segment(9.0, 10.0, "go forward 10 meters."),
+    ]
+    segments, text = assemble(pieces)
+    transcript = FileTranscript(tmp_path / "talk.wav", segments, text, 10.0, 1.0, "whisper-base")
+    txt, cues, data = written_outputs(transcript)
+    assert txt == ("But when I had approached, the door was open. Then it shut. 1, 2, 3. "
+                   "Go forward 10 meters.")
+    assert cues == ["But when I had approached,", "the door was open.", "Then it shut.",
+                    "1, 2, 3.", "Go forward 10 meters."]
+    assert data["text"] == txt
+    assert [s["text"] for s in data["segments"]] == cues
+    assert [(s.start, s.end) for s in segments] == [(p.start, p.end) for p in pieces]
+
+
+def test_a_file_heard_starting_in_lower_case_starts_with_a_capital_everywhere(
+    tmp_path, real_clips, engine, segmenter
+):
+    # Whisper writes this clip, cut from the middle of a sentence, as "in 1813."
+    path = tmp_path / "mid_sentence.wav"
+    sf.write(path, real_clips["en_ljspeech_LJ002-0020.wav"].samples(), SAMPLE_RATE)
+    transcript = transcribe_file(path, engine, segmenter)
+    txt, cues, data = written_outputs(transcript)
+    assert words(txt) == ["in", "1813"], txt
+    assert txt[0] == "I" and cues[0][0] == "I" and data["text"][0] == "I", (txt, cues)
+    assert data["segments"][0]["text"][0] == "I"
 
 
 def test_short_sentence_then_a_long_one_is_not_cut_short(tmp_path, real_clips, engine, segmenter):
