@@ -2,8 +2,9 @@
 
 English is compared after Whisper's English text normalizer (case, punctuation, spelled-out
 numbers); Chinese and Japanese by characters after Traditional→Simplified conversion and
-punctuation removal. An error rate is the edit distance (substitutions, deletions, insertions)
-over the reference length, summed over clips before dividing.
+punctuation removal, a Latin word inside them counting as one unit. An error rate is the edit
+distance (substitutions, deletions, insertions) over the reference length, summed over clips
+before dividing.
 
 A looping output is Whisper's best-known failure: the decoder repeats itself until its token
 budget runs out. It shows as text that compresses too well (gzip ratio over 2.4, the threshold
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 import zlib
 from dataclasses import asdict, dataclass, field
 
@@ -58,19 +58,38 @@ def _english_words(text: str) -> list[str]:
     return words
 
 
-def _chinese_chars(text: str) -> list[str]:
-    text = to_simplified(text)
-    return [ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "S"))]
+_HAN_OR_KANA = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# In Chinese text a Han or kana character is one unit and so is a run of other letters or
+# digits: "唱跳rap篮球" is five units, as mixed-error-rate scoring counts code-switched speech,
+# so an English word costs one error like a Chinese character, not one per letter.
+_CJK_UNIT = re.compile(f"[{_HAN_OR_KANA}]|(?:(?![{_HAN_OR_KANA}])[^\\W_])+(?:'[^\\W_]+)*")
+
+
+def _is_han_or_kana(unit: str) -> bool:
+    return len(unit) == 1 and bool(re.match(f"[{_HAN_OR_KANA}]", unit))
+
+
+def _chinese_units(text: str) -> list[str]:
+    return [u.lower() for u in _CJK_UNIT.findall(to_simplified(text))]
 
 
 def units(text: str, language: str) -> list[str]:
     """What is compared: normalized words, or characters for Chinese and Japanese."""
-    return _chinese_chars(text) if language in CJK_LANGUAGES else _english_words(text)
+    return _chinese_units(text) if language in CJK_LANGUAGES else _english_words(text)
 
 
-def joiner(language: str) -> str:
-    """How units are put back together for display: nothing between characters."""
-    return "" if language in CJK_LANGUAGES else " "
+def join_units(units: list[str], cjk: bool = False) -> str:
+    """Units back into text: a space between words, none next to a Chinese character."""
+    out = ""
+    for unit in units:
+        if out and _spaced(out[-1], unit[0], cjk):
+            out += " "
+        out += unit
+    return out
+
+
+def _spaced(left: str, right: str, cjk: bool) -> bool:
+    return not cjk or not (_is_han_or_kana(left) or _is_han_or_kana(right))
 
 
 # ---- alignment -----------------------------------------------------------------------------
@@ -98,20 +117,26 @@ class Alignment:
     def length(self) -> int:
         return sum(len(ref) for ref, _ in self.chunks)
 
-    def diff(self, join: str = " ") -> str:
-        """The reference with errors marked: ``[-deleted-]{+inserted+}``, agreement plain."""
-        parts = []
+    def diff(self, cjk: bool = False) -> str:
+        """The reference with errors marked: ``[-deleted-]{+inserted+}``, agreement plain.
+
+        With ``cjk`` the units are Chinese characters and go without spaces between them.
+        """
+        out = ""
+        last = ""  # the last unit written, which decides the space before the next piece
         for ref, hyp in self.chunks:
             if ref == hyp:
-                parts.append(join.join(ref))
-                continue
-            marked = ""
-            if ref:
-                marked += f"[-{join.join(ref)}-]"
-            if hyp:
-                marked += f"{{+{join.join(hyp)}+}}"
-            parts.append(marked)
-        return join.join(parts)
+                pieces = [(unit, unit, unit) for unit in ref]
+            else:
+                marked = (f"[-{join_units(ref, cjk)}-]" if ref else "") + \
+                         (f"{{+{join_units(hyp, cjk)}+}}" if hyp else "")
+                pieces = [(marked, (ref or hyp)[0], (hyp or ref)[-1])]
+            for text, first, final in pieces:
+                if out and _spaced(last[-1], first[0], cjk):
+                    out += " "
+                out += text
+                last = final
+        return out
 
 
 def _distances(ref_ids: np.ndarray, hyp_ids: np.ndarray) -> np.ndarray:
@@ -181,9 +206,10 @@ def score(reference: str, hypothesis: str, language: str) -> tuple[int, int]:
 
 # ---- looping output ------------------------------------------------------------------------
 
-_CJK_CHAR = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A Han or kana character is a unit of its own; anything else runs of letters and digits.
-_LOOP_TOKEN = re.compile(f"[{_CJK_CHAR}]|(?:(?![{_CJK_CHAR}])[^\\W_])+(?:'[^\\W_]+)*")
+_LOOP_TOKEN = re.compile(
+    f"[{_HAN_OR_KANA}]|(?:(?![{_HAN_OR_KANA}])[^\\W_])+(?:'[^\\W_]+)*"
+)
 # A repeat counts as a loop when its unit (>= 3 words / >= 4 characters) comes three times in
 # a row, or when the repeated copy alone is sentence-long (>= 8 words / >= 10 characters):
 # "She had a a a" is a stutter, "我有的事我说不清楚你们知道吗我有的事我说不清楚你们" a loop.
@@ -224,7 +250,7 @@ def find_repeats(text: str) -> list[Repeat]:
     tokens = [t.lower() for t in _LOOP_TOKEN.findall(text)]
     if not tokens:
         return []
-    chars = sum(len(t) == 1 and re.match(f"[{_CJK_CHAR}]", t) is not None for t in tokens)
+    chars = sum(_is_han_or_kana(t) for t in tokens)
     kind = "chars" if chars * 2 >= len(tokens) else "words"
     join = "" if kind == "chars" else " "
     positions: dict[str, list[int]] = {}
@@ -298,7 +324,7 @@ def score_clip(file: str, language: str, reference: str, hypothesis: str,
     return ClipScore(
         file, language, reference, hypothesis, alignment.errors, alignment.length,
         alignment.substitutions, alignment.deletions, alignment.insertions,
-        alignment.diff(joiner(language)), bool(ref) and not hyp, looping, round(ratio, 2),
+        alignment.diff(language in CJK_LANGUAGES), bool(ref) and not hyp, looping, round(ratio, 2),
         [str(r) for r in repeats], reference_repeats, round(seconds, 3), error,
     )  # fmt: skip
 

@@ -31,7 +31,7 @@ from capswriter.audio import SAMPLE_RATE
 from capswriter.config import Settings
 from capswriter.errors import ConfigError, UnsupportedAudio
 from capswriter.tools import accuracy_systems as systems
-from capswriter.tools.accuracy import CJK_LANGUAGES, AccuracyReport, joiner, score_clip
+from capswriter.tools.accuracy import CJK_LANGUAGES, AccuracyReport, score_clip
 from capswriter.tools.runlog import StatusLine
 
 LONG_PAUSES_S = (0.8, 2.0)
@@ -181,7 +181,8 @@ def long_recordings(
         sf.write(path, np.clip(joined, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
         samples, _ = sf.read(path, dtype="float32")  # exactly what the file holds
         by_name = {c.file: c for c in chosen}
-        reference = joiner(language).join(by_name[p["file"]].reference for p in placed)
+        # A space between clips: nothing for Chinese scoring, a word boundary for the rest.
+        reference = " ".join(by_name[p["file"]].reference for p in placed)
         recordings.append(systems.Clip(path.name, language, reference, samples, path))
         inputs.append({"file": path.name, "language": language,
                        "seconds": round(len(samples) / SAMPLE_RATE, 2), "parts": placed})

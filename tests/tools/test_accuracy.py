@@ -79,6 +79,22 @@ def test_a_chinese_diff_has_no_spaces_and_an_empty_output_is_one_deletion() -> N
     assert not score_clip("noise.wav", "en", "", "").empty
 
 
+def test_latin_words_in_chinese_count_as_one_unit_each_and_keep_their_spaces() -> None:
+    reference = ("全民制作人大家好，我是练习时长两年半的个人练习生蔡徐坤，"
+                 "喜欢唱、跳、rap、篮球、music。")
+    assert units("唱、跳、Rap、篮球、Music", "zh") == ["唱", "跳", "rap", "篮", "球", "music"]
+    clip = score_clip("zh.wav", "zh", reference,
+                      "全民製作人們大家好我是練習時常兩年半的個人練習生蔡徐昆"
+                      "喜歡唱、跳、燃球、 music")
+    assert (clip.errors, clip.length) == (5, 34)
+    assert clip.diff.endswith("蔡徐[-坤-]{+昆+}喜欢唱跳[-rap篮-]{+燃+}球music")
+    # A hallucinated English sentence is a handful of word errors, readable as words.
+    english = score_clip("zh.wav", "zh", "希望你以后能够做的比我还好呦",
+                         "Let's wait, see when it's done.")
+    assert english.diff.endswith("{+let's wait see when it's done+}")
+    assert english.errors == 14
+
+
 # ---- looping -----------------------------------------------------------------------------
 
 
@@ -150,7 +166,7 @@ def test_long_recordings_join_each_languages_clips_with_pauses(tmp_path: Path) -
     # A noise floor, never digital silence.
     lead = english.samples[: SAMPLE_RATE // 2]
     assert 0.0005 < float(np.sqrt(np.mean(lead * lead))) < 0.002
-    assert recordings[1].reference.startswith("广州市房地产中介协会分析广州市")
+    assert recordings[1].reference.startswith("广州市房地产中介协会分析 广州市")
 
 
 def test_the_bare_cutter_keeps_every_sample_in_pieces_under_28_seconds(
