@@ -82,8 +82,8 @@ class AsrSettings:
     # Empty means auto-detect; Whisper needs it (see asr/engine.py).
     language: str = ""
     num_threads: int = 0  # 0 = derived from cores and workers
-    # Extra silence frames sherpa-onnx appends for Whisper; -1 keeps its default.
-    tail_paddings: int = 300
+    # Whisper: candidates kept by beam search at temperature 0; 1 decodes greedily.
+    beam_size: int = 1
     simplified_chinese: bool = True
     # "int8" is smaller and faster; "fp32" keeps Chinese accuracy (see models/README.md).
     precision: str = "int8"
@@ -186,10 +186,17 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         ) from exc
 
 
+# Settings of earlier versions that no longer do anything: accepted, so an old settings file
+# still loads, and dropped.
+_RETIRED = {"tail_paddings"}
+
+
 def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
     hints = get_type_hints(type(obj))
     names = {f.name for f in fields(obj)}
     for key, value in values.items():
+        if key in _RETIRED and key not in names:
+            continue
         if key not in names:
             raise ConfigError(f"{where}: unknown setting '{key}'")
         current = getattr(obj, key)

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from capswriter.asr.guard import text_problem
 from capswriter.asr.languages import check_language
 from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
 from capswriter.asr.result import Segment, Transcript
-from capswriter.asr.text import looks_cut_short, text_units, tidy
+from capswriter.asr.text import join_texts, tidy
+from capswriter.asr.whisper_onnx import DecodeOptions, WhisperOnnx
 from capswriter.audio import SAMPLE_RATE
 from capswriter.config import AsrSettings
 from capswriter.errors import ModelBroken, ModelNotInstalled
@@ -26,10 +28,9 @@ log = logging.getLogger(__name__)
 
 # Whisper sees at most 30 s; sherpa-onnx silently drops audio past ~29.5 s, so stay below.
 MAX_PIECE_SECONDS = 28.0
-# Very short clips decode badly with little tail padding; padding the waveform with silence to
-# this length restored them (see models/README.md) at far less cost than a larger tail_paddings.
-MIN_AUDIO_SECONDS = 3.0
-# How many times a piece whose text stopped early is split and decoded again.
+# Audio kept either side of the speech the VAD heard, so word onsets and endings stay whole.
+SPEECH_PAD_SECONDS = 0.4
+# How many times a piece whose text failed every check is cut at its longest pause and retried.
 RETRIES = 2
 VAD_MODEL = Path("silero-vad") / "silero_vad.onnx"
 
@@ -80,6 +81,32 @@ def split_long(
     return bounds
 
 
+def speech_pieces(
+    samples: np.ndarray,
+    spans: list[tuple[int, int]],
+    max_seconds: float = MAX_PIECE_SECONDS,
+    pad_seconds: float = SPEECH_PAD_SECONDS,
+) -> list[tuple[int, int]]:
+    """Windows of at most `max_seconds` holding the speech `spans`, silence around them cut off.
+
+    Consecutive spans share a window while they fit (Whisper reads a sentence better with the
+    ones around it); long stretches of silence never reach Whisper, which invents text for them.
+    A single span longer than a window is cut at its quietest moments.
+    """
+    limit, pad = int(max_seconds * SAMPLE_RATE), int(pad_seconds * SAMPLE_RATE)
+    pieces: list[tuple[int, int]] = []
+    for a, b in spans:
+        a, b = max(0, a - pad), min(len(samples), b + pad)
+        if pieces and b - pieces[-1][0] <= limit:
+            pieces[-1] = (pieces[-1][0], b)
+        else:
+            pieces.append((max(a, pieces[-1][1]) if pieces else a, b))
+    bounded: list[tuple[int, int]] = []
+    for a, b in pieces:
+        bounded += [(a + x, a + y) for x, y in split_long(samples[a:b], max_seconds)]
+    return bounded
+
+
 @dataclass
 class EngineInfo:
     model_name: str
@@ -90,7 +117,11 @@ class EngineInfo:
 
 
 class Engine:
-    """A loaded recognizer plus the speech gate and text clean-up around it."""
+    """A loaded recognizer plus the speech gate and text clean-up around it.
+
+    Whisper models are decoded by `WhisperOnnx` (temperature fallback and text checks that
+    sherpa-onnx's greedy Whisper path lacks); every other kind runs on sherpa-onnx.
+    """
 
     def __init__(
         self,
@@ -106,8 +137,13 @@ class Engine:
         self.num_threads = num_threads
         self._gate = gate
         self._recognizers: dict[str, object] = {}
+        self._whisper: WhisperOnnx | None = None
+        self.decode_options = DecodeOptions(beam_size=max(1, settings.beam_size))
         started = time.perf_counter()
-        self._recognizer_for(settings.language)
+        if manifest.kind == "whisper":
+            self._whisper = self._load_whisper()
+        else:
+            self._recognizer_for(settings.language)
         self.info = EngineInfo(
             manifest.name,
             manifest.kind,
@@ -131,8 +167,21 @@ class Engine:
     def model_name(self) -> str:
         return self.manifest.name
 
+    def _load_whisper(self) -> WhisperOnnx:
+        check_language(self.manifest, self.settings.language)
+        files = whisper_files(self.manifest, self.model_dir, self.settings.precision)
+        try:
+            return WhisperOnnx(
+                files["encoder"], files["decoder"], files["tokens"], self.num_threads
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelBroken(
+                f"onnxruntime could not load {self.model_dir} ({exc}); reinstall with "
+                f"'capswriter models install {self.manifest.name}'"
+            ) from exc
+
     def _recognizer_for(self, language: str):
-        # Whisper fixes the language when the recognizer is built; keep one per language asked
+        # sherpa-onnx fixes the language when a recognizer is built; keep one per language asked
         # for, but at most two, since each costs the model's full memory.
         if language in self._recognizers:
             return self._recognizers[language]
@@ -145,7 +194,6 @@ class Engine:
             num_threads=self.num_threads,
             language=language,
             variant=self.settings.precision,
-            tail_paddings=self.settings.tail_paddings,
         )
         try:
             recognizer = getattr(sherpa_onnx.OfflineRecognizer, factory)(**kwargs)
@@ -159,16 +207,6 @@ class Engine:
         self._recognizers[language] = recognizer
         return recognizer
 
-    def _decode(self, recognizer, samples: np.ndarray) -> tuple[str, str]:
-        if len(samples) < MIN_AUDIO_SECONDS * SAMPLE_RATE and self.manifest.kind == "whisper":
-            pad = np.zeros(int(MIN_AUDIO_SECONDS * SAMPLE_RATE) - len(samples), dtype=np.float32)
-            samples = np.concatenate([samples, pad])
-        stream = recognizer.create_stream()
-        stream.accept_waveform(SAMPLE_RATE, samples)
-        recognizer.decode_stream(stream)
-        result = stream.result
-        return result.text, getattr(result, "lang", "") or ""
-
     def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcript:
         """Text of float32 mono 16 kHz samples; silence gives empty text."""
         samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
@@ -177,68 +215,92 @@ class Engine:
         spans = self._gate.speech_spans(samples) if self._gate is not None else [(0, len(samples))]
         if not spans:
             return Transcript("", audio_seconds, time.perf_counter() - started)
-        recognizer = self._recognizer_for(self.settings.language if language is None else language)
+        language = self.settings.language if language is None else language
+        check_language(self.manifest, language)
         segments: list[Segment] = []
         languages: list[str] = []
-        for start, end in split_long(samples):
+        for start, end in speech_pieces(samples, spans):
             inside = [(max(a, start), min(b, end)) for a, b in spans if a < end and b > start]
-            for piece_start, piece_end, text, lang in self._recognize(
-                recognizer, samples, start, end, inside, RETRIES
-            ):
-                languages.append(lang)
-                if text:
+            for piece in self._recognize(samples, start, end, inside, language, RETRIES):
+                languages.append(piece.language)
+                language = language or piece.language  # one language through a long input
+                if piece.text:
                     segments.append(
-                        Segment(piece_start / SAMPLE_RATE, piece_end / SAMPLE_RATE, text)
+                        Segment(piece.start / SAMPLE_RATE, piece.end / SAMPLE_RATE, piece.text)
                     )
         detected = next((lang for lang in languages if lang), "")
         text = join_texts([s.text for s in segments])
         return Transcript(text, audio_seconds, time.perf_counter() - started, detected, segments)
 
+    def _decode(
+        self, samples: np.ndarray, spans: list[tuple[int, int]], language: str
+    ) -> list[_Piece]:
+        """Timed texts of a piece of at most 30 s and whether they passed the checks."""
+        if self._whisper is not None:
+            piece = self._whisper.decode_piece(samples, spans, language, self.decode_options)
+            return [
+                _Piece(
+                    int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(samples)),
+                    tidy(text, self.settings.simplified_chinese), piece.language, piece.passed,
+                )  # fmt: skip
+                for start, end, text in piece.segments
+            ]
+        recognizer = self._recognizer_for(language)
+        stream = recognizer.create_stream()
+        stream.accept_waveform(SAMPLE_RATE, samples)
+        recognizer.decode_stream(stream)
+        result = stream.result
+        text = tidy(result.text, self.settings.simplified_chinese)
+        lang = (getattr(result, "lang", "") or "").strip("<|>")
+        speech_seconds = sum(b - a for a, b in spans) / SAMPLE_RATE
+        trusted = text_problem(text, speech_seconds) is None
+        return [_Piece(0, len(samples), text, lang, trusted)]
+
     def _recognize(
-        self, recognizer, samples: np.ndarray, start: int, end: int,
-        spans: list[tuple[int, int]], retries: int,
-    ) -> list[tuple[int, int, str, str]]:  # fmt: skip
-        """Decode samples[start:end]; if Whisper stopped early, decode the halves instead.
+        self, samples: np.ndarray, start: int, end: int,
+        spans: list[tuple[int, int]], language: str, retries: int,
+    ) -> list[_Piece]:  # fmt: skip
+        """Decode samples[start:end]; if no version of its text passed the checks, decode the
+        halves either side of the longest pause instead.
 
         After a short first sentence and a pause (or a change of speaker) Whisper sometimes
-        predicts the end of the text with most of its window unread: the text is then far too
-        short for the speech heard. Cutting in the middle of the longest pause gets the rest
-        back; the halves are kept only if they hold more text, so a retry never loses words.
+        ends the text with most of its window unread, or loops. Cut in the middle of the longest
+        pause, each half is an easier window; the halves are kept only when each passed its
+        checks, so a retry never trades a usable text for a worse one.
         """
-        raw, lang = self._decode(recognizer, samples[start:end])
-        text = tidy(raw, self.settings.simplified_chinese)
-        whole = [(start, end, text, lang.strip("<|>"))]
-        speech_seconds = sum(b - a for a, b in spans) / SAMPLE_RATE
-        if retries <= 0 or len(spans) < 2 or not looks_cut_short(text, speech_seconds):
+        whole = self._decode(
+            samples[start:end], [(a - start, b - start) for a, b in spans], language
+        )
+        for piece in whole:
+            piece.start, piece.end = piece.start + start, piece.end + start
+        if all(p.trusted for p in whole) or retries <= 0 or len(spans) < 2:
             return whole
         gaps = [spans[k + 1][0] - spans[k][1] for k in range(len(spans) - 1)]
         k = max(range(len(gaps)), key=lambda i: (gaps[i], i))
         cut = (spans[k][1] + spans[k + 1][0]) // 2
-        halves = self._recognize(recognizer, samples, start, cut, spans[: k + 1], retries - 1)
-        halves += self._recognize(recognizer, samples, cut, end, spans[k + 1 :], retries - 1)
-        if text_units(" ".join(h[2] for h in halves)) > text_units(text):
+        halves = self._recognize(samples, start, cut, spans[: k + 1], language, retries - 1)
+        halves += self._recognize(samples, cut, end, spans[k + 1 :], language, retries - 1)
+        if all(h.trusted for h in halves):
             return halves
         return whole
 
 
-def join_texts(parts: list[str]) -> str:
-    """Join pieces of text: no space between Chinese pieces, one space between others."""
-    out = ""
-    for part in parts:
-        part = part.strip()
-        if not part:
-            continue
-        if out and not (_is_cjk_edge(out[-1]) and _is_cjk_edge(part[0])):
-            out += " "
-        out += part
-    return out
+@dataclass
+class _Piece:
+    start: int
+    end: int
+    text: str
+    language: str
+    trusted: bool
 
 
-def _is_cjk_edge(char: str) -> bool:
-    code = ord(char)
-    return (
-        0x2E80 <= code <= 0x9FFF
-        or 0xF900 <= code <= 0xFAFF
-        or 0xFF00 <= code <= 0xFFEF
-        or 0x3000 <= code <= 0x303F
-    )
+def whisper_files(manifest: ModelManifest, model_dir: Path, precision: str) -> dict[str, Path]:
+    """Encoder, decoder and tokens paths of a Whisper model folder for a precision variant."""
+    files = manifest.files_for(precision)
+    paths = {arg: model_dir / files[arg] for arg in ("encoder", "decoder", "tokens")}
+    for path in paths.values():
+        if not path.is_file():
+            raise ModelBroken(
+                f"{path} is missing; reinstall with 'capswriter models install {manifest.name}'"
+            )
+    return paths

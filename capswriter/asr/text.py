@@ -69,3 +69,37 @@ def text_units(text: str) -> int:
 def _is_wide(char: str) -> bool:
     code = ord(char)
     return 0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF
+
+
+# Even fast speech stays under about 20 units per second (a CJK character counts 3); text far
+# denser than that for the speech heard was invented, usually by a loop.
+_MAX_UNITS_PER_SPEECH_SECOND = 30.0
+_MAX_UNITS_SLACK = 20
+
+
+def looks_too_long(text: str, speech_seconds: float) -> bool:
+    """True when ``text`` holds far more than ``speech_seconds`` of speech can carry."""
+    return text_units(text) > _MAX_UNITS_PER_SPEECH_SECOND * speech_seconds + _MAX_UNITS_SLACK
+
+
+def join_texts(parts: list[str]) -> str:
+    """Join pieces of text: no space between Chinese pieces, one space between others."""
+    out = ""
+    for part in parts:
+        part = part.strip()
+        if not part:
+            continue
+        if out and not (_is_cjk_edge(out[-1]) and _is_cjk_edge(part[0])):
+            out += " "
+        out += part
+    return out
+
+
+def _is_cjk_edge(char: str) -> bool:
+    code = ord(char)
+    return (
+        0x2E80 <= code <= 0x9FFF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFF00 <= code <= 0xFFEF
+        or 0x3000 <= code <= 0x303F
+    )

@@ -62,7 +62,9 @@ def test_audio_past_thirty_seconds_is_not_dropped(engine: Engine, real_clips) ->
     result = engine.transcribe(audio)
     assert result.text.lower().count("country") >= 7
     assert len(result.segments) >= 2
-    assert result.segments[-1].end == pytest.approx(len(audio) / SAMPLE_RATE)
+    assert result.segments[-1].end > 40.0  # the fourth reading, past the first window
+    pairs = zip(result.segments, result.segments[1:], strict=False)
+    assert all(a.end <= b.start + 0.01 for a, b in pairs)
 
 
 def test_split_long_keeps_every_sample_in_bounded_pieces() -> None:

@@ -1,0 +1,540 @@
+"""Whisper decoding over the exported ONNX graphs, with the safeguards Whisper needs on real speech.
+
+sherpa-onnx runs Whisper greedily, once, on features padded in a way the model never saw. On real
+speech that loses sentence endings and sometimes loops. This module drives the same encoder and
+decoder files through onnxruntime the way Whisper was designed to be decoded:
+
+- a full 30 s window of zero-padded samples (see whisper_features),
+- language detection and the no-speech probability from the first decoder step,
+- greedy or beam search at temperature 0, then sampling at rising temperatures while the text
+  fails a check (compression ratio, average log-probability, repeated phrases, text too long or
+  too short for the speech heard) and the best passing candidate kept, never simply the longest.
+
+The files keep sherpa-onnx's calling convention (fixed-size self-attention cache plus an offset),
+so the same model folder still loads in sherpa-onnx.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from capswriter.asr.guard import LOOPING, compression_ratio, text_problem
+from capswriter.asr.text import join_texts
+from capswriter.asr.whisper_features import N_FRAMES, N_SAMPLES, log_mel
+from capswriter.audio import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+LOW_LOGPROB = "unlikely text"
+SECONDS_PER_TIMESTAMP = 0.02
+# Whisper's limit on where the first segment may start: <|1.00|>.
+MAX_INITIAL_TIMESTAMP = 50
+# Speech the VAD heard after the text's last timestamp (and this margin) that is worth a
+# further window.
+CONTINUE_MARGIN_S = 0.3
+MIN_UNREAD_SPEECH_S = 0.5
+# Languages tried, most likely first, when no text in the detected one passes the checks; a
+# language less likely than this is not worth a try.
+LANGUAGES_TRIED = 3
+MIN_LANGUAGE_PROBABILITY = 0.05
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How a window is decoded; the defaults are Whisper's own (as in openai-whisper)."""
+
+    beam_size: int = 1
+    # Timestamped decoding, as Whisper was mostly trained; it also shows which part of the
+    # window the text covers.
+    timestamps: bool = True
+    best_of: int = 5  # candidates sampled at each temperature above 0
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    # Whisper writes at most half its text context per window.
+    max_new_tokens: int = 224
+    # Beam and sampling candidates are drawn from a fixed seed so a file reads the same twice.
+    seed: int = 0
+
+
+@dataclass
+class WindowResult:
+    """The text of one window and the figures the fallback decisions were made on."""
+
+    text: str
+    tokens: list[int]
+    language: str
+    language_probability: float
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+    attempts: int = 1
+    # False when every candidate failed a check and this is the least bad of them.
+    passed: bool = True
+    # Why each rejected candidate was rejected, in the order they were tried.
+    problems: list[str] = field(default_factory=list)
+    # (start, end, text) in seconds from the window's start, when decoded with timestamps.
+    segments: list[tuple[float, float, str]] = field(default_factory=list)
+
+
+class WhisperOnnx:
+    """The encoder and decoder sessions of one Whisper model plus its vocabulary."""
+
+    def __init__(
+        self, encoder: Path, decoder: Path, tokens: Path, num_threads: int = 1
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, num_threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self.encoder = ort.InferenceSession(str(encoder), options, providers=providers)
+        self.decoder = ort.InferenceSession(str(decoder), options, providers=providers)
+        meta = self.encoder.get_modelmeta().custom_metadata_map
+        self.n_mels = int(meta["n_mels"])
+        self.n_text_layer = int(meta["n_text_layer"])
+        self.n_text_ctx = int(meta["n_text_ctx"])
+        self.n_text_state = int(meta["n_text_state"])
+        self.n_vocab = int(meta["n_vocab"])
+        self.sot = int(meta["sot"])
+        self.eot = int(meta["eot"])
+        self.transcribe_token = int(meta["transcribe"])
+        self.no_timestamps = int(meta["no_timestamps"])
+        self.no_speech = int(meta["no_speech"])
+        self.blank = int(meta.get("blank_id", 220))
+        codes = meta["all_language_codes"].split(",")
+        ids = [int(t) for t in meta["all_language_tokens"].split(",")]
+        self.language_tokens = dict(zip(codes, ids, strict=True))
+        self.multilingual = meta.get("is_multilingual", "1") == "1"
+        self._vocab = _read_tokens(tokens)
+        suppress = [int(t) for t in meta.get("non_speech_tokens", "").split(",") if t]
+        # Text tokens only: every special token (languages, tasks, timestamps) is masked, except
+        # the end of text, since this decoder writes plain text without timestamps.
+        self._suppress = np.zeros(self.n_vocab, dtype=bool)
+        self._suppress[[t for t in suppress if t < self.n_vocab]] = True
+        # Special tokens are never written; timestamps (from <|0.00|> on) are, when asked for.
+        self.timestamp_begin = self.no_timestamps + 1
+        self._suppress[self.eot + 1 : self.timestamp_begin] = True
+        self._rng = np.random.default_rng(0)
+
+    # ---- model calls -------------------------------------------------------------------
+
+    def encode(self, samples: np.ndarray, n_frames: int = N_FRAMES) -> tuple[np.ndarray, ...]:
+        """Cross-attention keys and values of `samples` zero-padded to `n_frames`."""
+        mel = log_mel(samples, n_frames, self.n_mels)[None]
+        cross_k, cross_v = self.encoder.run(None, {"mel": mel})
+        return cross_k, cross_v
+
+    def _step(self, tokens, cache_k, cache_v, cross_k, cross_v, offset: int):
+        logits, cache_k, cache_v = self.decoder.run(
+            None,
+            {
+                "tokens": tokens.astype(np.int64),
+                "in_n_layer_self_k_cache": cache_k,
+                "in_n_layer_self_v_cache": cache_v,
+                "n_layer_cross_k": cross_k,
+                "n_layer_cross_v": cross_v,
+                "offset": np.array([offset], dtype=np.int64),
+            },
+        )
+        return logits, cache_k, cache_v
+
+    def _empty_cache(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        shape = (self.n_text_layer, n, self.n_text_ctx, self.n_text_state)
+        return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+
+    # ---- decoding ------------------------------------------------------------------------
+
+    def text_of(self, tokens: list[int]) -> str:
+        raw = b"".join(self._vocab.get(t, b"") for t in tokens if t < self.eot)
+        return raw.decode("utf-8", errors="ignore").strip()
+
+    def detect(
+        self, cross: tuple[np.ndarray, ...], language: str
+    ) -> tuple[list[tuple[str, float]], float, tuple[np.ndarray, np.ndarray]]:
+        """(languages with their probability, most likely first; no-speech probability; the
+        decoder cache after <|startoftranscript|>).
+
+        Both probabilities come from the step after <|startoftranscript|>, which Whisper was
+        trained to answer with the language (or "no speech"), so they cost one decoder step.
+        A language given by the caller is the only candidate.
+        """
+        cache_k, cache_v = self._empty_cache(1)
+        logits, cache_k, cache_v = self._step(
+            np.array([[self.sot]]), cache_k, cache_v, cross[0], cross[1], 0
+        )
+        first = logits[0, -1].astype(np.float64)
+        no_speech_prob = float(_softmax(first)[self.no_speech])
+        if not self.multilingual:
+            return [("en", 1.0)], no_speech_prob, (cache_k, cache_v)
+        if language:
+            return [(language, 1.0)], no_speech_prob, (cache_k, cache_v)
+        codes = list(self.language_tokens)
+        scores = _softmax(first[[self.language_tokens[c] for c in codes]])
+        order = np.argsort(-scores)
+        ranking = [(codes[i], float(scores[i])) for i in order]
+        return ranking, no_speech_prob, (cache_k, cache_v)
+
+    def decode_window(
+        self,
+        samples: np.ndarray,
+        language: str = "",
+        options: DecodeOptions | None = None,
+        spans: list[tuple[int, int]] | None = None,
+        n_frames: int = N_FRAMES,
+    ) -> WindowResult:
+        """Text of up to 30 s of audio, with Whisper's temperature fallback and our own checks.
+
+        When the language was detected and no text in it passes the checks, the next likely
+        languages are tried too: a wrong guess on accented or sung speech reads as gibberish
+        that fails every check, while the right language gives a text that passes.
+        """
+        options = options or DecodeOptions()
+        cross = self.encode(samples, n_frames)
+        ranking, no_speech_prob, sot_cache = self.detect(cross, language)
+        speech = spans if spans is not None else [(0, len(samples))]
+        tried: list[WindowResult] = []
+        for code, probability in ranking[:LANGUAGES_TRIED]:
+            if tried and probability < MIN_LANGUAGE_PROBABILITY:
+                break
+            result = self._decode_in(
+                cross, sot_cache, code, probability, no_speech_prob, speech, options
+            )
+            if result.passed or not result.text:
+                return result
+            tried.append(result)
+        best = _least_bad(tried, [r.problems[-1] for r in tried])
+        best.problems = [p for r in tried for p in r.problems]
+        best.attempts = sum(r.attempts for r in tried)
+        return best
+
+    def _decode_in(
+        self,
+        cross: tuple[np.ndarray, ...],
+        sot_cache: tuple[np.ndarray, np.ndarray],
+        language: str,
+        language_prob: float,
+        no_speech_prob: float,
+        spans: list[tuple[int, int]],
+        options: DecodeOptions,
+    ) -> WindowResult:
+        """Decode in one language, from temperature 0 upwards until a text passes the checks."""
+        prompt = []
+        if self.multilingual:
+            prompt = [self.language_tokens[language], self.transcribe_token]
+        if not options.timestamps:
+            prompt.append(self.no_timestamps)
+        self._rng = np.random.default_rng(options.seed)
+        candidates: list[WindowResult] = []
+        problems: list[str] = []
+        for temperature in options.temperatures:
+            tokens, avg_logprob = self._generate(cross, sot_cache, prompt, temperature, options)
+            text = self.text_of(tokens)
+            result = WindowResult(
+                text, tokens, language, language_prob, avg_logprob, no_speech_prob,
+                compression_ratio(text), temperature, len(candidates) + 1,
+            )  # fmt: skip
+            if options.timestamps:
+                result.segments = self.segments_of(tokens)
+            problem = self._problem(result, spans, options)
+            if problem is None:
+                result.problems = problems
+                return self._silence_checked(result, options)
+            problems.append(problem)
+            candidates.append(result)
+            if no_speech_prob > options.no_speech_threshold and problem == LOW_LOGPROB:
+                break  # Whisper's rule: unsure text over likely silence is silence, not retried
+        best = _least_bad(candidates, problems)
+        best.problems, best.passed, best.attempts = problems, False, len(candidates)
+        return self._silence_checked(best, options)
+
+    def _silence_checked(self, result: WindowResult, options: DecodeOptions) -> WindowResult:
+        if (
+            result.no_speech_prob > options.no_speech_threshold
+            and result.avg_logprob < options.log_prob_threshold
+        ):
+            result.text, result.tokens, result.segments = "", [], []
+        return result
+
+    def _problem(
+        self, result: WindowResult, spans: list[tuple[int, int]], options: DecodeOptions
+    ) -> str | None:
+        """Why this text should not be trusted, or None.
+
+        With timestamps the text is measured against the speech up to its last timestamp: a
+        text that ends early is then not wrong, only unfinished, and decode_piece goes on
+        from where it ended instead of sampling the whole window again.
+        """
+        if result.avg_logprob < options.log_prob_threshold:
+            return LOW_LOGPROB
+        until = covered_until(result.segments) if result.segments else math.inf
+        speech = sum(max(0, min(b, until * SAMPLE_RATE) - a) for a, b in spans) / SAMPLE_RATE
+        return text_problem(result.text, speech)
+
+    def decode_piece(
+        self,
+        samples: np.ndarray,
+        spans: list[tuple[int, int]],
+        language: str = "",
+        options: DecodeOptions | None = None,
+    ) -> PieceResult:
+        """Text of a piece of at most 30 s whose speech `spans` (sample ranges) the VAD found.
+
+        Whisper sometimes closes its text after a first sentence with speech still unread. With
+        timestamps we see where the text stopped; while the VAD heard speech after that point,
+        decoding goes on from there in a new window.
+        """
+        options = options or DecodeOptions()
+        seek = 0
+        segments: list[tuple[float, float, str]] = []
+        results: list[WindowResult] = []
+        while True:
+            inside = [(a - seek, b - seek) for a, b in spans if b > seek]
+            inside = [(max(0, a), b) for a, b in inside]
+            window = samples[seek : seek + N_SAMPLES]
+            result = self.decode_window(window, language, options, inside)
+            results.append(result)
+            language = language or result.language
+            offset = seek / SAMPLE_RATE
+            if not options.timestamps or not result.segments:
+                if result.text:
+                    end = len(window) / SAMPLE_RATE
+                    segments.append((offset, offset + end, result.text))
+                break
+            window_end = len(window) / SAMPLE_RATE
+            for start, end, text in result.segments:
+                segments.append((offset + start, offset + min(end, window_end), text))
+            until = covered_until(result.segments)
+            rest = [(a, b) for a, b in inside if b > (until + CONTINUE_MARGIN_S) * SAMPLE_RATE]
+            unread = sum(b - max(a, int(until * SAMPLE_RATE)) for a, b in rest) / SAMPLE_RATE
+            if unread < MIN_UNREAD_SPEECH_S or until <= 0:
+                break
+            # Go on from the end of the text, or from the next speech if a pause follows it.
+            seek += max(int(until * SAMPLE_RATE), rest[0][0] - int(0.2 * SAMPLE_RATE))
+        return PieceResult(
+            segments, language, all(r.passed for r in results), len(results)
+        )
+
+    def _generate(
+        self,
+        cross: tuple[np.ndarray, ...],
+        sot_cache: tuple[np.ndarray, np.ndarray],
+        prompt: list[int],
+        temperature: float,
+        options: DecodeOptions,
+    ) -> tuple[list[int], float]:
+        if temperature == 0 and options.beam_size > 1:
+            return self._beam_search(cross, sot_cache, prompt, options)
+        n = 1 if temperature == 0 else options.best_of
+        cross_k, cross_v = _tile(cross[0], n), _tile(cross[1], n)
+        cache_k, cache_v = _tile(sot_cache[0], n), _tile(sot_cache[1], n)
+        tokens = np.tile(np.array(prompt, dtype=np.int64), (n, 1))
+        offset = 1
+        logits, cache_k, cache_v = self._step(tokens, cache_k, cache_v, cross_k, cross_v, offset)
+        offset += len(prompt)
+        last = logits[:, -1].astype(np.float64)
+        seqs: list[list[int]] = [[] for _ in range(n)]
+        sum_logprob = np.zeros(n)
+        finished = np.zeros(n, dtype=bool)
+        limit = min(options.max_new_tokens, self.n_text_ctx - offset)
+        for _ in range(limit):
+            self._mask(last, seqs, options.timestamps)
+            logprobs = _log_softmax(last)
+            if temperature == 0:
+                chosen = np.argmax(last, axis=-1)
+            else:
+                probs = _softmax(last / temperature)
+                chosen = np.array([self._rng.choice(self.n_vocab, p=p) for p in probs])
+            for i in range(n):
+                if finished[i]:
+                    continue
+                sum_logprob[i] += logprobs[i, chosen[i]]
+                if chosen[i] == self.eot:
+                    finished[i] = True
+                else:
+                    seqs[i].append(int(chosen[i]))
+            if finished.all():
+                break
+            chosen = np.where(finished, self.eot, chosen)
+            logits, cache_k, cache_v = self._step(
+                chosen[:, None], cache_k, cache_v, cross_k, cross_v, offset
+            )
+            offset += 1
+            last = logits[:, -1].astype(np.float64)
+        scores = [sum_logprob[i] / (len(seqs[i]) + 1) for i in range(n)]
+        best = int(np.argmax(scores))
+        return seqs[best], float(scores[best])
+
+    def _beam_search(
+        self,
+        cross: tuple[np.ndarray, ...],
+        sot_cache: tuple[np.ndarray, np.ndarray],
+        prompt: list[int],
+        options: DecodeOptions,
+    ) -> tuple[list[int], float]:
+        """Beam search as in openai-whisper: keep the best `beam_size` open sequences, stop once
+        as many have ended, rank the ended ones by log-probability per token."""
+        beam = options.beam_size
+        cross_k, cross_v = _tile(cross[0], beam), _tile(cross[1], beam)
+        cache_k, cache_v = _tile(sot_cache[0], beam), _tile(sot_cache[1], beam)
+        tokens = np.tile(np.array(prompt, dtype=np.int64), (beam, 1))
+        offset = 1
+        logits, cache_k, cache_v = self._step(tokens, cache_k, cache_v, cross_k, cross_v, offset)
+        offset += len(prompt)
+        last = logits[:, -1].astype(np.float64)
+        seqs: list[list[int]] = [[]]  # the open sequences; all beams start identical
+        scores = np.zeros(1)
+        done: list[tuple[list[int], float]] = []
+        limit = min(options.max_new_tokens, self.n_text_ctx - offset)
+        for _ in range(limit):
+            last = last[: len(seqs)]
+            self._mask(last, seqs, options.timestamps)
+            logprobs = _log_softmax(last)
+            ranked: list[tuple[float, int, int]] = []
+            for i in range(len(seqs)):
+                top = np.argpartition(-logprobs[i], beam + 1)[: beam + 1]
+                ranked += [(scores[i] + logprobs[i, t], i, int(t)) for t in top]
+            ranked.sort(key=lambda r: -r[0])
+            keep: list[tuple[float, int, int]] = []
+            for score, i, token in ranked:
+                if token == self.eot:
+                    if len(done) < beam:
+                        done.append((seqs[i], score))
+                else:
+                    keep.append((score, i, token))
+                if len(keep) == beam:
+                    break
+            if len(done) >= beam or not keep:
+                break
+            source = np.array([i for _, i, _ in keep])
+            seqs = [seqs[i] + [token] for _, i, token in keep]
+            scores = np.array([score for score, _, _ in keep])
+            cache_k, cache_v = cache_k[:, source], cache_v[:, source]
+            width = len(keep)
+            logits, cache_k, cache_v = self._step(
+                np.array([[token] for _, _, token in keep]),
+                cache_k, cache_v, cross_k[:, :width], cross_v[:, :width], offset,
+            )  # fmt: skip
+            offset += 1
+            last = logits[:, -1].astype(np.float64)
+        if not done:  # out of room: the open sequences are the candidates
+            done = list(zip(seqs, scores, strict=True))
+        ranked_done = [(s / (len(t) + 1), t) for t, s in done]
+        avg, best = max(ranked_done, key=lambda r: r[0])
+        return best, float(avg)
+
+    def _mask(self, logits: np.ndarray, seqs: list[list[int]], timestamps: bool) -> None:
+        """Rule out, per sequence, the tokens Whisper may not write next (openai-whisper's
+        SuppressTokens, SuppressBlank and ApplyTimestampRules)."""
+        logits[:, self._suppress] = -np.inf
+        if not timestamps:
+            logits[:, self.timestamp_begin :] = -np.inf
+        ts = self.timestamp_begin
+        for row, seq in zip(logits, seqs, strict=False):
+            if not seq:
+                # A text that starts with a blank or ends at once is what silence produces.
+                row[[self.blank, self.eot]] = -np.inf
+            if not timestamps:
+                continue
+            if not seq:
+                # Text opens with a timestamp, and speech starts within the first second.
+                row[:ts] = -np.inf
+                row[ts + MAX_INITIAL_TIMESTAMP + 1 :] = -np.inf
+                continue
+            last_was_stamp = seq[-1] >= ts
+            closed_pair = len(seq) < 2 or seq[-2] >= ts
+            if last_was_stamp and closed_pair:
+                row[ts:] = -np.inf  # after "<|t1|><|t2|>" comes text or the end
+            elif last_was_stamp:
+                row[: self.eot] = -np.inf  # a segment's text ended: its closing timestamp
+            stamps = [t for t in seq if t >= ts]
+            if stamps:  # time never goes back; a new segment starts after the last one
+                row[ts : stamps[-1] + (0 if last_was_stamp and not closed_pair else 1)] = -np.inf
+            logprobs = _log_softmax(row)
+            if np.logaddexp.reduce(logprobs[ts:]) > logprobs[:ts].max():
+                row[:ts] = -np.inf  # a timestamp is likelier than any text token
+
+    def segments_of(self, tokens: list[int]) -> list[tuple[float, float, str]]:
+        """(start, end, text) in seconds from the window's start, from timestamped tokens."""
+        ts = self.timestamp_begin
+        out: list[tuple[float, float, str]] = []
+        start: float | None = None
+        text: list[int] = []
+        for token in tokens:
+            if token < ts:
+                text.append(token)
+                continue
+            seconds = (token - ts) * SECONDS_PER_TIMESTAMP
+            if start is None:
+                start = seconds
+            elif text:
+                out.append((start, seconds, self.text_of(text)))
+                start, text = None, []
+            else:
+                start = seconds
+        if text:  # text after the last timestamp runs to the end of the window
+            out.append((start or 0.0, math.inf, self.text_of(text)))
+        return out
+
+
+@dataclass
+class PieceResult:
+    """A piece's text as timed segments (seconds from the piece's start)."""
+
+    segments: list[tuple[float, float, str]]
+    language: str
+    passed: bool
+    windows: int
+
+    @property
+    def text(self) -> str:
+        return join_texts([text for _, _, text in self.segments])
+
+
+def covered_until(segments: list[tuple[float, float, str]]) -> float:
+    """Seconds from the window's start up to which the segments' text reaches."""
+    ends = [end for _, end, _ in segments if end != math.inf]
+    if any(end == math.inf for _, end, _ in segments):
+        return math.inf
+    return max(ends, default=0.0)
+
+
+def _least_bad(candidates: list[WindowResult], problems: list[str]) -> WindowResult:
+    """Of texts that all failed a check, the most likely one that at least does not loop."""
+    not_looping = [c for c, p in zip(candidates, problems, strict=True) if p != LOOPING]
+    return max(not_looping or candidates, key=lambda c: c.avg_logprob)
+
+
+def _read_tokens(path: Path) -> dict[int, bytes]:
+    vocab: dict[int, bytes] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            vocab[int(parts[1])] = base64.b64decode(parts[0])
+    return vocab
+
+
+def _tile(array: np.ndarray, n: int) -> np.ndarray:
+    return array if n == 1 else np.repeat(array, n, axis=1)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - np.max(x, axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - np.max(x, axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
