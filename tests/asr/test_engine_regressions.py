@@ -40,7 +40,8 @@ def silence(seconds: float) -> np.ndarray:
 
 def assert_jfk_said_once(text: str) -> None:
     heard = " ".join(words(text))
-    for phrase in ("fellow americans", "ask not", "country"):
+    # "ask not" right after a cut is sometimes heard as "asked not": the word is there.
+    for phrase in ("fellow americans", "not what your country", "ask what you can do"):
         assert phrase in heard, text
     assert heard.count("fellow americans") == 1, text
     assert heard.count("country") == 2, text
