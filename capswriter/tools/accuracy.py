@@ -358,6 +358,9 @@ class AccuracyReport:
     def failed(self) -> int:
         return sum(bool(c.error) for c in self.clips)
 
+    def only(self, language: str) -> AccuracyReport:
+        return AccuracyReport([c for c in self.clips if c.language == language])
+
     def to_dict(self) -> dict:
         return {
             "clips": [asdict(c) for c in self.clips],
@@ -365,4 +368,11 @@ class AccuracyReport:
             "looping": self.looping,
             "empty": self.empty,
             "failed": self.failed,
+            "by_language": {
+                lang: {"clips": len(part.clips), "rate": part.rate(lang),
+                       "errors": sum(c.errors for c in part.clips),
+                       "length": sum(c.length for c in part.clips),
+                       "looping": part.looping, "empty": part.empty, "failed": part.failed}
+                for lang in self.languages() for part in [self.only(lang)]
+            },
         }

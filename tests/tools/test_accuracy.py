@@ -222,6 +222,8 @@ def test_the_command_scores_both_systems_on_both_clips(command_run: dict[str, An
         assert "协会分析" in chinese["diff"], name
         assert system["rates"]["en"] <= 0.1 and system["rates"]["zh"] <= 0.4, system
         assert system["looping"] == system["empty"] == system["failed"] == 0
+        assert system["by_language"]["zh"]["clips"] == 1
+        assert system["by_language"]["en"]["length"] == 22
         assert system["wall_seconds"] > 0 and system["description"]
 
 
