@@ -82,11 +82,16 @@ class AsrSettings:
     # Empty means auto-detect; Whisper needs it (see asr/engine.py).
     language: str = ""
     num_threads: int = 0  # 0 = derived from cores and workers
-    # Whisper: candidates kept by beam search at temperature 0; 1 decodes greedily.
-    beam_size: int = 1
+    # Whisper: candidates kept by beam search at temperature 0; 1 decodes greedily (faster,
+    # a few more errors; see models/README.md).
+    beam_size: int = 5
+    # A dictation is read in a window this many seconds longer than itself (at least 10 s)
+    # instead of Whisper's full 30 s; negative reads every dictation in the full window.
+    dictation_window_pad_s: float = 3.0
     simplified_chinese: bool = True
-    # "int8" is smaller and faster; "fp32" keeps Chinese accuracy (see models/README.md).
-    precision: str = "int8"
+    # "auto": Whisper's float32 encoder with the int8 decoder (the most accurate for its
+    # size); "int8" is smallest and fastest; "fp32" is both in float32 (see models/README.md).
+    precision: str = "auto"
 
 
 @dataclass

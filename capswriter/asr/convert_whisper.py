@@ -19,6 +19,8 @@ from capswriter.asr.ct2 import read_ct2
 log = logging.getLogger(__name__)
 
 OPSET = 17
+STEP_DECODER = "step_decoder.onnx"
+STEP_DECODER_INT8 = "step_decoder.int8.onnx"
 
 ENCODER_INPUTS = ["mel"]
 ENCODER_OUTPUTS = ["n_layer_cross_k", "n_layer_cross_v"]
@@ -165,7 +167,49 @@ def export_onnx(model_bin: Path, out_dir: Path) -> tuple[Path, Path]:
                           "out_n_layer_self_k_cache": {1: "n_audio"},
                           "out_n_layer_self_v_cache": {1: "n_audio"}},
         )  # fmt: skip
+        export_step_decoder(decoder, dims, cross_k, cross_v, out_dir / STEP_DECODER)
     return encoder_path, decoder_path, dims  # type: ignore[return-value]
+
+
+def step_decoder_names(n_layer: int) -> tuple[list[str], list[str]]:
+    """Input and output names of the step decoder (see whisper_torch.WhisperStepDecoder)."""
+    layers = range(n_layer)
+    inputs = ["tokens"] + [f"self_{kv}_{i}" for kv in "kv" for i in layers]
+    inputs += [f"cross_{kv}_{i}" for kv in "kv" for i in layers]
+    outputs = ["logits"] + [f"new_self_{kv}_{i}" for kv in "kv" for i in layers]
+    return inputs, outputs
+
+
+def export_step_decoder(decoder, dims, cross_k, cross_v, path: Path) -> Path:
+    """Export the per-layer, growing-cache decoder our own decoding loop runs."""
+    import torch
+
+    from capswriter.asr.whisper_torch import WhisperStepDecoder
+
+    step = WhisperStepDecoder(decoder).eval()
+    n_layer, heads = dims.n_text_layer, dims.n_text_head
+    d_head = dims.n_text_state // heads
+    frames = cross_k.shape[2]
+    past = [torch.zeros(1, 2, dims.n_text_state) for _ in range(2 * n_layer)]
+    keys = [cross_k[i].view(1, frames, heads, d_head).permute(0, 2, 3, 1) for i in range(n_layer)]
+    values = [cross_v[i].view(1, frames, heads, d_head).permute(0, 2, 1, 3) for i in range(n_layer)]
+    tokens = torch.tensor([[50258, 50259, 50359]], dtype=torch.int64)
+    inputs, outputs = step_decoder_names(n_layer)
+    axes: dict[str, dict[int, str]] = {
+        "tokens": {0: "n", 1: "n_tokens"}, "logits": {0: "n", 1: "n_tokens"},
+    }  # fmt: skip
+    for name in inputs[1 : 1 + 2 * n_layer]:
+        axes[name] = {0: "n", 1: "past"}
+    for name in inputs[1 + 2 * n_layer :]:
+        axes[name] = {0: "n", 3 if name.startswith("cross_k") else 2: "frames"}
+    for name in outputs[1:]:
+        axes[name] = {0: "n", 1: "past_and_new"}
+    with torch.no_grad():
+        torch.onnx.export(
+            step, (tokens, *past, *keys, *values), str(path), opset_version=OPSET,
+            dynamo=False, input_names=inputs, output_names=outputs, dynamic_axes=axes,
+        )  # fmt: skip
+    return path
 
 
 def quantize_int8(src: Path, dst: Path, per_channel: bool = True) -> Path:
@@ -200,6 +244,10 @@ def convert(model_bin: Path, tokenizer_json: Path, config_json: Path, out_dir: P
     log.info("quantizing encoder and decoder to int8")
     encoder_int8 = quantize_int8(encoder_path, out_dir / "encoder.int8.onnx")
     decoder_int8 = quantize_int8(decoder_path, out_dir / "decoder.int8.onnx")
+    step_int8 = quantize_int8(out_dir / STEP_DECODER, out_dir / STEP_DECODER_INT8)
     # quantize_dynamic keeps metadata_props, but set it again so the contract does not rest on that.
     _add_metadata(encoder_int8, meta)
-    return [out_dir / "tokens.txt", encoder_path, decoder_path, encoder_int8, decoder_int8]
+    return [
+        out_dir / "tokens.txt", encoder_path, decoder_path, encoder_int8, decoder_int8,
+        out_dir / STEP_DECODER, step_int8,
+    ]  # fmt: skip

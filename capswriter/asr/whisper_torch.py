@@ -241,3 +241,55 @@ def build_from_ct2(model: Ct2Model) -> tuple[WhisperDims, WhisperEncoder, Whispe
     encoder.eval()
     decoder.eval()
     return dims, encoder, decoder
+
+
+def _attend_laid_out(q: Tensor, k: Tensor, v: Tensor, n_head: int) -> Tensor:
+    """Attention over keys already laid out as [N, head, d, T] and values as [N, head, T, d]."""
+    n_batch, n_q, n_state = q.shape
+    d_head = n_state // n_head
+    q = q.view(n_batch, n_q, n_head, d_head).permute(0, 2, 1, 3)
+    weights = torch.softmax((q @ k) * (d_head**-0.5), dim=-1)
+    return (weights @ v).permute(0, 2, 1, 3).reshape(n_batch, n_q, n_state)
+
+
+class WhisperStepDecoder(nn.Module):
+    """The decoder for our own decoding loop (asr/whisper_onnx.py): one tensor per layer.
+
+    sherpa-onnx's calling convention stacks every layer's cross-attention keys and values
+    into one tensor and passes a fixed 448-token self-attention cache in and out at every
+    step; splitting and transposing those inside the graph was over half of each step. Here
+    the cross-attention keys and values come per layer, already laid out for the product with
+    the queries (done once per window), and the self-attention cache holds only the tokens so
+    far, growing by one per step.
+
+    Inputs: tokens [N, n], self_k_i / self_v_i [N, past, state], cross_k_i [N, head, d, T],
+    cross_v_i [N, head, T, d]. Outputs: logits [N, n, vocab], self_k_i / self_v_i [N, past+n,
+    state].
+    """
+
+    def __init__(self, decoder: WhisperDecoder) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.n_layer = len(decoder.blocks)
+
+    def forward(self, tokens: Tensor, *caches: Tensor) -> tuple[Tensor, ...]:
+        d, n_layer = self.decoder, self.n_layer
+        self_k, self_v = caches[:n_layer], caches[n_layer : 2 * n_layer]
+        cross_k, cross_v = caches[2 * n_layer : 3 * n_layer], caches[3 * n_layer :]
+        past = self_k[0].shape[1]
+        end = past + tokens.shape[-1]
+        x = d.token_embedding(tokens) + d.positional_embedding[past:end]
+        mask = d.mask[past:end, :end]
+        out_k, out_v = [], []
+        for i, block in enumerate(d.blocks):
+            q, k, v = block.qkv(block.attn_ln(x)).chunk(3, dim=-1)
+            k_all = torch.cat([self_k[i], k], dim=1)
+            v_all = torch.cat([self_v[i], v], dim=1)
+            x = x + block.out(_attend(q, k_all, v_all, block.n_head, mask))
+            h = block.cross_q(block.cross_ln(x))
+            x = x + block.cross_out(_attend_laid_out(h, cross_k[i], cross_v[i], block.n_head))
+            x = x + block.fc2(F.gelu(block.fc1(block.mlp_ln(x))))
+            out_k.append(k_all)
+            out_v.append(v_all)
+        logits = d.ln(x) @ d.projection_t
+        return (logits.float(), *out_k, *out_v)

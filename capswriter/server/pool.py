@@ -387,7 +387,9 @@ class WorkerPool:
             job.start(h.id, deadline)
             h.deadline = deadline
             try:
-                h.conn.send(("job", job.id, job.samples.tobytes(), job.language))
+                h.conn.send(
+                    ("job", job.id, job.samples.tobytes(), job.language, job.kind)
+                )
             except (OSError, ValueError):
                 h.job = job
                 self._on_death(h, "pipe broken while sending a job")

@@ -161,6 +161,11 @@ class Bare:
         # For Whisper: language "" (detect), task "transcribe", sherpa-onnx's tail padding.
         factory, kwargs = recognizer_arguments(manifest, model_dir, num_threads=threads,
                                                language="", variant=precision)
+        if manifest.kind == "whisper" and precision == "auto":
+            # The same encoder file ours loads for "auto" (sherpa-onnx's own decoder layout).
+            from capswriter.asr.engine import whisper_files
+
+            kwargs["encoder"] = str(whisper_files(manifest, model_dir, precision)["encoder"])
         self.recognizer = getattr(sherpa_onnx.OfflineRecognizer, factory)(**kwargs)
         self.name = "bare"
         files = ", ".join(Path(kwargs[arg]).name for arg in manifest.spec.files

@@ -71,3 +71,27 @@ def test_tokens_are_base64_bytes_with_ids(tmp_path: Path) -> None:
     assert specials["<|startoftranscript|>"] == 50258
     # Every byte has a printable stand-in and they are all different.
     assert len(set(_bytes_to_unicode().values())) == 256
+
+
+def test_step_decoder_gives_the_same_logits_as_the_sherpa_layout(whisper_dir: Path) -> None:
+    # Our decoding loop runs the step decoder; it must be the same network as the decoder
+    # sherpa-onnx runs, step after step, only laid out differently.
+    import numpy as np
+    import onnxruntime as ort
+
+    from capswriter.asr.whisper_decoders import load_decoder
+    from capswriter.asr.whisper_onnx import WhisperOnnx
+
+    model = WhisperOnnx(
+        whisper_dir / "encoder.int8.onnx", whisper_dir / "decoder.onnx", whisper_dir / "tokens.txt"
+    )
+    meta = model.encoder.get_modelmeta().custom_metadata_map
+    session = ort.InferenceSession(str(whisper_dir / "step_decoder.onnx"))
+    step = load_decoder(whisper_dir / "step_decoder.onnx", session, meta)
+    cross = model.encode(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
+    fixed_state, step_state = model.decoder.start(*cross), step.start(*cross)
+    for tokens in ([[50258, 50259, 50359]], [[440]], [[1029]]):
+        a, fixed_state = model.decoder.run(np.array(tokens), fixed_state)
+        b, step_state = step.run(np.array(tokens), step_state)
+        np.testing.assert_allclose(a, b, atol=2e-3)
+    assert step_state.cache[0].shape == (1, 5, 512)  # five tokens so far, not 448
