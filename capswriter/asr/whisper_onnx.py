@@ -104,6 +104,10 @@ class WhisperOnnx:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        # onnxruntime's arena keeps the peak of the largest window for the life of the worker;
+        # without it a worker stays 150 MB smaller after 28 s pieces at the same speed.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         providers = ["CPUExecutionProvider"]
         self.encoder = ort.InferenceSession(str(encoder), options, providers=providers)
         meta = self.encoder.get_modelmeta().custom_metadata_map

@@ -11,6 +11,7 @@ Messages (pool → worker): ("job", job_id, samples_bytes, language, kind) | Non
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -129,9 +130,20 @@ def run_worker(
                 samples, language=language or None, dictation=kind == "dictation"
             )
             conn.send(("done", job_id, _plain(transcript)))
+            _give_back_memory()
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
             log.exception("worker %d: job %d failed", worker_id, job_id)
             conn.send(("error", job_id, f"{type(exc).__name__}: {exc}"))
+
+
+def _give_back_memory() -> None:
+    """Return the freed buffers of a decode to the system (glibc keeps them otherwise), so a
+    worker's size after a long segment is its model, not its largest job."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except OSError:  # not glibc (e.g. musl): nothing to trim
+            pass
 
 
 def _plain(transcript: Any) -> dict[str, Any]:
