@@ -89,3 +89,36 @@ def _repeated_apart(units: list[str], size: int) -> bool:
             return True
         seen.add(key)
     return False
+
+
+def cut_repetition(text: str) -> str:
+    """`text` up to where it starts saying again what it has just said (one copy kept).
+
+    The last resort for a window where every decoding looped: the words before the loop are
+    usually right, the copies are not.
+    """
+    matches = list(_UNIT.finditer(text))
+    units = [m.group().lower() for m in matches]
+    cjk = has_cjk(text)
+    long_run = _LONG_RUN_CHARS if cjk else _LONG_RUN_WORDS
+    cut = len(units)
+    for size in range(2 if cjk else 1, long_run):
+        times_needed = _SINGLE_RUN_TIMES if size == 1 else _SHORT_RUN_TIMES
+        for start in range(min(cut, len(units) - size * times_needed + 1)):
+            unit = units[start : start + size]
+            times = 1
+            while units[start + times * size : start + (times + 1) * size] == unit:
+                times += 1
+            if times >= times_needed:
+                cut = min(cut, start + size)
+                break
+    seen: set[tuple[str, ...]] = set()
+    for start in range(len(units) - long_run + 1):
+        key = tuple(units[start : start + long_run])
+        if key in seen:
+            cut = min(cut, start)
+            break
+        seen.add(key)
+    if cut >= len(units):
+        return text
+    return text[: matches[cut].start()].rstrip(" ,;:、，；")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capswriter.asr.guard import LOOPING, compression_ratio, text_problem
+from capswriter.asr.guard import LOOPING, compression_ratio, cut_repetition, text_problem
 from capswriter.asr.text import join_texts
 from capswriter.asr.whisper_decoders import State, load_decoder
 from capswriter.asr.whisper_features import HOP_LENGTH, N_FRAMES, N_SAMPLES, log_mel
@@ -307,8 +307,13 @@ class WhisperOnnx:
                     segments.append((offset, offset + end, result.text))
                 break
             window_end = len(window) / SAMPLE_RATE
+            looped = not result.passed and result.problems[-1] == LOOPING
             for start, end, text in result.segments:
                 end = min(end, window_end)
+                if looped:
+                    text = cut_repetition(text)
+                    if not text or any(text == t for _, _, t in segments):
+                        break  # the rest of the window is the loop
                 if _heard(start, end, inside):
                     segments.append((offset + start, offset + end, text))
             until = covered_until(result.segments)

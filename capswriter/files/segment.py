@@ -123,6 +123,7 @@ class Segmenter:
             for piece in split_long_span(samples, span, inner, search)
         ]
         segments = pad_spans(self.pack(pieces, inner), padding, len(samples))
+        segments = widen_into_pauses(segments, _samples(self.max_segment_s), len(samples))
         starts = [piece.start for piece in pieces]
         result = []
         for span in segments:
@@ -229,6 +230,24 @@ def pad_spans(spans: list[Span], padding: int, total: int) -> list[Span]:
         right = total if i == len(spans) - 1 else (span.end + spans[i + 1].start) // 2
         padded.append(Span(max(left, span.start - padding), min(right, span.end + padding)))
     return padded
+
+
+def widen_into_pauses(spans: list[Span], limit: int, total: int) -> list[Span]:
+    """Grow each span into the pauses either side, up to their middles and `limit` samples.
+
+    The VAD misses some loud speech (a shout, a laugh, a word said over music), and a segment
+    cut tight around what it heard would never show those words to the recognizer. The
+    recognizer drops the quiet edges itself, so silence taken in here costs nothing but a
+    little time.
+    """
+    widened: list[Span] = []
+    for i, span in enumerate(spans):
+        left = 0 if i == 0 else (spans[i - 1].end + span.start) // 2
+        right = total if i == len(spans) - 1 else (span.end + spans[i + 1].start) // 2
+        start = max(left, min(span.start, span.end - limit))
+        end = min(right, max(span.end, start + limit))
+        widened.append(Span(start, end))
+    return widened
 
 
 def split_long_span(samples: np.ndarray, span: Span, limit: int, window: int) -> list[Span]:

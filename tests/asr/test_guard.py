@@ -7,6 +7,7 @@ from capswriter.asr.guard import (
     TOO_LONG,
     TOO_SHORT,
     compression_ratio,
+    cut_repetition,
     repeats_itself,
     text_problem,
 )
@@ -70,3 +71,12 @@ def test_compression_ratio_of_ordinary_text_is_low() -> None:
     assert compression_ratio("") == 0.0
     assert compression_ratio(JFK) < 2.0
     assert compression_ratio(POEM) < 2.0
+
+
+def test_a_loop_that_survived_every_decoding_is_cut_to_one_copy() -> None:
+    looping = "我有的事我说不清楚你们知道吗我有的事我说不清楚你们"
+    assert cut_repetition(looping) == "我有的事我说不清楚你们知道吗"
+    sentence = "She had your dark suit in greasy wash water all year."
+    assert cut_repetition(" ".join([sentence] * 3)) == sentence
+    assert cut_repetition("It was, it was, it was, it was") == "It was"
+    assert cut_repetition(JFK) == JFK  # nothing repeats: nothing cut
