@@ -1,7 +1,7 @@
 """The recognizers `capswriter bench accuracy` puts side by side, each behind one call.
 
-- ``ours``: our engine in this process (``Engine.transcribe``; a long file goes through the
-  file pipeline, VAD segmenter first, as ``capswriter transcribe --in-process`` does).
+- ``ours``: our engine without the server (``Engine.transcribe``; a long file goes through
+  the file pipeline, VAD segmenter first, as ``capswriter transcribe --in-process`` does).
 - ``server``: each clip sent as a file to a local server, as ``capswriter transcribe`` does.
 - ``dictation``: each clip streamed as microphone audio in 100 ms frames, as the tray client
   streams while the key is held; the server cuts and decodes at pauses as the audio arrives.
@@ -11,21 +11,25 @@
   or 5, its VAD on and its defaults otherwise (temperature fallback, timestamps).
 
 Every system takes a :class:`Clip` and returns text; timing and scoring are the caller's.
+The in-process ones run in a child process (:class:`Isolated`), so that a clip which hangs a
+recognizer costs that clip and not the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from capswriter.audio import SAMPLE_RATE, to_pcm16
 from capswriter.config import Settings
+from capswriter.errors import CapsWriterError
 from capswriter.tools.runlog import ServerAddress
 
 SYSTEMS = ("ours", "server", "dictation", "bare", "fw1", "fw5")
@@ -34,7 +38,6 @@ SERVER_SYSTEMS = ("server", "dictation")
 BARE_MAX_SECONDS = 29.0
 BARE_PIECE_SECONDS = 28.0
 DICTATION_FRAME_S = 0.1  # what the recorder hands the link while recording
-TASK_TIMEOUT_S = 1800.0
 
 
 @dataclass
@@ -76,8 +79,8 @@ class Ours:
             self.segmenter = Segmenter(vad_model_path(settings.models_path),
                                        settings.files.max_segment_s)
         path = "file pipeline" if as_files else "Engine.transcribe"
-        self.description = (f"our engine in process ({path}, {settings.asr.precision}, "
-                            f"{threads} threads)")
+        self.description = (f"our engine without the server ({path}, "
+                            f"{settings.asr.precision}, {threads} threads)")
 
     def transcribe(self, clip: Clip) -> str:
         if self.segmenter is None:
@@ -91,11 +94,13 @@ class Ours:
 class Server:
     """Each clip's file sent to a running server, waiting for the whole text."""
 
-    def __init__(self, address: ServerAddress, language: str = "") -> None:
+    def __init__(self, address: ServerAddress, language: str = "",
+                 timeout: Callable[[Clip], float] = lambda clip: 600.0) -> None:
         self.name = "server"
         self.description = "clips sent as files to a local server"
         self.address = address
         self.language = language
+        self.timeout = timeout
 
     def transcribe(self, clip: Clip) -> str:
         from capswriter.server.client_api import RecognitionClient
@@ -104,7 +109,7 @@ class Server:
             async with RecognitionClient(self.address.ws, self.address.token) as client:
                 result = await client.transcribe_file(
                     clip.path.read_bytes(), filename=clip.path.name, language=self.language,
-                    timeout=TASK_TIMEOUT_S,
+                    timeout=self.timeout(clip),
                 )
                 return result.text
 
@@ -118,13 +123,15 @@ class Dictation:
     faster than real time changes when pieces are decoded, never which pieces there are.
     """
 
-    def __init__(self, address: ServerAddress, speed: float, language: str = "") -> None:
+    def __init__(self, address: ServerAddress, speed: float, language: str = "",
+                 timeout: Callable[[Clip], float] = lambda clip: 600.0) -> None:
         self.name = "dictation"
         pace = f"{speed:g}× real time" if speed > 0 else "unpaced"
         self.description = f"clips streamed as dictations in 100 ms frames ({pace})"
         self.address = address
         self.speed = speed
         self.language = language
+        self.timeout = timeout
 
     def transcribe(self, clip: Clip) -> str:
         from capswriter.server.client_api import RecognitionClient
@@ -132,7 +139,7 @@ class Dictation:
         async def stream() -> str:
             async with RecognitionClient(self.address.ws, self.address.token) as client:
                 result = await client.dictate(self._frames(clip.samples), language=self.language,
-                                              timeout=TASK_TIMEOUT_S)
+                                              timeout=self.timeout(clip))
                 return result.text
 
         return asyncio.run(stream())
@@ -159,8 +166,13 @@ class Bare:
         model_dir = settings.models_path / settings.asr.model
         manifest = load_manifest(model_dir)
         # For Whisper: language "" (detect), task "transcribe", sherpa-onnx's tail padding.
-        factory, kwargs = recognizer_arguments(manifest, model_dir, num_threads=threads,
-                                               language="", variant=precision)
+        factory, kwargs = recognizer_arguments(
+            manifest, model_dir, num_threads=threads, language="",
+            variant=None if precision == "auto" else precision,
+        )
+        fp32_encoder = manifest.variants.get("fp32", {}).get("encoder")
+        if precision == "auto" and fp32_encoder and (model_dir / fp32_encoder).is_file():
+            kwargs["encoder"] = str(model_dir / fp32_encoder)  # the engine's "auto" encoder
         if manifest.kind == "whisper" and precision == "auto":
             # The same encoder file ours loads for "auto" (sherpa-onnx's own decoder layout).
             from capswriter.asr.engine import whisper_files
@@ -209,7 +221,7 @@ class FasterWhisper:
     """faster-whisper as its users run it: VAD on, beam ``beam``, its other defaults."""
 
     def __init__(self, model, beam: int) -> None:
-        self.model = model  # bench_faster_whisper.FasterWhisper, shared by fw1 and fw5
+        self.model = model  # a bench_faster_whisper.FasterWhisper
         self.beam = beam
         self.name = f"fw{beam}"
         self.description = (f"faster-whisper {model.version}, int8, beam {beam}, VAD on, "
@@ -217,3 +229,136 @@ class FasterWhisper:
 
     def transcribe(self, clip: Clip) -> str:
         return self.model.decode(clip.samples, beam_size=self.beam, vad_filter=True)
+
+
+@dataclass
+class SystemSpec:
+    """What it takes to build an in-process system, in a form another process can receive."""
+
+    name: str
+    settings: Settings
+    threads: int
+    bare_precision: str
+    as_files: bool = False
+
+
+def load_system(spec: SystemSpec) -> System | str:
+    """An in-process system (ours, bare, fw1, fw5), or a sentence saying why it cannot run."""
+    if spec.name == "ours":
+        return Ours(spec.settings, spec.threads, spec.as_files)
+    if spec.name == "bare":
+        return Bare(spec.settings, spec.threads, spec.bare_precision)
+    from capswriter.tools.bench_faster_whisper import load_faster_whisper
+
+    model = load_faster_whisper(spec.settings.asr.model, spec.threads)
+    if isinstance(model, str):
+        return model
+    return FasterWhisper(model, beam=int(spec.name[2:]))
+
+
+class ClipFailed(CapsWriterError):
+    """A system gave no text for a clip: it raised, hung past the deadline, or died."""
+
+
+class Isolated:
+    """An in-process system in a child process of its own, with a deadline for each clip.
+
+    The child loads the system once and transcribes clips as they are sent. A clip past its
+    deadline, or one that kills the child, fails alone: the child is replaced (the reload is
+    part of that clip's time) and the next clip goes to the new one.
+    """
+
+    def __init__(self, spec: SystemSpec, timeout: Callable[[Clip], float],
+                 load_timeout: float = 600.0) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.description = ""
+        self.timeout = timeout
+        self.load_timeout = load_timeout
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Any = None
+
+    def start(self) -> str:
+        """Start the child and load the system: "" once it is ready, else why it is not."""
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter, no copied state
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child_end, self.spec),
+                                        name=f"accuracy-{self.name}", daemon=True)
+        self._process.start()
+        child_end.close()
+        if not self._conn.poll(self.load_timeout):
+            self.stop()
+            return f"not loaded after {self.load_timeout:.0f} s"
+        try:
+            kind, detail = self._conn.recv()
+        except EOFError:
+            return f"its process exited with code {self.stop()} while loading"
+        if kind != "ready":
+            self.stop()
+            return detail
+        self.description = detail
+        return ""
+
+    def transcribe(self, clip: Clip) -> str:
+        if self._process is None:
+            reason = self.start()
+            if reason:
+                raise ClipFailed(f"the recognizer could not be started again: {reason}")
+        deadline = self.timeout(clip)
+        self._conn.send(clip)
+        if not self._conn.poll(deadline):
+            self._replace()
+            raise ClipFailed(f"no text after {deadline:.0f} s; the recognizer was stopped")
+        try:
+            kind, detail = self._conn.recv()
+        except EOFError:
+            code = self._replace()
+            raise ClipFailed(f"the recognizer's process died (exit code {code})") from None
+        if kind != "text":
+            raise ClipFailed(detail)
+        return detail
+
+    def _replace(self) -> int | None:
+        code = self.stop()
+        self.start()
+        return code
+
+    def stop(self) -> int | None:
+        """End the child (asked first, killed if it does not go); its exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        try:
+            self._conn.send(None)
+        except (OSError, ValueError):
+            pass
+        process.join(5.0)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        self._conn.close()
+        return process.exitcode
+
+
+def _serve(conn: Any, spec: SystemSpec) -> None:
+    """The child's life: load the system, then text for each clip received until None."""
+    try:
+        system = load_system(spec)
+    except Exception as exc:  # noqa: BLE001 - the parent reports it as the reason
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    if isinstance(system, str):
+        conn.send(("failed", system))
+        return
+    conn.send(("ready", system.description))
+    while True:
+        try:
+            clip = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        if clip is None:
+            return
+        try:
+            conn.send(("text", system.transcribe(clip)))
+        except Exception as exc:  # noqa: BLE001 - one clip's failure, sent as its result
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))

@@ -14,7 +14,6 @@ then transcribes that as one file and is scored against the joined references.
 from __future__ import annotations
 
 import csv
-import gc
 import os
 import sys
 import tempfile
@@ -38,6 +37,9 @@ LONG_PAUSES_S = (0.8, 2.0)
 LONG_LEAD_S = 1.0
 NOISE_RMS = 0.001  # -60 dBFS
 SERVER_LOG = Path(tempfile.gettempdir()) / "capswriter-bench-accuracy-server.log"
+# A clip gets this long plus this much per second of audio before it counts as failed.
+CLIP_TIMEOUT_S = 60.0
+CLIP_TIMEOUT_PER_AUDIO_S = 2.0
 
 
 @dataclass
@@ -212,8 +214,13 @@ def server_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def clip_deadline(clip: systems.Clip) -> float:
+    """Seconds a system may take for a clip before the clip counts as failed."""
+    return CLIP_TIMEOUT_S + CLIP_TIMEOUT_PER_AUDIO_S * clip.seconds
+
+
 class AccuracyBench:
-    """Loads one system at a time, runs it over every clip, and frees it before the next."""
+    """Runs one system at a time over every clip, and frees it before the next."""
 
     def __init__(self, settings: Settings, names: list[str], threads: int,
                  bare_precision: str, dictation_speed: float, as_files: bool,
@@ -225,32 +232,23 @@ class AccuracyBench:
         self.dictation_speed = dictation_speed
         self.as_files = as_files
         self.status = status or StatusLine()
-        self._faster_whisper: Any = None
 
     def run(self, clips: list[systems.Clip]) -> list[SystemRun]:
         runs = {name: SystemRun(name) for name in self.names}
-        in_process = [n for n in self.names if n not in systems.SERVER_SYSTEMS]
-        for name in in_process:
-            self._measure(runs[name], lambda name=name: self._load(name), clips)
-        self._faster_whisper = None
+        for name in self.names:
+            if name in systems.SERVER_SYSTEMS:
+                continue
+            spec = systems.SystemSpec(name, self.settings, self.threads, self.bare_precision,
+                                      self.as_files)
+            isolated = systems.Isolated(spec, clip_deadline)
+            try:
+                self._measure(runs[name], isolated.start, isolated, clips)
+            finally:
+                isolated.stop()
         served = [n for n in self.names if n in systems.SERVER_SYSTEMS]
         if served:
             self._run_served(served, runs, clips)
         return [runs[name] for name in self.names]
-
-    def _load(self, name: str) -> systems.System | str:
-        """The system, or a sentence saying why it cannot run here."""
-        if name == "ours":
-            return systems.Ours(self.settings, self.threads, self.as_files)
-        if name == "bare":
-            return systems.Bare(self.settings, self.threads, self.bare_precision)
-        if self._faster_whisper is None:
-            from capswriter.tools.bench_faster_whisper import load_faster_whisper
-
-            self._faster_whisper = load_faster_whisper(self.settings.asr.model, self.threads)
-        if isinstance(self._faster_whisper, str):
-            return self._faster_whisper
-        return systems.FasterWhisper(self._faster_whisper, beam=int(name[2:]))
 
     def _run_served(self, names: list[str], runs: dict[str, SystemRun],
                     clips: list[systems.Clip]) -> None:
@@ -270,23 +268,26 @@ class AccuracyBench:
         try:
             for name in names:
                 system: systems.System = (
-                    systems.Server(server.address, language) if name == "server"
-                    else systems.Dictation(server.address, self.dictation_speed, language)
+                    systems.Server(server.address, language, clip_deadline) if name == "server"
+                    else systems.Dictation(server.address, self.dictation_speed, language,
+                                           clip_deadline)
                 )
-                self._measure(runs[name], lambda system=system: system, clips)
+                self._measure(runs[name], lambda: "", system, clips)
                 runs[name].description += f"; 1 worker, {self.threads} threads"
                 runs[name].load_seconds = load_seconds
         finally:
             server.stop()
 
-    def _measure(self, run: SystemRun, load: Callable[[], systems.System | str],
+    def _measure(self, run: SystemRun, start: Callable[[], str], system: systems.System,
                  clips: list[systems.Clip]) -> None:
+        """``start`` readies the system and says why it cannot run, if it cannot."""
         self.status.update(f"{run.name}: loading", force=True)
         started = time.perf_counter()
-        system = load()
+        reason = start()
         run.load_seconds = time.perf_counter() - started
-        if isinstance(system, str):
-            run.skipped = system
+        if reason:
+            run.skipped = reason
+            self.status.done(f"{run.name}: skipped ({reason})")
             return
         run.description = system.description
         started = time.perf_counter()
@@ -297,13 +298,12 @@ class AccuracyBench:
             try:
                 text = system.transcribe(clip)
             except Exception as exc:  # noqa: BLE001 - a failed clip is a result of its own
-                error = f"{type(exc).__name__}: {exc}"
+                error = str(exc) if isinstance(exc, systems.ClipFailed) \
+                    else f"{type(exc).__name__}: {exc}"
             run.report.clips.append(score_clip(clip.file, clip.language, clip.reference, text,
                                                time.perf_counter() - clip_started, error))
         run.wall_seconds = time.perf_counter() - started
         self.status.done(f"{run.name}: {len(clips)} clips in {run.wall_seconds:.1f} s")
-        del system
-        gc.collect()
 
 
 def run_accuracy(

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from capswriter.asr.text import to_simplified
 from capswriter.audio import SAMPLE_RATE
 from capswriter.cli import main
+from capswriter.config import load_settings
 from capswriter.errors import ConfigError
 from capswriter.tools.accuracy import (
     COMPRESSION_RATIO_LIMIT,
@@ -27,7 +29,7 @@ from capswriter.tools.accuracy import (
     score_clip,
     units,
 )
-from capswriter.tools.accuracy_systems import cut_pieces
+from capswriter.tools.accuracy_systems import ClipFailed, Isolated, SystemSpec, cut_pieces
 from capswriter.tools.bench_accuracy import load_clips, long_recordings, parse_systems
 
 REAL = Path(__file__).parent.parent / "data" / "real"
@@ -183,6 +185,26 @@ def test_the_bare_cutter_keeps_every_sample_in_pieces_under_28_seconds(
     for _, cut in pieces[:-1]:
         assert float(np.abs(audio[cut - 800 : cut + 800]).max()) == 0.0
     assert cut_pieces(audio[: 29 * SAMPLE_RATE]) == [(0, 29 * SAMPLE_RATE)]
+
+
+def test_a_clip_past_its_deadline_fails_alone_and_the_next_gets_a_fresh_recognizer(
+    tmp_path: Path, models_dir: Path,
+) -> None:
+    settings = load_settings(tmp_path / "none.toml", environ={})
+    settings.models_dir = str(models_dir)
+    clips = load_clips(_two_clip_folder(tmp_path / "clips"))
+    spec = SystemSpec("bare", settings, threads=1, bare_precision="int8")
+    # No time at all for the English clip, the usual deadline for the Chinese one.
+    bare = Isolated(spec, lambda clip: 0.0 if clip.language == "en" else 120.0)
+    try:
+        assert bare.start() == ""
+        first = bare._process
+        with pytest.raises(ClipFailed, match="no text after 0 s; the recognizer was stopped"):
+            bare.transcribe(clips[0])
+        assert first is not None and not first.is_alive()
+        assert "协会" in to_simplified(bare.transcribe(clips[1]))
+    finally:
+        bare.stop()
 
 
 def test_an_unknown_system_is_refused_with_the_choices() -> None:
