@@ -17,8 +17,10 @@ so the same model folder still loads in sherpa-onnx.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,12 +42,19 @@ MAX_INITIAL_TIMESTAMP = 50
 # further window.
 CONTINUE_MARGIN_S = 0.3
 MIN_UNREAD_SPEECH_S = 0.5
+# Windows one piece may take (the first and the ones going on after an early end).
+MAX_WINDOWS_PER_PIECE = 4
 # How far a segment's timestamps may be from the speech the VAD heard and still be kept.
 SEGMENT_SLACK_S = 0.5
 # Languages tried, most likely first, when no text in the detected one passes the checks; a
 # language less likely than this is not worth a try.
 LANGUAGES_TRIED = 3
 MIN_LANGUAGE_PROBABILITY = 0.05
+# A detection this sure is not second-guessed: failing text then means noise, not language.
+SURE_LANGUAGE_PROBABILITY = 0.5
+# Whisper writes about 3 tokens a second of English speech and up to 8 of fast Mandarin.
+MIN_TOKENS = 20
+MAX_TOKENS_PER_SECOND = 12
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,10 @@ class DecodeOptions:
     # min_window_s); None reads every piece in Whisper's full 30 s window.
     window_pad_s: float | None = None
     min_window_s: float = 10.0
+    # Seconds that retries of one window may take (plus this much per second of its audio)
+    # before the least bad text so far is kept; the first decoding always runs to its end.
+    retry_budget_s: float = 2.0
+    retry_budget_per_audio_s: float = 0.5
     # Beam and sampling candidates are drawn from a fixed seed so a file reads the same twice.
     seed: int = 0
 
@@ -185,6 +198,7 @@ class WhisperOnnx:
         options: DecodeOptions | None = None,
         spans: list[tuple[int, int]] | None = None,
         n_frames: int = N_FRAMES,
+        deadline: float | None = None,
     ) -> WindowResult:
         """Text of up to 30 s of audio, with Whisper's temperature fallback and our own checks.
 
@@ -193,15 +207,26 @@ class WhisperOnnx:
         that fails every check, while the right language gives a text that passes.
         """
         options = options or DecodeOptions()
+        seconds = len(samples) / SAMPLE_RATE
+        if deadline is None:
+            deadline = retry_deadline(seconds, options)
+        # A text longer than speech can carry is a loop; stop writing it early.
+        options = dataclasses.replace(options, max_new_tokens=min(
+            options.max_new_tokens, int(MIN_TOKENS + MAX_TOKENS_PER_SECOND * seconds)
+        ))  # fmt: skip
         cross = self.encode(samples, n_frames)
         ranking, no_speech_prob, sot_cache = self.detect(cross, language)
         speech = spans if spans is not None else [(0, len(samples))]
         tried: list[WindowResult] = []
         for code, probability in ranking[:LANGUAGES_TRIED]:
-            if tried and probability < MIN_LANGUAGE_PROBABILITY:
+            if tried and (
+                probability < MIN_LANGUAGE_PROBABILITY
+                or ranking[0][1] >= SURE_LANGUAGE_PROBABILITY
+                or time.monotonic() > deadline
+            ):
                 break
             result = self._decode_in(
-                cross, sot_cache, code, probability, no_speech_prob, speech, options
+                cross, sot_cache, code, probability, no_speech_prob, speech, options, deadline
             )
             if result.passed or not result.text:
                 return result
@@ -220,8 +245,10 @@ class WhisperOnnx:
         no_speech_prob: float,
         spans: list[tuple[int, int]],
         options: DecodeOptions,
+        deadline: float = math.inf,
     ) -> WindowResult:
-        """Decode in one language, from temperature 0 upwards until a text passes the checks."""
+        """Decode in one language, from temperature 0 upwards until a text passes the checks
+        (or the window's retry budget runs out)."""
         prompt = []
         if self.multilingual:
             prompt = [self.language_tokens[language], self.transcribe_token]
@@ -231,6 +258,8 @@ class WhisperOnnx:
         candidates: list[WindowResult] = []
         problems: list[str] = []
         for temperature in options.temperatures:
+            if candidates and time.monotonic() > deadline:
+                break
             tokens, avg_logprob = self._generate(cross, sot_cache, prompt, temperature, options)
             text = self.text_of(tokens)
             result = WindowResult(
@@ -288,15 +317,17 @@ class WhisperOnnx:
         decoding goes on from there in a new window.
         """
         options = options or DecodeOptions()
+        # One retry budget for the whole piece, however many windows it takes.
+        deadline = retry_deadline(len(samples) / SAMPLE_RATE, options)
         seek = 0
         segments: list[tuple[float, float, str]] = []
         results: list[WindowResult] = []
-        while True:
+        for _ in range(MAX_WINDOWS_PER_PIECE):
             inside = [(a - seek, b - seek) for a, b in spans if b > seek]
             inside = [(max(0, a), b) for a, b in inside]
             window = samples[seek : seek + N_SAMPLES]
             result = self.decode_window(
-                window, language, options, inside, window_frames(len(window), options)
+                window, language, options, inside, window_frames(len(window), options), deadline
             )
             results.append(result)
             language = language or result.language
@@ -501,6 +532,11 @@ def _heard(start: float, end: float, spans: list[tuple[int, int]]) -> bool:
     slack = SEGMENT_SLACK_S * SAMPLE_RATE
     a, b = start * SAMPLE_RATE - slack, end * SAMPLE_RATE + slack
     return any(x < b and y > a for x, y in spans)
+
+
+def retry_deadline(seconds: float, options: DecodeOptions) -> float:
+    """When retries of `seconds` of audio must stop (time.monotonic())."""
+    return time.monotonic() + options.retry_budget_s + options.retry_budget_per_audio_s * seconds
 
 
 def window_frames(n_samples: int, options: DecodeOptions) -> int:
