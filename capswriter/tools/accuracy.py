@@ -216,6 +216,10 @@ _LOOP_TOKEN = re.compile(
 _MIN_UNIT = {"words": 3, "chars": 4}
 _MIN_COPY = {"words": 8, "chars": 10}
 _MAX_UNIT = 80  # tokens; longer units are whole passages, not decoder loops
+# Whisper also loops inside a word when it writes no spaces: a piece of up to 20 letters or
+# digits five times or more in a row, 20 characters in all ("hahaha" is a laugh).
+_REPEAT_IN_WORD = re.compile(f"((?:(?![{_HAN_OR_KANA}])[^\\W_]){{1,20}}?)\\1{{4,}}")
+_MIN_IN_WORD_RUN = 20
 
 
 def compression_ratio(text: str) -> float:
@@ -246,10 +250,18 @@ class Repeat:
 
 
 def find_repeats(text: str) -> list[Repeat]:
-    """Back-to-back repeats long or frequent enough to be a decoder loop, in text order."""
+    """Back-to-back repeats long or frequent enough to be a decoder loop: runs of words or
+    characters in text order, then runs inside one word ("rapraprap…", "2020202…")."""
     tokens = [t.lower() for t in _LOOP_TOKEN.findall(text)]
     if not tokens:
         return []
+    return _repeated_tokens(tokens) + [
+        Repeat(m.group(1).lower(), round(len(m.group(0)) / len(m.group(1)), 1))
+        for m in _REPEAT_IN_WORD.finditer(text) if len(m.group(0)) >= _MIN_IN_WORD_RUN
+    ]
+
+
+def _repeated_tokens(tokens: list[str]) -> list[Repeat]:
     chars = sum(_is_han_or_kana(t) for t in tokens)
     kind = "chars" if chars * 2 >= len(tokens) else "words"
     join = "" if kind == "chars" else " "

@@ -129,6 +129,16 @@ def test_a_word_repeated_many_times_is_a_loop() -> None:
     assert not looks_looping("哈哈哈")
 
 
+def test_a_loop_inside_a_word_is_found_too() -> None:
+    # Both seen from bare Whisper on real clips, amid otherwise fine text.
+    text = "我是练习时长两年半的个人练习生蔡徐坤喜欢唱跳" + "rap" * 40 + "还有一个就是大家纠正一点"
+    [repeat] = find_repeats(text)
+    assert (repeat.unit, repeat.times) == ("rap", 40.0)
+    assert looks_looping(text)
+    assert find_repeats("Now in this one we're going to do a 9" + "20" * 30)[0].unit == "20"
+    assert not looks_looping("hahaha, that was 1000000 dollars")
+
+
 def test_long_natural_text_is_not_taken_for_a_loop() -> None:
     # The README's prose: thousands of bytes, which as a whole compress better than one
     # Whisper output of the same style would; judged window by window it is plain text.
