@@ -4,14 +4,15 @@ sherpa-onnx runs Whisper greedily, once, on features padded in a way the model n
 speech that loses sentence endings and sometimes loops. This module drives the same encoder and
 decoder files through onnxruntime the way Whisper was designed to be decoded:
 
-- a full 30 s window of zero-padded samples (see whisper_features),
+- a 30 s window of zero-padded samples (see whisper_features; shorter for dictations),
+- timestamps, and decoding that goes on where the text stopped while the VAD heard more speech,
 - language detection and the no-speech probability from the first decoder step,
 - greedy or beam search at temperature 0, then sampling at rising temperatures while the text
   fails a check (compression ratio, average log-probability, repeated phrases, text too long or
   too short for the speech heard) and the best passing candidate kept, never simply the longest.
 
-The files keep sherpa-onnx's calling convention (fixed-size self-attention cache plus an offset),
-so the same model folder still loads in sherpa-onnx.
+The loop runs either decoder layout (see whisper_decoders): our converter's step decoder, or
+sherpa-onnx's own, so a Whisper folder made for sherpa-onnx decodes here too.
 """
 
 from __future__ import annotations
@@ -127,9 +128,7 @@ class WhisperOnnx:
         session = ort.InferenceSession(str(decoder), options, providers=providers)
         self.decoder = load_decoder(decoder, session, meta)
         self.n_mels = int(meta["n_mels"])
-        self.n_text_layer = int(meta["n_text_layer"])
         self.n_text_ctx = int(meta["n_text_ctx"])
-        self.n_text_state = int(meta["n_text_state"])
         self.n_vocab = int(meta["n_vocab"])
         self.sot = int(meta["sot"])
         self.eot = int(meta["eot"])
@@ -226,7 +225,7 @@ class WhisperOnnx:
             ):
                 break
             result = self._decode_in(
-                cross, sot_cache, code, probability, no_speech_prob, speech, options, deadline
+                sot_cache, code, probability, no_speech_prob, speech, options, deadline
             )
             if result.passed or not result.text:
                 return result
@@ -238,7 +237,6 @@ class WhisperOnnx:
 
     def _decode_in(
         self,
-        cross: tuple[np.ndarray, ...],
         sot_cache: State,
         language: str,
         language_prob: float,
@@ -260,7 +258,7 @@ class WhisperOnnx:
         for temperature in options.temperatures:
             if candidates and time.monotonic() > deadline:
                 break
-            tokens, avg_logprob = self._generate(cross, sot_cache, prompt, temperature, options)
+            tokens, avg_logprob = self._generate(sot_cache, prompt, temperature, options)
             text = self.text_of(tokens)
             result = WindowResult(
                 text, tokens, language, language_prob, avg_logprob, no_speech_prob,
@@ -360,24 +358,23 @@ class WhisperOnnx:
 
     def _generate(
         self,
-        cross: tuple[np.ndarray, ...],
         sot_cache: State,
         prompt: list[int],
         temperature: float,
         options: DecodeOptions,
     ) -> tuple[list[int], float]:
         if temperature == 0 and options.beam_size > 1:
-            return self._beam_search(cross, sot_cache, prompt, options)
+            return self._beam_search(sot_cache, prompt, options)
         n = 1 if temperature == 0 else options.best_of
         state = self.decoder.select(sot_cache, np.zeros(n, dtype=int))
         tokens = np.tile(np.array(prompt, dtype=np.int64), (n, 1))
         logits, state = self.decoder.run(tokens, state)
-        offset = 1 + len(prompt)
+        used = 1 + len(prompt)  # <|startoftranscript|> and the prompt
         last = logits[:, -1].astype(np.float64)
         seqs: list[list[int]] = [[] for _ in range(n)]
         sum_logprob = np.zeros(n)
         finished = np.zeros(n, dtype=bool)
-        limit = min(options.max_new_tokens, self.n_text_ctx - offset)
+        limit = min(options.max_new_tokens, self.n_text_ctx - used)
         for _ in range(limit):
             self._mask(last, seqs, options.timestamps)
             logprobs = _log_softmax(last)
@@ -398,7 +395,6 @@ class WhisperOnnx:
                 break
             chosen = np.where(finished, self.eot, chosen)
             logits, state = self.decoder.run(chosen[:, None], state)
-            offset += 1
             last = logits[:, -1].astype(np.float64)
         scores = [sum_logprob[i] / (len(seqs[i]) + 1) for i in range(n)]
         best = int(np.argmax(scores))
@@ -406,7 +402,6 @@ class WhisperOnnx:
 
     def _beam_search(
         self,
-        cross: tuple[np.ndarray, ...],
         sot_cache: State,
         prompt: list[int],
         options: DecodeOptions,
@@ -416,12 +411,12 @@ class WhisperOnnx:
         beam = options.beam_size
         tokens = np.array([prompt], dtype=np.int64)
         logits, state = self.decoder.run(tokens, sot_cache)
-        offset = 1 + len(prompt)
+        used = 1 + len(prompt)  # <|startoftranscript|> and the prompt
         last = logits[:, -1].astype(np.float64)
         seqs: list[list[int]] = [[]]  # the open sequences; all beams start identical
         scores = np.zeros(1)
         done: list[tuple[list[int], float]] = []
-        limit = min(options.max_new_tokens, self.n_text_ctx - offset)
+        limit = min(options.max_new_tokens, self.n_text_ctx - used)
         for _ in range(limit):
             last = last[: len(seqs)]
             self._mask(last, seqs, options.timestamps)
@@ -447,7 +442,6 @@ class WhisperOnnx:
             scores = np.array([score for score, _, _ in keep])
             state = self.decoder.select(state, source)
             logits, state = self.decoder.run(np.array([[token] for _, _, token in keep]), state)
-            offset += 1
             last = logits[:, -1].astype(np.float64)
         if not done:  # out of room: the open sequences are the candidates
             done = list(zip(seqs, scores, strict=True))
