@@ -129,7 +129,8 @@ def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.server.app import run_server
 
     settings.override("server", host=args.host, port=args.port, workers=args.workers,
-                      token=args.token)  # fmt: skip
+                      token=args.token,
+                      dictation_worker=False if args.no_dictation_worker else None)  # fmt: skip
     settings.override("asr", num_threads=args.threads)
     run_server(settings)
     return 0
@@ -215,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="port (default 6016)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument("--threads", type=int, default=None, help="recognizer threads per worker")
+    p.add_argument("--no-dictation-worker", action="store_true",
+                   help="no extra worker kept for dictations (default: one, see docs)")
     p.add_argument("--token", default=None, help="required when binding beyond loopback")
     p.set_defaults(func=cmd_server)
 

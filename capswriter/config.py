@@ -100,6 +100,10 @@ class ServerSettings:
     port: int = 6016
     token: str = ""
     workers: int = 0  # 0 = one per core
+    # One more worker kept for dictations: someone waiting for their words never queues
+    # behind file segments, and the other workers run at a lower CPU priority, so a dictation
+    # decodes almost as fast on a machine busy with files as on an idle one.
+    dictation_worker: bool = True
     max_connections: int = 256
     max_message_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 512 * 1024 * 1024

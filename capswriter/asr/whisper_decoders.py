@@ -21,13 +21,17 @@ import numpy as np
 
 
 class Window:
-    """The cross-attention inputs of one encoded window, repeated for as many rows as asked."""
+    """The cross-attention inputs of one encoded window, repeated for as many rows as asked
+    (`row_axis`), or the same tensors for any number of rows (`row_axis` None) when the graph
+    shares them between rows."""
 
-    def __init__(self, cross: list[np.ndarray], row_axis: int) -> None:
+    def __init__(self, cross: list[np.ndarray], row_axis: int | None) -> None:
         self.row_axis = row_axis
         self._by_rows = {1: cross}
 
     def rows(self, n: int) -> list[np.ndarray]:
+        if self.row_axis is None:
+            return self._by_rows[1]
         if n not in self._by_rows:
             self._by_rows[n] = [np.repeat(c, n, axis=self.row_axis) for c in self._by_rows[1]]
         return self._by_rows[n]
@@ -49,22 +53,26 @@ class StepDecoder:
         self.session = session
         self.n_layer = n_layer
         self.n_head = n_head
-        self._inputs = [i.name for i in session.get_inputs()]
+        inputs = session.get_inputs()
+        self._inputs = [i.name for i in inputs]
+        # Graphs from converter version 6 on take one copy of the window for all rows, keys as
+        # [1, head, T, d] and values as [1, head, d, T]; older ones one copy per row, keys as
+        # [N, head, d, T] and values as [N, head, T, d].
+        shared = inputs[-1].shape[0] == 1
+        self._row_axis = None if shared else 0
+        self._layouts = ((0, 2, 1, 3), (0, 2, 3, 1)) if shared else ((0, 2, 3, 1), (0, 2, 1, 3))
 
     def start(self, cross_k: np.ndarray, cross_v: np.ndarray) -> State:
         """State for one row from the encoder's stacked [layer, 1, T, state] keys and values."""
         _, n, frames, width = cross_k.shape
         d_head = width // self.n_head
-        keys = [
-            np.ascontiguousarray(k.reshape(n, frames, self.n_head, d_head).transpose(0, 2, 3, 1))
-            for k in cross_k
-        ]
-        values = [
-            np.ascontiguousarray(v.reshape(n, frames, self.n_head, d_head).transpose(0, 2, 1, 3))
-            for v in cross_v
+        laid_out = [
+            np.ascontiguousarray(x.reshape(n, frames, self.n_head, d_head).transpose(axes))
+            for stacked, axes in zip((cross_k, cross_v), self._layouts, strict=True)
+            for x in stacked
         ]
         empty = np.zeros((n, 0, width), dtype=np.float32)
-        return State([empty] * (2 * self.n_layer), Window(keys + values, row_axis=0))
+        return State([empty] * (2 * self.n_layer), Window(laid_out, self._row_axis))
 
     def run(self, tokens: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         rows = tokens.shape[0]

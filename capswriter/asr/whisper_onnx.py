@@ -370,18 +370,18 @@ class WhisperOnnx:
         tokens = np.tile(np.array(prompt, dtype=np.int64), (n, 1))
         logits, state = self.decoder.run(tokens, state)
         used = 1 + len(prompt)  # <|startoftranscript|> and the prompt
-        last = logits[:, -1].astype(np.float64)
+        last = logits[:, -1]
         seqs: list[list[int]] = [[] for _ in range(n)]
         sum_logprob = np.zeros(n)
         finished = np.zeros(n, dtype=bool)
         limit = min(options.max_new_tokens, self.n_text_ctx - used)
         for _ in range(limit):
-            self._mask(last, seqs, options.timestamps)
-            logprobs = _log_softmax(last)
+            logprobs = self._logprobs(last, seqs, options.timestamps)
             if temperature == 0:
                 chosen = np.argmax(last, axis=-1)
             else:
-                probs = _softmax(last / temperature)
+                # float64: the sampler wants probabilities that sum to 1 within 1e-8.
+                probs = _softmax(last.astype(np.float64) / temperature)
                 chosen = np.array([self._rng.choice(self.n_vocab, p=p) for p in probs])
             for i in range(n):
                 if finished[i]:
@@ -395,7 +395,7 @@ class WhisperOnnx:
                 break
             chosen = np.where(finished, self.eot, chosen)
             logits, state = self.decoder.run(chosen[:, None], state)
-            last = logits[:, -1].astype(np.float64)
+            last = logits[:, -1]
         scores = [sum_logprob[i] / (len(seqs[i]) + 1) for i in range(n)]
         best = int(np.argmax(scores))
         return seqs[best], float(scores[best])
@@ -412,22 +412,20 @@ class WhisperOnnx:
         tokens = np.array([prompt], dtype=np.int64)
         logits, state = self.decoder.run(tokens, sot_cache)
         used = 1 + len(prompt)  # <|startoftranscript|> and the prompt
-        last = logits[:, -1].astype(np.float64)
+        last = logits[:, -1]
         seqs: list[list[int]] = [[]]  # the open sequences; all beams start identical
         scores = np.zeros(1)
         done: list[tuple[list[int], float]] = []
         limit = min(options.max_new_tokens, self.n_text_ctx - used)
         for _ in range(limit):
-            last = last[: len(seqs)]
-            self._mask(last, seqs, options.timestamps)
-            logprobs = _log_softmax(last)
-            ranked: list[tuple[float, int, int]] = []
-            for i in range(len(seqs)):
-                top = np.argpartition(-logprobs[i], beam + 1)[: beam + 1]
-                ranked += [(scores[i] + logprobs[i, t], i, int(t)) for t in top]
-            ranked.sort(key=lambda r: -r[0])
+            logprobs = self._logprobs(last[: len(seqs)], seqs, options.timestamps)
+            # Each sequence's `beam + 1` likeliest next tokens, then all of them best first.
+            top = _top_k(logprobs, beam + 1)
+            totals = scores[:, None] + np.take_along_axis(logprobs, top, axis=-1)
             keep: list[tuple[float, int, int]] = []
-            for score, i, token in ranked:
+            for flat in np.argsort(-totals, axis=None, kind="stable"):
+                i, j = divmod(int(flat), beam + 1)
+                score, token = float(totals[i, j]), int(top[i, j])
                 if token == self.eot:
                     if len(done) < beam:
                         done.append((seqs[i], score))
@@ -442,16 +440,17 @@ class WhisperOnnx:
             scores = np.array([score for score, _, _ in keep])
             state = self.decoder.select(state, source)
             logits, state = self.decoder.run(np.array([[token] for _, _, token in keep]), state)
-            last = logits[:, -1].astype(np.float64)
+            last = logits[:, -1]
         if not done:  # out of room: the open sequences are the candidates
             done = list(zip(seqs, scores, strict=True))
         ranked_done = [(s / (len(t) + 1), t) for t, s in done]
         avg, best = max(ranked_done, key=lambda r: r[0])
         return best, float(avg)
 
-    def _mask(self, logits: np.ndarray, seqs: list[list[int]], timestamps: bool) -> None:
-        """Rule out, per sequence, the tokens Whisper may not write next (openai-whisper's
-        SuppressTokens, SuppressBlank and ApplyTimestampRules)."""
+    def _logprobs(self, logits: np.ndarray, seqs: list[list[int]], timestamps: bool) -> np.ndarray:
+        """Log-probabilities of each sequence's next token once the tokens Whisper may not write
+        next are ruled out (openai-whisper's SuppressTokens, SuppressBlank and
+        ApplyTimestampRules). `logits` is changed in place."""
         logits[:, self._suppress] = -np.inf
         if not timestamps:
             logits[:, self.timestamp_begin :] = -np.inf
@@ -476,9 +475,18 @@ class WhisperOnnx:
             stamps = [t for t in seq if t >= ts]
             if stamps:  # time never goes back; a new segment starts after the last one
                 row[ts : stamps[-1] + (0 if last_was_stamp and not closed_pair else 1)] = -np.inf
-            logprobs = _log_softmax(row)
-            if np.logaddexp.reduce(logprobs[ts:]) > logprobs[:ts].max():
-                row[:ts] = -np.inf  # a timestamp is likelier than any text token
+        logprobs = _log_softmax(logits)
+        if timestamps:
+            for k, seq in enumerate(seqs[: len(logits)]):
+                if not seq:
+                    continue
+                row = logprobs[k]
+                stamp_mass = np.logaddexp.reduce(row[ts:])
+                if stamp_mass > row[:ts].max():
+                    # A timestamp is likelier than any text token: write one.
+                    logits[k, :ts] = -np.inf
+                    logprobs[k] = _log_softmax(logits[k])
+        return logprobs
 
     def segments_of(self, tokens: list[int]) -> list[tuple[float, float, str]]:
         """(start, end, text) in seconds from the window's start, from timestamped tokens."""
@@ -563,6 +571,26 @@ def _read_tokens(path: Path) -> dict[int, bytes]:
         if len(parts) == 2:
             vocab[int(parts[1])] = base64.b64decode(parts[0])
     return vocab
+
+
+# Tokens this far (in log-probability) below a sequence's likeliest one are not searched for
+# its best few; when fewer than asked for are this close, the whole vocabulary is.
+_TOP_K_MARGIN = 10.0
+
+
+def _top_k(logprobs: np.ndarray, k: int) -> np.ndarray:
+    """Indices of each row's `k` largest values, largest first.
+
+    A next-token distribution puts nearly all its mass on a handful of tokens, so each row's
+    best are found among the few near its maximum rather than by partitioning all 51865.
+    """
+    out = np.empty((len(logprobs), k), dtype=np.int64)
+    for r, row in enumerate(logprobs):
+        near = np.flatnonzero(row >= row.max() - _TOP_K_MARGIN)
+        if len(near) < k:
+            near = np.argpartition(-row, k)[:k]
+        out[r] = near[np.argsort(-row[near], kind="stable")[:k]]
+    return out
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -243,13 +243,22 @@ def build_from_ct2(model: Ct2Model) -> tuple[WhisperDims, WhisperEncoder, Whispe
     return dims, encoder, decoder
 
 
-def _attend_laid_out(q: Tensor, k: Tensor, v: Tensor, n_head: int) -> Tensor:
-    """Attention over keys already laid out as [N, head, d, T] and values as [N, head, T, d]."""
+def _attend_shared(q: Tensor, k: Tensor, v: Tensor, n_head: int) -> Tensor:
+    """Cross-attention of every row's queries to one window's keys, laid out as [1, head, T, d],
+    and values, laid out as [1, head, d, T].
+
+    All rows (beam or sampling candidates) read the same audio, so their queries are stacked
+    into one product per head instead of each row carrying its own copy of the keys and values
+    (with five rows that copy was 180 MB read at every step). The products are written with the
+    window's side first (keys × queries, values × weights): a matrix product repacks its second
+    operand, and the few queries are far cheaper to repack than 1500 frames.
+    """
     n_batch, n_q, n_state = q.shape
     d_head = n_state // n_head
-    q = q.view(n_batch, n_q, n_head, d_head).permute(0, 2, 1, 3)
-    weights = torch.softmax((q @ k) * (d_head**-0.5), dim=-1)
-    return (weights @ v).permute(0, 2, 1, 3).reshape(n_batch, n_q, n_state)
+    q = q.reshape(1, n_batch * n_q, n_head, d_head).permute(0, 2, 3, 1)  # [1, head, d, rows]
+    weights = torch.softmax((k @ q) * (d_head**-0.5), dim=-2)  # [1, head, T, rows]
+    out = v @ weights  # [1, head, d, rows]
+    return out.permute(0, 3, 1, 2).reshape(n_batch, n_q, n_state)
 
 
 class WhisperStepDecoder(nn.Module):
@@ -259,11 +268,11 @@ class WhisperStepDecoder(nn.Module):
     into one tensor and passes a fixed 448-token self-attention cache in and out at every
     step; splitting and transposing those inside the graph was over half of each step. Here
     the cross-attention keys and values come per layer, already laid out for the product with
-    the queries (done once per window), and the self-attention cache holds only the tokens so
-    far, growing by one per step.
+    the queries (done once per window) and shared by all rows, and the self-attention cache
+    holds only the tokens so far, growing by one per step.
 
-    Inputs: tokens [N, n], self_k_i / self_v_i [N, past, state], cross_k_i [N, head, d, T],
-    cross_v_i [N, head, T, d]. Outputs: logits [N, n, vocab], self_k_i / self_v_i [N, past+n,
+    Inputs: tokens [N, n], self_k_i / self_v_i [N, past, state], cross_k_i [1, head, T, d],
+    cross_v_i [1, head, d, T]. Outputs: logits [N, n, vocab], self_k_i / self_v_i [N, past+n,
     state].
     """
 
@@ -287,7 +296,7 @@ class WhisperStepDecoder(nn.Module):
             v_all = torch.cat([self_v[i], v], dim=1)
             x = x + block.out(_attend(q, k_all, v_all, block.n_head, mask))
             h = block.cross_q(block.cross_ln(x))
-            x = x + block.cross_out(_attend_laid_out(h, cross_k[i], cross_v[i], block.n_head))
+            x = x + block.cross_out(_attend_shared(h, cross_k[i], cross_v[i], block.n_head))
             x = x + block.fc2(F.gelu(block.fc1(block.mlp_ln(x))))
             out_k.append(k_all)
             out_v.append(v_all)

@@ -17,11 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int)
     parser.add_argument("--token")
     parser.add_argument("--threads", type=int, help="recognizer threads per worker")
+    parser.add_argument("--no-dictation-worker", action="store_true",
+                        help="no extra worker kept for dictations")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         settings.override("server", host=args.host, port=args.port, workers=args.workers,
-                          token=args.token)
+                          token=args.token,
+                          dictation_worker=False if args.no_dictation_worker else None)
         settings.override("asr", num_threads=args.threads)
         run_server(settings)
     except CapsWriterError as exc:

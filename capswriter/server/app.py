@@ -457,9 +457,10 @@ def run_server(settings: Settings) -> None:
     config.loaded_app_service = app.state.service  # type: ignore[attr-defined]
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(_RedactTokens())
-    log.info("CapsWriter server on %s:%d (model %s, %d workers)",
+    log.info("CapsWriter server on %s:%d (model %s, %d workers%s)",
              settings.server.host, settings.server.port, settings.asr.model,
-             app.state.service.pool.size)
+             app.state.service.pool.size,
+             " + 1 for dictations" if settings.server.dictation_worker else "")
     try:
         _Server(config).run(sockets=[sock])
     finally:

@@ -32,6 +32,10 @@ from capswriter.server.worker import run_worker
 
 log = logging.getLogger("capswriter.pool")
 
+# A worker slot's role: any job, or kept for dictations (see ServerSettings.dictation_worker).
+GENERAL = "general"
+DICTATION = "dictation"
+
 LOAD_TIMEOUT_S = 180.0
 MAX_BACKOFF_S = 30.0
 # A worker that lived this long before dying is not part of a crash loop.
@@ -47,6 +51,7 @@ class WorkerHandle:
     """One worker slot; the process in it is replaced when it dies, the slot stays."""
 
     id: int
+    role: str = GENERAL
     process: Any = None
     conn: Connection | None = None
     state: str = "stopped"  # starting | idle | busy | dead | stopped
@@ -87,11 +92,18 @@ class WorkerPool:
     ) -> None:
         self.settings = settings
         self.scheduler = scheduler
+        # Workers that take any job; the dictation worker, when there is one, comes on top.
         self.size = settings.server.workers or default_worker_count()
+        self.dictation_worker = settings.server.dictation_worker
         self.asr = dict(vars(settings.asr))
-        if not self.asr.get("num_threads"):
-            # N workers × threads ≈ cores: more threads than cores only adds contention.
-            self.asr["num_threads"] = max(1, (os.cpu_count() or 1) // self.size)
+        cores = os.cpu_count() or 1
+        # The general workers share the cores: N workers × threads ≈ cores, since more threads
+        # than cores only adds contention. The dictation worker runs while they step back (they
+        # are at a lower priority then), so it may use every core.
+        self.threads = {
+            GENERAL: self.asr.get("num_threads") or max(1, cores // self.size),
+            DICTATION: self.asr.get("num_threads") or cores,
+        }
         # A job is retried job_retry_limit times after worker deaths; the next death makes it
         # a poison job.
         self.poison_deaths = settings.server.job_retry_limit + 1
@@ -99,12 +111,13 @@ class WorkerPool:
         self.deadline_per_audio_s = settings.server.job_timeout_per_audio_s
         self.on_job_finished = on_job_finished
         self.on_worker_restart = on_worker_restart
-        self.workers = [WorkerHandle(id=i) for i in range(self.size)]
+        roles = [GENERAL] * self.size + ([DICTATION] if self.dictation_worker else [])
+        self.workers = [WorkerHandle(id=i, role=role) for i, role in enumerate(roles)]
         self.model = settings.asr.model
         self.running: dict[int, Job] = {}
-        # Dictations still being recorded. While any is, one worker is kept out of file work,
-        # so the pieces decoded at key release find it free instead of waiting behind a 28 s
-        # file segment; the workers running file segments finish while the user speaks.
+        # Dictations still being recorded. Without a dictation worker, one worker is kept out
+        # of file work while any is, so the pieces decoded at key release find it free instead
+        # of waiting behind a 28 s file segment.
         self.recording: set[str] = set()
         # Wall seconds of decoding per second of audio, per worker (moving average).
         self.decode_rtf = 0.1
@@ -235,8 +248,11 @@ class WorkerPool:
         process = self._ctx.Process(
             target=run_worker,
             args=(
-                handle.id, self.asr, str(self.settings.models_path), child_conn, os.getpid(),
+                handle.id, {**self.asr, "num_threads": self.threads[handle.role]},
+                str(self.settings.models_path), child_conn, os.getpid(),
                 self.settings.log_level,
+                # With a worker kept for dictations, the others yield the CPU to it.
+                self.dictation_worker and handle.role == GENERAL,
             ),
             name=f"capswriter-worker-{handle.id}",
             daemon=True,
@@ -368,17 +384,20 @@ class WorkerPool:
 
     def _dispatch(self) -> None:
         idle = [h for h in self.workers if h.state == "idle"]
-        reserve = 1 if self.recording and self.size > 1 else 0
+        reserve = 1 if self.recording and not self.dictation_worker and self.size > 1 else 0
         while idle:
-            job = self.scheduler.take(files=len(idle) > reserve)
+            general = [h for h in idle if h.role == GENERAL]
+            job = self.scheduler.take(files=len(general) > reserve)
             if job is None:
                 return
             if job.finished:  # cancelled after it was taken from the queue
                 continue
+            able = idle if job.kind == "dictation" else general
             # A retried job goes to a worker it has not crashed yet, when one is free.
-            fresh = [h for h in idle if h.id not in job.workers_tried]
-            # Otherwise the least used, so light load still spreads over every worker.
-            h = min(fresh or idle, key=lambda w: w.jobs_done)
+            fresh = [h for h in able if h.id not in job.workers_tried]
+            # A dictation goes to the dictation worker if it is free; otherwise the least used
+            # worker, so light load still spreads over every worker.
+            h = min(fresh or able, key=lambda w: (w.role != DICTATION, w.jobs_done))
             idle.remove(h)
             deadline = (
                 time.monotonic() + self.deadline_base
@@ -439,14 +458,19 @@ class WorkerPool:
 
     # ---- reporting -------------------------------------------------------------------
 
-    def ready_count(self) -> int:
-        return sum(1 for h in self.workers if h.state in ("idle", "busy"))
+    def ready_count(self, files: bool = False) -> int:
+        """Workers up and running (only those that take file work, if `files`)."""
+        return sum(
+            1 for h in self.workers
+            if h.state in ("idle", "busy") and not (files and h.role == DICTATION)
+        )  # fmt: skip
 
     def health(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
                 {
                     "id": h.id,
+                    "role": h.role,
                     "pid": h.pid,
                     "state": h.state,
                     "job": None if h.job is None else h.job.id,

@@ -192,7 +192,7 @@ class RecognitionService:
             return None
         # Work ahead plus what the workers are busy with, spread over the ready workers.
         running = sum(j.audio_seconds for j in list(self.pool.running.values()))
-        ready = self.pool.ready_count() or 1
+        ready = self.pool.ready_count(files=task.kind == "file") or 1
         eta = (pos.audio_seconds_ahead + running) * self.pool.decode_rtf / ready
         return protocol.QueueStatus(
             task_id=task.id, position=pos.position, jobs_ahead=pos.jobs_ahead,

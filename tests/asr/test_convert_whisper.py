@@ -90,8 +90,17 @@ def test_step_decoder_gives_the_same_logits_as_the_sherpa_layout(whisper_dir: Pa
     step = load_decoder(whisper_dir / "step_decoder.onnx", session, meta)
     cross = model.encode(np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32))
     fixed_state, step_state = model.decoder.start(*cross), step.start(*cross)
-    for tokens in ([[50258, 50259, 50359]], [[440]], [[1029]]):
+    a, fixed_state = model.decoder.run(np.array([[50258, 50259, 50359]]), fixed_state)
+    b, step_state = step.run(np.array([[50258, 50259, 50359]]), step_state)
+    np.testing.assert_allclose(a, b, atol=2e-3)
+    # Then three candidate rows going different ways, as in a beam search: the step decoder
+    # shares one copy of the window between rows, the sherpa layout has one per row.
+    rows = np.zeros(3, dtype=int)
+    fixed_state, step_state = model.decoder.select(fixed_state, rows), step.select(step_state, rows)
+    for tokens in ([[440], [1029], [50364]], [[1029], [440], [13]]):
         a, fixed_state = model.decoder.run(np.array(tokens), fixed_state)
         b, step_state = step.run(np.array(tokens), step_state)
         np.testing.assert_allclose(a, b, atol=2e-3)
-    assert step_state.cache[0].shape == (1, 5, 512)  # five tokens so far, not 448
+        assert not np.allclose(a[0], a[1])  # the rows really differ
+    assert step_state.cache[0].shape == (3, 5, 512)  # five tokens so far, not 448
+    assert step.session.get_inputs()[-1].shape[0] == 1  # one copy of the window for all rows

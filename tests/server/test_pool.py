@@ -5,11 +5,13 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import numpy as np
+import psutil
 import pytest
 import soundfile as sf
 from server_helpers import REAL, words
@@ -18,7 +20,7 @@ from capswriter.config import PROJECT_ROOT, Settings
 from capswriter.server.jobs import Job, JobState
 from capswriter.server.pool import WorkerPool
 from capswriter.server.scheduler import Scheduler
-from capswriter.server.worker import FAULT_HOOK_ENV, fault_marker
+from capswriter.server.worker import BACKGROUND_NICENESS, FAULT_HOOK_ENV, fault_marker
 
 JFK_WORDS = words("ask not what your country can do for you")
 
@@ -61,6 +63,8 @@ def pool(finished: Finished) -> Iterator[WorkerPool]:
     settings = Settings()
     settings.models_dir = str(PROJECT_ROOT / "models")
     settings.server.workers = 2
+    # These tests are about workers that take any job; the dictation worker has its own below.
+    settings.server.dictation_worker = False
     settings.asr.num_threads = 1
     # Short deadlines so the hang test is quick; real decodes of these clips take < 2 s.
     settings.server.job_timeout_s = 4.0
@@ -287,3 +291,43 @@ def test_a_slot_whose_replacement_cannot_start_does_not_stop_the_other_workers(
     monkeypatch.setattr(pool._ctx, "Process", real_process)
     assert pool.wait_ready(60)
     assert pool.health()[0]["pid"] != victim["pid"]
+
+
+@pytest.fixture(scope="module")
+def pool_with_dictation_worker(finished: Finished) -> Iterator[WorkerPool]:
+    settings = Settings()
+    settings.models_dir = str(PROJECT_ROOT / "models")
+    settings.server.workers = 1
+    settings.asr.num_threads = 1
+    pool = WorkerPool(settings, Scheduler(), on_job_finished=finished)
+    pool.startup()
+    try:
+        assert pool.wait_ready(60), pool.health()
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+def test_the_dictation_worker_takes_no_file_work_and_the_others_yield_the_cpu(
+    pool_with_dictation_worker: WorkerPool, finished: Finished
+) -> None:
+    pool = pool_with_dictation_worker
+    health = pool.health()
+    assert [w["role"] for w in health] == ["general", "dictation"]
+    if sys.platform.startswith("linux"):
+        assert psutil.Process(health[0]["pid"]).nice() == BACKGROUND_NICENESS
+        assert psutil.Process(health[1]["pid"]).nice() == psutil.Process().nice()
+    files = [new_job(clip("en_jfk.wav"), task="file", kind="file", index=i) for i in range(3)]
+    pool.submit(files)
+    busy_worker(pool, files[0])
+    # A dictation arriving while file work runs is decoded at once, by its own worker.
+    piece = new_job(clip("en_goforward.wav"), task="dictation")
+    pool.submit([piece])
+    finished.wait([piece])
+    assert piece.worker_id == 1
+    assert words(piece.transcript.text) == ["go", "forward", "10", "meters"]
+    assert not all(j.finished for j in files), "the dictation waited for the file work"
+    finished.wait(files)
+    # File segments only ever go to the general worker, even with the dictation worker idle.
+    assert all(j.state is JobState.DONE for j in files)
+    assert {j.worker_id for j in files} == {0}
