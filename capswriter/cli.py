@@ -140,7 +140,8 @@ def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.tools.bench_asr import bench_asr, write_json
 
     result = bench_asr(settings, runs=args.runs, num_threads=args.threads,
-                       compare=not args.no_compare)
+                       compare=not args.no_compare, file_seconds=args.file_seconds,
+                       file=Path(args.file) if args.file else None)
     print(result.table())
     path = write_json(result, Path(args.output))
     print(f"results written to {path}")
@@ -229,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="bench-results/bench_asr.json", help="JSON output file")
     p.add_argument("--no-compare", action="store_true",
                    help="skip the faster-whisper side-by-side (run when it is installed)")
+    p.add_argument("--file", default=None,
+                   help="a long recording to time through a local server (default: "
+                        "--file-seconds of the bundled speech with pauses)")
+    p.add_argument("--file-seconds", type=float, default=300.0,
+                   help="length of the built recording; 0 skips the file run")
     p.set_defaults(func=cmd_bench_asr)
 
     p = bench_sub.add_parser("accuracy", help="WER/CER, loops and empties on a folder with a "

@@ -16,10 +16,11 @@ import numpy as np
 
 from capswriter.asr.guard import text_problem
 from capswriter.asr.languages import check_language
+from capswriter.asr.loudness import FRAME, loud_frames
 from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
 from capswriter.asr.result import Segment, Transcript
 from capswriter.asr.text import join_texts, tidy
-from capswriter.asr.whisper_onnx import DecodeOptions, WhisperOnnx
+from capswriter.asr.whisper_onnx import DecodeOptions, WhisperOnnx, retry_deadline
 from capswriter.audio import SAMPLE_RATE
 from capswriter.config import AsrSettings
 from capswriter.errors import ModelBroken, ModelNotInstalled
@@ -28,9 +29,8 @@ log = logging.getLogger(__name__)
 
 # Whisper sees at most 30 s; sherpa-onnx silently drops audio past ~29.5 s, so stay below.
 MAX_PIECE_SECONDS = 28.0
-# Audio before the first and after the last speech, quieter than this fraction of the
-# speech's median level, is not read; this much of it is kept next to the speech.
-QUIET_FRACTION = 0.1
+# Quiet audio (see loudness) before the first and after the last speech is not read; this
+# much of it is kept next to the speech.
 EDGE_PAD_SECONDS = 0.5
 # How many times a piece whose text failed every check is cut at its longest pause and retried.
 RETRIES = 2
@@ -92,20 +92,15 @@ def quiet_edges(
     is both outside the VAD's speech and quiet is cut: the VAD misses some loud speech (a
     shout, a laugh), and that must still be read.
     """
-    frame = SAMPLE_RATE // 10
-    n = len(samples) // frame
+    loud = loud_frames(samples, spans)
+    n = len(loud)
     if n == 0 or not spans:
         return 0, len(samples)
-    rms = np.sqrt(np.mean(samples[: n * frame].reshape(n, frame) ** 2, axis=1))
-    in_speech = np.zeros(n, dtype=bool)
-    for a, b in spans:
-        in_speech[a // frame : b // frame + 1] = True
-    quiet = rms < QUIET_FRACTION * float(np.median(rms[in_speech[:n]]))
     pad = int(pad_seconds * SAMPLE_RATE)
-    first_loud = next((i for i in range(n) if in_speech[i] or not quiet[i]), 0)
-    last_loud = next((i for i in range(n - 1, -1, -1) if in_speech[i] or not quiet[i]), n - 1)
-    first = max(0, first_loud * frame - pad)
-    last = min(len(samples), (last_loud + 1) * frame + pad)
+    first_loud = next((i for i in range(n) if loud[i]), 0)
+    last_loud = next((i for i in range(n - 1, -1, -1) if loud[i]), n - 1)
+    first = max(0, first_loud * FRAME - pad)
+    last = min(len(samples), (last_loud + 1) * FRAME + pad)
     if last_loud == n - 1:
         last = len(samples)  # the tail shorter than a frame goes with the last frame
     return first, last
@@ -265,10 +260,11 @@ class Engine:
         spans: list[tuple[int, int]],
         language: str,
         options: DecodeOptions,
+        deadline: float,
     ) -> list[_Piece]:
         """Timed texts of a piece of at most 30 s and whether they passed the checks."""
         if self._whisper is not None:
-            piece = self._whisper.decode_piece(samples, spans, language, options)
+            piece = self._whisper.decode_piece(samples, spans, language, options, deadline)
             return [
                 _Piece(
                     int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(samples)),
@@ -290,6 +286,7 @@ class Engine:
     def _recognize(
         self, samples: np.ndarray, start: int, end: int,
         spans: list[tuple[int, int]], language: str, options: DecodeOptions, retries: int,
+        deadline: float | None = None,
     ) -> list[_Piece]:  # fmt: skip
         """Decode samples[start:end]; if no version of its text passed the checks, decode the
         halves either side of the longest pause instead.
@@ -297,22 +294,32 @@ class Engine:
         After a short first sentence and a pause (or a change of speaker) Whisper sometimes
         ends the text with most of its window unread, or loops. Cut in the middle of the longest
         pause, each half is an easier window; the halves are kept only when each passed its
-        checks, so a retry never trades a usable text for a worse one.
+        checks, so a retry never trades a usable text for a worse one. The halves share the
+        piece's retry budget: music or noise that fails every check costs one budget, not one
+        per half.
         """
+        if deadline is None:
+            deadline = retry_deadline((end - start) / SAMPLE_RATE, options)
         whole = self._decode(
-            samples[start:end], [(a - start, b - start) for a, b in spans], language, options
+            samples[start:end], [(a - start, b - start) for a, b in spans], language, options,
+            deadline,
         )
         for piece in whole:
             piece.start, piece.end = piece.start + start, piece.end + start
-        if all(p.trusted for p in whole) or retries <= 0 or len(spans) < 2:
+        if (
+            all(p.trusted for p in whole) or retries <= 0 or len(spans) < 2
+            or time.monotonic() > deadline
+        ):
             return whole
         gaps = [spans[k + 1][0] - spans[k][1] for k in range(len(spans) - 1)]
         k = max(range(len(gaps)), key=lambda i: (gaps[i], i))
         cut = (spans[k][1] + spans[k + 1][0]) // 2
         halves = self._recognize(
-            samples, start, cut, spans[: k + 1], language, options, retries - 1
+            samples, start, cut, spans[: k + 1], language, options, retries - 1, deadline
         )
-        halves += self._recognize(samples, cut, end, spans[k + 1 :], language, options, retries - 1)
+        halves += self._recognize(
+            samples, cut, end, spans[k + 1 :], language, options, retries - 1, deadline
+        )
         if all(h.trusted for h in halves):
             return halves
         return whole

@@ -24,10 +24,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from capswriter.asr.guard import LOOPING, compression_ratio, cut_repetition, text_problem
+from capswriter.asr.loudness import FRAME, loud_frames
 from capswriter.asr.text import join_texts
 from capswriter.asr.whisper_decoders import State, load_decoder
 from capswriter.asr.whisper_features import HOP_LENGTH, N_FRAMES, N_SAMPLES, log_mel
@@ -47,6 +49,8 @@ MIN_UNREAD_SPEECH_S = 0.5
 MAX_WINDOWS_PER_PIECE = 4
 # How far a segment's timestamps may be from the speech the VAD heard and still be kept.
 SEGMENT_SLACK_S = 0.5
+# ...or how much of it must be as loud as speech, for speech the VAD missed.
+LOUD_SHARE = 0.5
 # Languages tried, most likely first, when no text in the detected one passes the checks; a
 # language less likely than this is not worth a try.
 LANGUAGES_TRIED = 3
@@ -113,19 +117,16 @@ class WhisperOnnx:
     ) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, num_threads)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        # onnxruntime's arena keeps the peak of the largest window for the life of the worker;
-        # without it a worker stays 150 MB smaller after 28 s pieces at the same speed.
-        options.enable_cpu_mem_arena = False
-        options.enable_mem_pattern = False
         providers = ["CPUExecutionProvider"]
-        self.encoder = ort.InferenceSession(str(encoder), options, providers=providers)
+        # Prepacked weights are a second copy of the encoder's matrices (50 MB in float32) and
+        # buy nothing with 1500 rows per product; the decoder's few rows per step need them.
+        self.encoder = ort.InferenceSession(
+            str(encoder), _session_options(num_threads, prepack=False), providers=providers
+        )
         meta = self.encoder.get_modelmeta().custom_metadata_map
-        session = ort.InferenceSession(str(decoder), options, providers=providers)
+        session = ort.InferenceSession(
+            str(decoder), _session_options(num_threads, prepack=True), providers=providers
+        )
         self.decoder = load_decoder(decoder, session, meta)
         self.n_mels = int(meta["n_mels"])
         self.n_text_ctx = int(meta["n_text_ctx"])
@@ -307,16 +308,20 @@ class WhisperOnnx:
         spans: list[tuple[int, int]],
         language: str = "",
         options: DecodeOptions | None = None,
+        deadline: float | None = None,
     ) -> PieceResult:
         """Text of a piece of at most 30 s whose speech `spans` (sample ranges) the VAD found.
 
         Whisper sometimes closes its text after a first sentence with speech still unread. With
         timestamps we see where the text stopped; while the VAD heard speech after that point,
         decoding goes on from there in a new window.
+
+        Retries stop at `deadline` (time.monotonic(); by default the piece's own retry budget).
         """
         options = options or DecodeOptions()
         # One retry budget for the whole piece, however many windows it takes.
-        deadline = retry_deadline(len(samples) / SAMPLE_RATE, options)
+        if deadline is None:
+            deadline = retry_deadline(len(samples) / SAMPLE_RATE, options)
         seek = 0
         segments: list[tuple[float, float, str]] = []
         results: list[WindowResult] = []
@@ -327,6 +332,11 @@ class WhisperOnnx:
             result = self.decode_window(
                 window, language, options, inside, window_frames(len(window), options), deadline
             )
+            if seek and not result.passed:
+                # A window going on after another holds only what that one left out, often a
+                # breath or a word's tail; text in it that fails every check is noise
+                # ("Jake."), not a reason to distrust the piece.
+                break
             results.append(result)
             language = language or result.language
             offset = seek / SAMPLE_RATE
@@ -336,6 +346,7 @@ class WhisperOnnx:
                     segments.append((offset, offset + end, result.text))
                 break
             window_end = len(window) / SAMPLE_RATE
+            loud = loud_frames(window, inside)
             looped = not result.passed and result.problems[-1] == LOOPING
             for start, end, text in result.segments:
                 end = min(end, window_end)
@@ -343,7 +354,7 @@ class WhisperOnnx:
                     text = cut_repetition(text)
                     if not text or any(text == t for _, _, t in segments):
                         break  # the rest of the window is the loop
-                if _heard(start, end, inside):
+                if _heard(start, end, inside, loud):
                     segments.append((offset + start, offset + end, text))
             until = covered_until(result.segments)
             rest = [(a, b) for a, b in inside if b > (until + CONTINUE_MARGIN_S) * SAMPLE_RATE]
@@ -352,9 +363,7 @@ class WhisperOnnx:
                 break
             # Go on from the end of the text, or from the next speech if a pause follows it.
             seek += max(int(until * SAMPLE_RATE), rest[0][0] - int(0.2 * SAMPLE_RATE))
-        return PieceResult(
-            segments, language, all(r.passed for r in results), len(results)
-        )
+        return PieceResult(segments, language, all(r.passed for r in results), len(results))
 
     def _generate(
         self,
@@ -380,9 +389,7 @@ class WhisperOnnx:
             if temperature == 0:
                 chosen = np.argmax(last, axis=-1)
             else:
-                # float64: the sampler wants probabilities that sum to 1 within 1e-8.
-                probs = _softmax(last.astype(np.float64) / temperature)
-                chosen = np.array([self._rng.choice(self.n_vocab, p=p) for p in probs])
+                chosen = _sample(last / temperature, self._rng)
             for i in range(n):
                 if finished[i]:
                     continue
@@ -525,15 +532,20 @@ class PieceResult:
         return join_texts([text for _, _, text in self.segments])
 
 
-def _heard(start: float, end: float, spans: list[tuple[int, int]]) -> bool:
-    """Whether a timed segment overlaps speech the VAD heard (with slack for Whisper's timing).
+def _heard(start: float, end: float, spans: list[tuple[int, int]], loud: np.ndarray) -> bool:
+    """Whether a timed segment lies where there is speech: it overlaps speech the VAD heard
+    (with slack for Whisper's timing) or audio as loud as speech (`loud`, per 100 ms frame).
 
     "Thank you." or "Subtitles by…" written over the silence after the last word is the
-    commonest Whisper invention; its timestamps put it where there is no speech at all.
+    commonest Whisper invention; its timestamps put it where there is no speech at all. A
+    shout the VAD missed is loud, and stays.
     """
     slack = SEGMENT_SLACK_S * SAMPLE_RATE
     a, b = start * SAMPLE_RATE - slack, end * SAMPLE_RATE + slack
-    return any(x < b and y > a for x, y in spans)
+    if any(x < b and y > a for x, y in spans):
+        return True
+    frames = loud[int(start * SAMPLE_RATE) // FRAME : math.ceil(end * SAMPLE_RATE / FRAME)]
+    return frames.size > 0 and frames.mean() >= LOUD_SHARE
 
 
 def retry_deadline(seconds: float, options: DecodeOptions) -> float:
@@ -564,6 +576,23 @@ def _least_bad(candidates: list[WindowResult], problems: list[str]) -> WindowRes
     return max(not_looping or candidates, key=lambda c: c.avg_logprob)
 
 
+def _session_options(num_threads: int, prepack: bool) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, num_threads)
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # onnxruntime's arena keeps the peak of the largest window for the life of the worker;
+    # without it a worker stays 150 MB smaller after 28 s pieces at the same speed.
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
+    if not prepack:
+        options.add_session_config_entry("session.disable_prepacking", "1")
+    return options
+
+
 def _read_tokens(path: Path) -> dict[int, bytes]:
     vocab: dict[int, bytes] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -591,6 +620,17 @@ def _top_k(logprobs: np.ndarray, k: int) -> np.ndarray:
             near = np.argpartition(-row, k)[:k]
         out[r] = near[np.argsort(-row[near], kind="stable")[:k]]
     return out
+
+
+def _sample(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One token per row, drawn with probability softmax(logits).
+
+    The largest of logits plus Gumbel noise is such a draw (the Gumbel-max trick), which
+    takes one vectorized pass instead of a cumulative sum per row.
+    """
+    uniform = rng.random(logits.shape, dtype=np.float32)
+    with np.errstate(divide="ignore"):  # a draw of exactly 0 only rules its token out
+        return np.argmax(logits - np.log(-np.log(uniform)), axis=-1)
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from capswriter.config import Settings
-from capswriter.tools.bench_asr import AsrBenchResult, bench_asr
+from capswriter.tools.bench_asr import FILE_SECONDS, AsrBenchResult, bench_asr
 from capswriter.tools.bench_pool import BenchPoolConfig, BenchPoolResult, PoolBench
 from capswriter.tools.runlog import ResultLog
 
@@ -38,6 +38,14 @@ class BenchResult:
             },
             "rtf_by_clip": {f"{c.seconds:g}s": c.rtf for c in self.asr.clips},
         }
+        file = self.asr.file
+        if file is not None and file.wall_s and file.faster_whisper_wall_s:
+            ratios["file_faster_whisper_over_ours"] = round(
+                file.faster_whisper_wall_s / file.wall_s, 3
+            )
+        loaded_over_idle = self.pool.p95_loaded_over_idle()
+        if loaded_over_idle:
+            ratios["dictation_p95_loaded_over_idle"] = loaded_over_idle
         if fw is not None and fw.available:
             ours = {c.seconds: c.rtf for c in self.asr.clips}
             # Above 1: faster-whisper takes that many times as long as our engine.
@@ -60,8 +68,13 @@ class BenchResult:
             other = (f" (faster-whisper {theirs[c.seconds]:.3f})" if c.seconds in theirs
                      else "")
             lines.append(f"  engine RTF, {c.seconds:>4.0f} s clip: {c.rtf:.3f}{other}")
+        if self.asr.file is not None:
+            lines.append(f"  {self.asr.file.line()}")
         for b in self.pool.batches:
             lines.append(f"  speed-up with {b.workers} workers: {b.speedup:.2f}×")
+        for seconds, ratio in self.pool.p95_loaded_over_idle().items():
+            lines.append(f"  {seconds} dictation p95 while a file is transcribed: "
+                         f"{ratio:.2f}× idle")
         for x in self.pool.latency:
             if x.p50 is not None and x.bare_decode_s:
                 lines.append(f"  {x.utterance_s:>4.0f} s dictation, {x.condition:<6}: "
@@ -71,13 +84,15 @@ class BenchResult:
 
 
 def run_bench(settings: Settings, pool_config: BenchPoolConfig, output: Path,
-              asr_runs: int = 5, progress: bool = True) -> BenchResult:
+              asr_runs: int = 5, progress: bool = True,
+              file_seconds: float = FILE_SECONDS) -> BenchResult:
     """Engine benchmark, then the pool benchmark; JSONL to ``output``, summary beside it."""
     with ResultLog(output, "bench") as log:
         log.write("run", config={**asdict(pool_config),
                                  "speech": [str(p) for p in pool_config.speech]},
                   asr_runs=asr_runs, model=settings.asr.model, cores=os.cpu_count())
-        asr = bench_asr(settings, runs=asr_runs, num_threads=pool_config.threads)
+        asr = bench_asr(settings, runs=asr_runs, num_threads=pool_config.threads,
+                        file_seconds=file_seconds)
         log.write("bench_asr", **asdict(asr))
         pool = PoolBench(settings, pool_config, log, output.parent, progress).run_all()
         result = BenchResult(asr, pool)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from capswriter.audio import SAMPLE_RATE
 from capswriter.config import cache_dir
 from capswriter.tools.runlog import timed_runs
 
@@ -116,3 +117,21 @@ def bench_faster_whisper(
         result.clips.append(ComparedClip(seconds, runs, round(median, 4),
                                          round(median / seconds, 4), text))
     return result
+
+
+def faster_whisper_file(
+    model: str, samples: np.ndarray, threads: int
+) -> tuple[float, float] | str:
+    """(wall seconds, RSS growth in MB) of a long recording decoded the way faster-whisper's
+    users decode a file (beam 1, its VAD), or a sentence saying why it cannot run."""
+    process = psutil.Process()
+    gc.collect()
+    before = process.memory_info().rss
+    recognizer = load_faster_whisper(model, threads)
+    if isinstance(recognizer, str):
+        return recognizer
+    recognizer.decode(samples[: 5 * SAMPLE_RATE], beam_size=1, vad_filter=True)  # warm-up
+    started = time.perf_counter()
+    recognizer.decode(samples, beam_size=1, vad_filter=True)
+    wall = time.perf_counter() - started
+    return wall, round((process.memory_info().rss - before) / 2**20, 1)

@@ -103,6 +103,16 @@ class BenchPoolResult:
             "latency": [{**asdict(x), "over_bare_p50": x.over_bare_p50} for x in self.latency],
         }
 
+    def p95_loaded_over_idle(self) -> dict[str, float]:
+        """Per dictation length, its p95 release-to-text while a file is transcribed over
+        its p95 on an idle server."""
+        idle = {x.utterance_s: x.p95 for x in self.latency if x.condition == "idle" and x.p95}
+        return {
+            f"{x.utterance_s:g}s": round(x.p95 / idle[x.utterance_s], 3)
+            for x in self.latency
+            if x.condition == "loaded" and x.p95 and x.utterance_s in idle
+        }
+
     def table(self) -> str:
         lines = [f"pool: {self.model}, {self.threads} thread(s) per worker"]
         if self.batches:
@@ -131,8 +141,9 @@ def _ms(value: float | None) -> str:
 
 
 def _worker_rss(health: dict[str, Any]) -> dict[str, float]:
+    """RSS of the workers that take file work (the dictation worker has none in a batch)."""
     return {f"worker-{w['id']}": round((w.get("rss_bytes") or 0) / 2**20, 1)
-            for w in health.get("workers", [])}
+            for w in health.get("workers", []) if w.get("role") != "dictation"}
 
 
 class PoolBench:

@@ -131,7 +131,8 @@ def cmd_bench_all(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.tools.bench import run_bench
 
     output = _output(args, "bench")
-    result = run_bench(settings, _pool_config(args), output, asr_runs=args.asr_runs)
+    result = run_bench(settings, _pool_config(args), output, asr_runs=args.asr_runs,
+                       file_seconds=args.asr_file_seconds)
     print(result.table())
     _finish([output], args.report)
     print(f"summary: {output.with_suffix('.json')}")
@@ -177,6 +178,8 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     p = bench_sub.add_parser("all", help="engine and pool benchmarks with one final table")
     _pool_options(p)
     p.add_argument("--asr-runs", type=int, default=5, help="engine decodes per clip length")
+    p.add_argument("--asr-file-seconds", type=float, default=300.0,
+                   help="recording timed through a server next to faster-whisper (0 skips)")
     p.set_defaults(func=cmd_bench_all)
     bench_sub.required = False
     bench.set_defaults(**vars(p.parse_args([])))
