@@ -20,7 +20,7 @@ from capswriter.asr.loudness import FRAME, loud_frames
 from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
 from capswriter.asr.result import Segment, Transcript
 from capswriter.asr.text import join_texts, tidy
-from capswriter.asr.whisper_onnx import DecodeOptions, WhisperOnnx, retry_deadline
+from capswriter.asr.whisper_onnx import DecodeOptions, RetryBudget, WhisperOnnx
 from capswriter.audio import SAMPLE_RATE
 from capswriter.config import AsrSettings
 from capswriter.errors import ModelBroken, ModelNotInstalled
@@ -146,6 +146,7 @@ class Engine:
                 settings.dictation_window_pad_s if settings.dictation_window_pad_s >= 0 else None
             ),
         )
+        manifest.check_precision(settings.precision)
         started = time.perf_counter()
         if manifest.kind == "whisper":
             self._whisper = self._load_whisper()
@@ -260,11 +261,11 @@ class Engine:
         spans: list[tuple[int, int]],
         language: str,
         options: DecodeOptions,
-        deadline: float,
+        budget: RetryBudget,
     ) -> list[_Piece]:
         """Timed texts of a piece of at most 30 s and whether they passed the checks."""
         if self._whisper is not None:
-            piece = self._whisper.decode_piece(samples, spans, language, options, deadline)
+            piece = self._whisper.decode_piece(samples, spans, language, options, budget)
             return [
                 _Piece(
                     int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(samples)),
@@ -286,7 +287,7 @@ class Engine:
     def _recognize(
         self, samples: np.ndarray, start: int, end: int,
         spans: list[tuple[int, int]], language: str, options: DecodeOptions, retries: int,
-        deadline: float | None = None,
+        budget: RetryBudget | None = None,
     ) -> list[_Piece]:  # fmt: skip
         """Decode samples[start:end]; if no version of its text passed the checks, decode the
         halves either side of the longest pause instead.
@@ -298,27 +299,27 @@ class Engine:
         piece's retry budget: music or noise that fails every check costs one budget, not one
         per half.
         """
-        if deadline is None:
-            deadline = retry_deadline((end - start) / SAMPLE_RATE, options)
+        if budget is None:
+            budget = RetryBudget((end - start) / SAMPLE_RATE, options)
         whole = self._decode(
             samples[start:end], [(a - start, b - start) for a, b in spans], language, options,
-            deadline,
+            budget,
         )
         for piece in whole:
             piece.start, piece.end = piece.start + start, piece.end + start
         if (
             all(p.trusted for p in whole) or retries <= 0 or len(spans) < 2
-            or time.monotonic() > deadline
+            or budget.spent
         ):
             return whole
         gaps = [spans[k + 1][0] - spans[k][1] for k in range(len(spans) - 1)]
         k = max(range(len(gaps)), key=lambda i: (gaps[i], i))
         cut = (spans[k][1] + spans[k + 1][0]) // 2
         halves = self._recognize(
-            samples, start, cut, spans[: k + 1], language, options, retries - 1, deadline
+            samples, start, cut, spans[: k + 1], language, options, retries - 1, budget
         )
         halves += self._recognize(
-            samples, cut, end, spans[k + 1 :], language, options, retries - 1, deadline
+            samples, cut, end, spans[k + 1 :], language, options, retries - 1, budget
         )
         if all(h.trusted for h in halves):
             return halves

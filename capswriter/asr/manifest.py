@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capswriter.errors import ModelBroken, ModelNotInstalled
+from capswriter.errors import ConfigError, ModelBroken, ModelNotInstalled
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,6 +73,15 @@ class ModelManifest:
     @property
     def spec(self) -> Kind:
         return KINDS[self.kind]
+
+    def check_precision(self, precision: str) -> None:
+        """Refuse a precision this model has no files for, naming the ones it has."""
+        known = {"auto", "int8", *self.variants}
+        if precision and precision not in known:
+            raise ConfigError(
+                f"asr.precision = {precision!r} is not one of {', '.join(sorted(known))} "
+                f"for {self.name}"
+            )
 
     def files_for(self, variant: str | None) -> dict[str, str]:
         """File arguments for a precision variant; unknown or absent variants use the defaults."""

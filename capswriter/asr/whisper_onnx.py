@@ -21,7 +21,6 @@ import base64
 import dataclasses
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,10 +79,14 @@ class DecodeOptions:
     # min_window_s); None reads every piece in Whisper's full 30 s window.
     window_pad_s: float | None = None
     min_window_s: float = 10.0
-    # Seconds that retries of one window may take (plus this much per second of its audio)
-    # before the least bad text so far is kept; the first decoding always runs to its end.
-    retry_budget_s: float = 2.0
-    retry_budget_per_audio_s: float = 0.5
+    # Decoding one piece may do, in decoder rows × steps (one step of a 5-beam search is 5),
+    # plus this much per second of its audio; past it no retry starts and the least bad text
+    # so far is kept. Counted in work, not seconds, so the same audio reads the same on any
+    # machine under any load. On this project's test machine a row-step takes about 2.4 ms
+    # (one thread): 500 + 120 per second is ~1.2 s + 0.3 s per second of audio, about twice
+    # what a piece that passes at once needs.
+    retry_budget_steps: int = 500
+    retry_budget_steps_per_audio_s: int = 120
     # Beam and sampling candidates are drawn from a fixed seed so a file reads the same twice.
     seed: int = 0
 
@@ -198,7 +201,7 @@ class WhisperOnnx:
         options: DecodeOptions | None = None,
         spans: list[tuple[int, int]] | None = None,
         n_frames: int = N_FRAMES,
-        deadline: float | None = None,
+        budget: RetryBudget | None = None,
     ) -> WindowResult:
         """Text of up to 30 s of audio, with Whisper's temperature fallback and our own checks.
 
@@ -208,8 +211,8 @@ class WhisperOnnx:
         """
         options = options or DecodeOptions()
         seconds = len(samples) / SAMPLE_RATE
-        if deadline is None:
-            deadline = retry_deadline(seconds, options)
+        if budget is None:
+            budget = RetryBudget(seconds, options)
         # A text longer than speech can carry is a loop; stop writing it early.
         options = dataclasses.replace(options, max_new_tokens=min(
             options.max_new_tokens, int(MIN_TOKENS + MAX_TOKENS_PER_SECOND * seconds)
@@ -222,11 +225,11 @@ class WhisperOnnx:
             if tried and (
                 probability < MIN_LANGUAGE_PROBABILITY
                 or ranking[0][1] >= SURE_LANGUAGE_PROBABILITY
-                or time.monotonic() > deadline
+                or budget.spent
             ):
                 break
             result = self._decode_in(
-                sot_cache, code, probability, no_speech_prob, speech, options, deadline
+                sot_cache, code, probability, no_speech_prob, speech, options, budget
             )
             if result.passed or not result.text:
                 return result
@@ -244,7 +247,7 @@ class WhisperOnnx:
         no_speech_prob: float,
         spans: list[tuple[int, int]],
         options: DecodeOptions,
-        deadline: float = math.inf,
+        budget: RetryBudget,
     ) -> WindowResult:
         """Decode in one language, from temperature 0 upwards until a text passes the checks
         (or the window's retry budget runs out)."""
@@ -257,9 +260,9 @@ class WhisperOnnx:
         candidates: list[WindowResult] = []
         problems: list[str] = []
         for temperature in options.temperatures:
-            if candidates and time.monotonic() > deadline:
+            if candidates and budget.spent:
                 break
-            tokens, avg_logprob = self._generate(sot_cache, prompt, temperature, options)
+            tokens, avg_logprob = self._generate(sot_cache, prompt, temperature, options, budget)
             text = self.text_of(tokens)
             result = WindowResult(
                 text, tokens, language, language_prob, avg_logprob, no_speech_prob,
@@ -308,7 +311,7 @@ class WhisperOnnx:
         spans: list[tuple[int, int]],
         language: str = "",
         options: DecodeOptions | None = None,
-        deadline: float | None = None,
+        budget: RetryBudget | None = None,
     ) -> PieceResult:
         """Text of a piece of at most 30 s whose speech `spans` (sample ranges) the VAD found.
 
@@ -316,12 +319,12 @@ class WhisperOnnx:
         timestamps we see where the text stopped; while the VAD heard speech after that point,
         decoding goes on from there in a new window.
 
-        Retries stop at `deadline` (time.monotonic(); by default the piece's own retry budget).
+        Retries stop when `budget` is spent (by default the piece's own).
         """
         options = options or DecodeOptions()
         # One retry budget for the whole piece, however many windows it takes.
-        if deadline is None:
-            deadline = retry_deadline(len(samples) / SAMPLE_RATE, options)
+        if budget is None:
+            budget = RetryBudget(len(samples) / SAMPLE_RATE, options)
         seek = 0
         segments: list[tuple[float, float, str]] = []
         results: list[WindowResult] = []
@@ -330,7 +333,7 @@ class WhisperOnnx:
             inside = [(max(0, a), b) for a, b in inside]
             window = samples[seek : seek + N_SAMPLES]
             result = self.decode_window(
-                window, language, options, inside, window_frames(len(window), options), deadline
+                window, language, options, inside, window_frames(len(window), options), budget
             )
             if seek and not result.passed:
                 # A window going on after another holds only what that one left out, often a
@@ -371,9 +374,10 @@ class WhisperOnnx:
         prompt: list[int],
         temperature: float,
         options: DecodeOptions,
+        budget: RetryBudget,
     ) -> tuple[list[int], float]:
         if temperature == 0 and options.beam_size > 1:
-            return self._beam_search(sot_cache, prompt, options)
+            return self._beam_search(sot_cache, prompt, options, budget)
         n = 1 if temperature == 0 else options.best_of
         state = self.decoder.select(sot_cache, np.zeros(n, dtype=int))
         tokens = np.tile(np.array(prompt, dtype=np.int64), (n, 1))
@@ -402,6 +406,7 @@ class WhisperOnnx:
                 break
             chosen = np.where(finished, self.eot, chosen)
             logits, state = self.decoder.run(chosen[:, None], state)
+            budget.spend(n)
             last = logits[:, -1]
         scores = [sum_logprob[i] / (len(seqs[i]) + 1) for i in range(n)]
         best = int(np.argmax(scores))
@@ -412,6 +417,7 @@ class WhisperOnnx:
         sot_cache: State,
         prompt: list[int],
         options: DecodeOptions,
+        budget: RetryBudget,
     ) -> tuple[list[int], float]:
         """Beam search as in openai-whisper: keep the best `beam_size` open sequences, stop once
         as many have ended, rank the ended ones by log-probability per token."""
@@ -447,6 +453,7 @@ class WhisperOnnx:
             scores = np.array([score for score, _, _ in keep])
             state = self.decoder.select(state, source)
             logits, state = self.decoder.run(np.array([[token] for _, _, token in keep]), state)
+            budget.spend(len(keep))
             last = logits[:, -1]
         if not done:  # out of room: the open sequences are the candidates
             done = list(zip(seqs, scores, strict=True))
@@ -548,9 +555,18 @@ def _heard(start: float, end: float, spans: list[tuple[int, int]], loud: np.ndar
     return frames.size > 0 and frames.mean() >= LOUD_SHARE
 
 
-def retry_deadline(seconds: float, options: DecodeOptions) -> float:
-    """When retries of `seconds` of audio must stop (time.monotonic())."""
-    return time.monotonic() + options.retry_budget_s + options.retry_budget_per_audio_s * seconds
+class RetryBudget:
+    """The decoding the retries of one piece may still do, in decoder rows × steps."""
+
+    def __init__(self, seconds: float, options: DecodeOptions) -> None:
+        self.left = options.retry_budget_steps + options.retry_budget_steps_per_audio_s * seconds
+
+    def spend(self, row_steps: int) -> None:
+        self.left -= row_steps
+
+    @property
+    def spent(self) -> bool:
+        return self.left <= 0
 
 
 def window_frames(n_samples: int, options: DecodeOptions) -> int:

@@ -426,11 +426,12 @@ class _Server(uvicorn.Server):
 
 
 def check_models(settings: Settings) -> None:
-    """Refuse to start without the model: workers would only fail to load it, again and again."""
+    """Refuse to start without the model (or with a precision it lacks): workers would only fail
+    to load it, again and again."""
     from capswriter.asr.engine import vad_model_path
     from capswriter.asr.manifest import load_manifest
 
-    load_manifest(settings.models_path / settings.asr.model)
+    load_manifest(settings.models_path / settings.asr.model).check_precision(settings.asr.precision)
     vad_model_path(settings.models_path)
 
 

@@ -95,7 +95,9 @@ class LocalServer:
                     + (f"; see {self.log_path}" if self.log_path else "")
                 )
             try:
-                if self.address.health(timeout=2.0).get("workers_ready") == self.workers:
+                health = self.address.health(timeout=2.0)
+                # Every slot, the dictation worker's too when the server keeps one.
+                if health.get("workers_ready") == len(health.get("workers", [])) >= self.workers:
                     return
             except (httpx.HTTPError, ValueError):
                 pass

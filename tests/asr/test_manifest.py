@@ -82,3 +82,16 @@ def test_broken_manifests_say_what_is_wrong(tmp_path: Path) -> None:
     (folder / "paraformer.onnx").unlink()
     with pytest.raises(ModelBroken, match="paraformer.onnx is missing"):
         recognizer_arguments(load_manifest(folder), folder, num_threads=1)
+
+
+def test_a_precision_the_model_has_no_files_for_is_refused_with_the_choices(
+    tmp_path: Path,
+) -> None:
+    from capswriter.errors import ConfigError
+
+    folder = _model_folder(tmp_path, "paraformer", '[variants.fp32]\nmodel = "model.onnx"\n')
+    manifest = load_manifest(folder)
+    for known in ("auto", "int8", "fp32", ""):
+        manifest.check_precision(known)
+    with pytest.raises(ConfigError, match=r"'fp16' is not one of auto, fp32, int8"):
+        manifest.check_precision("fp16")

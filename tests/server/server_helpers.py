@@ -119,7 +119,9 @@ def start_server(
                     f"server exited: {(tmp_path / f'server-{port}.log').read_text()}"
                 )
             try:
-                if server.health()["workers_ready"] == workers:
+                health = server.health()
+                # Every slot is up, the dictation worker's too when the server keeps one.
+                if health["workers_ready"] == len(health["workers"]) >= workers:
                     break
             except (httpx.HTTPError, json.JSONDecodeError, KeyError):
                 pass

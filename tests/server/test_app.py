@@ -46,7 +46,8 @@ def test_health_reports_every_worker_the_queues_and_the_model(server: ServerProc
     health = server.health()
     assert health["status"] == "ok" and health["model"] == "whisper-base"
     assert health["protocol_version"] == protocol.PROTOCOL_VERSION
-    assert len(health["workers"]) == 2
+    # Two for any work (--workers 2) and the one kept for dictations.
+    assert [w["role"] for w in health["workers"]] == ["general", "general", "dictation"]
     for worker in health["workers"]:
         assert worker["pid"] > 0 and worker["state"] in ("idle", "busy")
         assert {"jobs_done", "restarts", "rss_bytes", "load_seconds"} <= set(worker)
@@ -160,7 +161,7 @@ def test_killing_a_worker_mid_dictation_still_returns_the_right_text(
         result = recv_until(ws, (protocol.Result, protocol.Error))
     assert isinstance(result, protocol.Result), result
     assert words(result.text) == JFK
-    health = server.wait_until(lambda h: h["workers_ready"] == 2, timeout=60)
+    health = server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]), timeout=60)
     restarted = next(w for w in health["workers"] if w["id"] == victim["id"])
     assert restarted["restarts"] == before[victim["id"]] + 1
     assert restarted["pid"] != victim["pid"]
@@ -169,7 +170,7 @@ def test_killing_a_worker_mid_dictation_still_returns_the_right_text(
 def test_a_poison_dictation_gets_a_clear_error_and_other_clients_are_served(
     server: ServerProcess,
 ) -> None:
-    server.wait_until(lambda h: h["workers_ready"] == 2)
+    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]))
     with server.ws() as bad, server.ws() as good:
         send(bad, protocol.Start(task_id="poison", options={"early_decoding": False}))
         assert isinstance(recv(bad), protocol.Accepted)
@@ -181,7 +182,7 @@ def test_a_poison_dictation_gets_a_clear_error_and_other_clients_are_served(
     assert isinstance(error, protocol.Error) and error.code == protocol.POISON_JOB
     assert "2 recognizer processes" in error.message
     assert isinstance(ok, protocol.Result) and words(ok.text) == ["go", "forward", "10", "meters"]
-    server.wait_until(lambda h: h["workers_ready"] == 2, timeout=60)
+    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]), timeout=60)
 
 
 # ---- protocol errors and fuzzing --------------------------------------------------------
@@ -263,7 +264,7 @@ def test_a_refused_start_leaves_no_task_behind(server: ServerProcess) -> None:
 def test_a_task_that_fails_while_streaming_frees_the_connection_for_the_next(
     server: ServerProcess,
 ) -> None:
-    server.wait_until(lambda h: h["workers_ready"] == 2)
+    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]))
     with server.ws() as ws:
         send(ws, protocol.Start(task_id="fails", source="mic"))
         assert isinstance(recv(ws), protocol.Accepted)
@@ -342,7 +343,7 @@ def test_after_fuzzing_the_server_still_serves_a_valid_job(server: ServerProcess
 
 
 def test_disconnecting_mid_file_drops_its_queued_segments(server: ServerProcess) -> None:
-    server.wait_until(lambda h: h["workers_ready"] == 2 and h["jobs"]["running"] == 0)
+    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0)
     cancelled = server.health()["jobs"]["cancelled"]
     with server.ws() as ws:
         send_file(ws, "abandoned", joined_wav(LONG_FILE * 3))
@@ -362,7 +363,7 @@ def test_disconnecting_mid_file_drops_its_queued_segments(server: ServerProcess)
 def test_an_http_client_that_hangs_up_has_its_queued_segments_dropped(
     server: ServerProcess,
 ) -> None:
-    server.wait_until(lambda h: h["workers_ready"] == 2 and h["jobs"]["running"] == 0)
+    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0)
     cancelled = server.health()["jobs"]["cancelled"]
     audio = joined_wav(LONG_FILE * 3)
     with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes its connection
@@ -482,7 +483,7 @@ def test_silence_gives_empty_text(server: ServerProcess) -> None:
 
 def test_a_client_deadline_cancels_the_task_on_the_server(server: ServerProcess) -> None:
     # Runs last in this module: the hung worker stays busy until its server-side deadline.
-    server.wait_until(lambda h: h["workers_ready"] == 2 and h["jobs"]["running"] == 0)
+    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0)
     cancelled = server.health()["jobs"]["cancelled"]
 
     async def run() -> None:

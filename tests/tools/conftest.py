@@ -40,10 +40,12 @@ class ToolRun:
 def tool_server(
     tmp_path_factory: pytest.TempPathFactory, models_dir: Path,
 ) -> Iterator[LocalServer]:
-    """A real server, 2 workers with 1 thread each, with small queue and connection limits."""
+    """A real server, 2 workers with 1 thread each, with small queue and connection limits
+    (and no worker kept for dictations: the tools' per-worker figures are about these two)."""
     log = tmp_path_factory.mktemp("tool-server") / "server.log"
     server = LocalServer(2, 1, models_dir=models_dir, log_path=log,
-                         env={**SMALL_LIMITS, "CAPSWRITER_CONFIG": str(log.parent / "none.toml")})
+                         env={**SMALL_LIMITS, "CAPSWRITER_CONFIG": str(log.parent / "none.toml"),
+                              "CAPSWRITER_SERVER_DICTATION_WORKER": "0"})
     server.start()
     yield server
     server.stop()
@@ -84,5 +86,5 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Too
     settings.models_dir = str(models_dir)
     config = BenchPoolConfig(workers=[1, 2], threads=1, files=2, file_seconds=20.0, runs=2,
                              utterances=[3.0, 10.0], speed=4.0, long_seconds=120.0, bare_runs=1)
-    result = run_bench(settings, config, output, asr_runs=1, progress=False)
+    result = run_bench(settings, config, output, asr_runs=1, progress=False, file_seconds=40.0)
     return ToolRun(output, result)
