@@ -56,6 +56,11 @@ LANGUAGES_TRIED = 3
 MIN_LANGUAGE_PROBABILITY = 0.05
 # A detection this sure is not second-guessed: failing text then means noise, not language.
 SURE_LANGUAGE_PROBABILITY = 0.5
+# A text whose last 48 text tokens are one phrase of at most 12 tokens, four times or more,
+# is looping (checked every 8 steps); speech does not do that.
+LOOP_TAIL_TOKENS = 48
+LOOP_MIN_REPEATS = 4
+LOOP_CHECK_EVERY = 8
 # Whisper writes about 3 tokens a second of English speech and up to 8 of fast Mandarin.
 MIN_TOKENS = 20
 MAX_TOKENS_PER_SECOND = 12
@@ -262,7 +267,9 @@ class WhisperOnnx:
         for temperature in options.temperatures:
             if candidates and budget.spent:
                 break
-            tokens, avg_logprob = self._generate(sot_cache, prompt, temperature, options, budget)
+            tokens, avg_logprob, looped = self._generate(
+                sot_cache, prompt, temperature, options, budget
+            )
             text = self.text_of(tokens)
             result = WindowResult(
                 text, tokens, language, language_prob, avg_logprob, no_speech_prob,
@@ -270,7 +277,7 @@ class WhisperOnnx:
             )  # fmt: skip
             if options.timestamps:
                 result.segments = self.segments_of(tokens)
-            problem = self._problem(result, spans, options)
+            problem = LOOPING if looped else self._problem(result, spans, options)
             if problem is None:
                 result.problems = problems
                 return self._silence_checked(result, options)
@@ -375,7 +382,8 @@ class WhisperOnnx:
         temperature: float,
         options: DecodeOptions,
         budget: RetryBudget,
-    ) -> tuple[list[int], float]:
+    ) -> tuple[list[int], float, bool]:
+        """(tokens, average log-probability, whether it was stopped in a loop)."""
         if temperature == 0 and options.beam_size > 1:
             return self._beam_search(sot_cache, prompt, options, budget)
         n = 1 if temperature == 0 else options.best_of
@@ -387,8 +395,14 @@ class WhisperOnnx:
         seqs: list[list[int]] = [[] for _ in range(n)]
         sum_logprob = np.zeros(n)
         finished = np.zeros(n, dtype=bool)
+        looped = np.zeros(n, dtype=bool)
         limit = min(options.max_new_tokens, self.n_text_ctx - used)
-        for _ in range(limit):
+        for step in range(limit):
+            if step % LOOP_CHECK_EVERY == 0:
+                for i in np.flatnonzero(~finished):
+                    looped[i] = finished[i] = self._loops(seqs[i])
+                if finished.all():
+                    break
             logprobs = self._logprobs(last, seqs, options.timestamps)
             if temperature == 0:
                 chosen = np.argmax(last, axis=-1)
@@ -408,9 +422,10 @@ class WhisperOnnx:
             logits, state = self.decoder.run(chosen[:, None], state)
             budget.spend(n)
             last = logits[:, -1]
-        scores = [sum_logprob[i] / (len(seqs[i]) + 1) for i in range(n)]
+        # A sequence stopped in a loop is the last choice.
+        scores = [sum_logprob[i] / (len(seqs[i]) + 1) - 1e6 * looped[i] for i in range(n)]
         best = int(np.argmax(scores))
-        return seqs[best], float(scores[best])
+        return seqs[best], float(scores[best] + 1e6 * looped[best]), bool(looped[best])
 
     def _beam_search(
         self,
@@ -430,7 +445,11 @@ class WhisperOnnx:
         scores = np.zeros(1)
         done: list[tuple[list[int], float]] = []
         limit = min(options.max_new_tokens, self.n_text_ctx - used)
-        for _ in range(limit):
+        looped = False
+        for step in range(limit):
+            if step % LOOP_CHECK_EVERY == 0 and self._loops(seqs[0]):
+                looped = True  # the likeliest open sequence writes the same phrase again and again
+                break
             logprobs = self._logprobs(last[: len(seqs)], seqs, options.timestamps)
             # Each sequence's `beam + 1` likeliest next tokens, then all of them best first.
             top = _top_k(logprobs, beam + 1)
@@ -455,11 +474,30 @@ class WhisperOnnx:
             logits, state = self.decoder.run(np.array([[token] for _, _, token in keep]), state)
             budget.spend(len(keep))
             last = logits[:, -1]
-        if not done:  # out of room: the open sequences are the candidates
+        if done:
+            looped = False
+        else:  # out of room, or looping: the open sequences are the candidates
             done = list(zip(seqs, scores, strict=True))
         ranked_done = [(s / (len(t) + 1), t) for t, s in done]
         avg, best = max(ranked_done, key=lambda r: r[0])
-        return best, float(avg)
+        return best, float(avg), looped and self._loops(best)
+
+    def _loops(self, tokens: list[int]) -> bool:
+        """Whether the text so far ends in a loop: its last LOOP_TAIL_TOKENS text tokens are one
+        phrase of at most a quarter of that, written again and again.
+
+        Such a sequence runs to the token limit and fails the checks anyway; stopping it here
+        saves most of a window's decoding (a loop is what music and noise mostly produce).
+        Timestamps are left out, since a looping text repeats its words under new times.
+        """
+        text = [t for t in tokens[-3 * LOOP_TAIL_TOKENS :] if t < self.timestamp_begin]
+        tail = text[-LOOP_TAIL_TOKENS:]
+        if len(tail) < LOOP_TAIL_TOKENS:
+            return False
+        return any(
+            tail[period:] == tail[:-period]
+            for period in range(1, LOOP_TAIL_TOKENS // LOOP_MIN_REPEATS + 1)
+        )
 
     def _logprobs(self, logits: np.ndarray, seqs: list[list[int]], timestamps: bool) -> np.ndarray:
         """Log-probabilities of each sequence's next token once the tokens Whisper may not write
