@@ -216,17 +216,26 @@ class Engine:
         return recognizer
 
     def transcribe(
-        self, samples: np.ndarray, language: str | None = None, dictation: bool = False
-    ) -> Transcript:
+        self, samples: np.ndarray, language: str | None = None, dictation: bool = False,
+        speech: list[tuple[int, int]] | None = None,
+    ) -> Transcript:  # fmt: skip
         """Text of float32 mono 16 kHz samples; silence gives empty text.
 
         `dictation` asks for the quicker decoding settings of someone waiting for the text.
+        `speech` is where a caller's voice activity detection already heard speech ((start,
+        end) sample offsets, as the file segmenter reports it); without it the engine listens.
         """
         options = self.dictation_options if dictation else self.file_options
         samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
         audio_seconds = len(samples) / SAMPLE_RATE
         started = time.perf_counter()
-        spans = self._gate.speech_spans(samples) if self._gate is not None else [(0, len(samples))]
+        if speech is not None:
+            spans = [(max(0, int(a)), min(len(samples), int(b))) for a, b in speech]
+            spans = [(a, b) for a, b in spans if b > a]
+        elif self._gate is not None:
+            spans = self._gate.speech_spans(samples)
+        else:
+            spans = [(0, len(samples))]
         if not spans:
             return Transcript("", audio_seconds, time.perf_counter() - started)
         language = self.settings.language if language is None else language

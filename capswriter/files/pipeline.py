@@ -32,7 +32,10 @@ class Recognizer(Protocol):
 
     model_name: str
 
-    def transcribe(self, samples: np.ndarray, language: str | None = None) -> Transcript: ...
+    def transcribe(
+        self, samples: np.ndarray, language: str | None = None, dictation: bool = False,
+        speech: list[tuple[int, int]] | None = None,
+    ) -> Transcript: ...
 
 
 @dataclass
@@ -100,7 +103,7 @@ def transcribe_file(
     decode_seconds = 0.0
     languages: list[str] = []
     for done, piece in enumerate(pieces, start=1):
-        result = engine.transcribe(piece.samples, language=language)
+        result = engine.transcribe(piece.samples, language=language, speech=piece.speech_samples())
         decode_seconds += result.decode_seconds
         if result.language:
             languages.append(result.language)

@@ -44,6 +44,15 @@ class AudioSegment:
     def speech_seconds(self) -> float:
         return sum(end - start for start, end in self.speech)
 
+    def speech_samples(self) -> list[tuple[int, int]]:
+        """The speech as (start, end) sample offsets into `samples`."""
+        n = len(self.samples)
+        spans = [
+            (max(0, round((a - self.start) * SAMPLE_RATE)), min(n, round((b - self.start) * SAMPLE_RATE)))
+            for a, b in self.speech
+        ]  # fmt: skip
+        return [(a, b) for a, b in spans if b > a]
+
     def split_at_longest_pause(self) -> tuple[AudioSegment, AudioSegment] | None:
         """Two pieces cut in the middle of the longest pause; None if there is no pause."""
         if len(self.speech) < 2:

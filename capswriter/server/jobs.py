@@ -46,6 +46,9 @@ class Job:
     offset: float  # seconds from the start of the task's audio
     samples: np.ndarray | None  # float32 16 kHz mono; dropped once decoded
     language: str = ""
+    # Where the file's segmenter heard speech in `samples` ((start, end) sample offsets), so the
+    # worker need not listen again; None for dictation pieces, which it checks itself.
+    speech: list[tuple[int, int]] | None = None
     id: int = field(default_factory=lambda: next(_job_ids))
     state: JobState = JobState.QUEUED
     attempts: int = 0

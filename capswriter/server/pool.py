@@ -407,7 +407,7 @@ class WorkerPool:
             h.deadline = deadline
             try:
                 h.conn.send(
-                    ("job", job.id, job.samples.tobytes(), job.language, job.kind)
+                    ("job", job.id, job.samples.tobytes(), job.language, job.kind, job.speech)
                 )
             except (OSError, ValueError):
                 h.job = job

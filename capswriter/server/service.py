@@ -164,7 +164,9 @@ class RecognitionService:
         # Copies, not views: a view would keep the whole decoded file (up to hours of audio,
         # silences included) alive until the last segment is done.
         jobs = [
-            task.new_job(i, seg.start, np.array(seg.samples, dtype=np.float32))
+            task.new_job(
+                i, seg.start, np.array(seg.samples, dtype=np.float32), seg.speech_samples()
+            )
             for i, seg in enumerate(segments)
         ]
         del segments

@@ -54,10 +54,12 @@ class Task:
         # Length of the audio the client sent; the jobs cover only its speech.
         self.source_seconds = 0.0
 
-    def new_job(self, index: int, offset: float, samples) -> Job:
+    def new_job(
+        self, index: int, offset: float, samples, speech: list[tuple[int, int]] | None = None
+    ) -> Job:
         job = Job(
             task_id=self.key, kind=self.kind, index=index, offset=offset, samples=samples,
-            language=self.language, on_finish=self._on_finish_threadsafe,
+            language=self.language, speech=speech, on_finish=self._on_finish_threadsafe,
         )
         self.jobs.append(job)
         return job

@@ -6,7 +6,8 @@ leaves as soon as the server is gone, even if the server was killed with SIGKILL
 
 Messages (worker → pool): ("ready", info) | ("load_failed", message) |
 ("done", job_id, transcript_dict) | ("error", job_id, message).
-Messages (pool → worker): ("job", job_id, samples_bytes, language, kind) | None to stop.
+Messages (pool → worker): ("job", job_id, samples_bytes, language, kind, speech_spans or None)
+| None to stop.
 """
 
 from __future__ import annotations
@@ -130,14 +131,14 @@ def run_worker(
             return  # the server closed our pipe
         if message is None:
             return
-        _, job_id, data, language, kind = message
+        _, job_id, data, language, kind, speech = message
         samples = np.frombuffer(data, dtype=np.float32)
         try:
             action = _fault_action(samples)
             if action:
                 _inject_fault(action)
             transcript = engine.transcribe(
-                samples, language=language or None, dictation=kind == "dictation"
+                samples, language=language or None, dictation=kind == "dictation", speech=speech
             )
             conn.send(("done", job_id, _plain(transcript)))
             _give_back_memory()

@@ -90,3 +90,16 @@ def test_an_unknown_language_is_refused_with_the_choices(engine: Engine, real_cl
         engine.transcribe(real_clips["en_goforward.wav"].samples(), language="xx")
     chinese = engine.transcribe(real_clips["zh_sr_chinese.wav"].samples(), language="zh")
     assert chinese.language == "zh" and chinese.text
+
+
+def test_speech_the_caller_already_found_is_trusted_instead_of_listening_again(
+    engine: Engine, real_clips
+) -> None:
+    # The file segmenter has run the VAD over the whole file; its spans travel with each
+    # segment, and the engine reads them instead of running the VAD a second time.
+    samples = real_clips["en_goforward.wav"].samples()
+    listened = engine.transcribe(samples)
+    told = engine.transcribe(samples, speech=engine._gate.speech_spans(samples))
+    assert told.text == listened.text and "forward" in told.text.lower()
+    # Told there is no speech, it reads nothing: the spans really stand in for the VAD.
+    assert engine.transcribe(samples, speech=[]).text == ""

@@ -245,3 +245,12 @@ def test_packing_keeps_every_span_whole_inside_the_limit(vad_model_path, spans, 
     assert all(a.end <= b.start for a, b in zip(padded, padded[1:], strict=False))
     assert padded[0].start >= 0 and padded[-1].end <= total
     assert all(p.start <= s.start and s.end <= p.end for p, s in zip(padded, packed, strict=True))
+
+
+def test_a_segments_speech_as_sample_offsets_into_its_own_samples() -> None:
+    from capswriter.files.segment import AudioSegment
+
+    piece = AudioSegment(10.0, 12.0, np.zeros(2 * 16000, np.float32),
+                         speech=[(9.9, 10.5), (11.0, 11.5), (11.9, 12.3)])
+    # Clipped to the piece: the first span starts before it, the last ends after it.
+    assert piece.speech_samples() == [(0, 8000), (16000, 24000), (30400, 32000)]
