@@ -171,17 +171,18 @@ class PoolBench:
     # ---- bare engine ---------------------------------------------------------------------
 
     def measure_bare(self) -> None:
-        """Median decode time of each utterance by an engine in this process."""
+        """Median decode time of each utterance by an engine in this process, decoded as the
+        server decodes a dictation (its window sized to it)."""
         from capswriter.asr.engine import Engine
 
         engine = Engine.load(self.settings.asr, self.settings.models_path,
                              num_threads=self.config.threads)
         for seconds, samples in self.utterances.items():
-            engine.transcribe(samples)  # warm-up: the first call allocates buffers
+            engine.transcribe(samples, dictation=True)  # warm-up: the first call allocates
             times = []
             for _ in range(self.config.bare_runs):
                 t0 = time.perf_counter()
-                engine.transcribe(samples)
+                engine.transcribe(samples, dictation=True)
                 times.append(time.perf_counter() - t0)
             median = statistics.median(times)
             self.result.bare_decode_s[_key(seconds)] = round(median, 4)
