@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -58,19 +59,17 @@ def finished() -> Finished:
     return Finished()
 
 
-@pytest.fixture(scope="module")
-def pool(finished: Finished) -> Iterator[WorkerPool]:
+def pool_settings(workers: int, dictation_worker: bool) -> Settings:
     settings = Settings()
     settings.models_dir = str(PROJECT_ROOT / "models")
-    settings.server.workers = 2
-    # These tests are about workers that take any job; the dictation worker has its own below.
-    settings.server.dictation_worker = False
+    settings.server.workers = workers
+    settings.server.dictation_worker = dictation_worker
     settings.asr.num_threads = 1
-    # Short deadlines so the hang test is quick; real decodes of these clips take < 2 s.
-    settings.server.job_timeout_s = 4.0
-    settings.server.job_timeout_per_audio_s = 1.0
-    previous = os.environ.get(FAULT_HOOK_ENV)
-    os.environ[FAULT_HOOK_ENV] = "1"  # inherited by the spawned workers
+    return settings
+
+
+@contextlib.contextmanager
+def running(settings: Settings, finished: Finished) -> Iterator[WorkerPool]:
     pool = WorkerPool(settings, Scheduler(), on_job_finished=finished)
     pool.startup()
     try:
@@ -78,6 +77,21 @@ def pool(finished: Finished) -> Iterator[WorkerPool]:
         yield pool
     finally:
         pool.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pool(finished: Finished) -> Iterator[WorkerPool]:
+    # These tests are about workers that take any job; the dictation worker has its own below.
+    settings = pool_settings(2, dictation_worker=False)
+    # Short deadlines so the hang test is quick; real decodes of these clips take < 2 s.
+    settings.server.job_timeout_s = 4.0
+    settings.server.job_timeout_per_audio_s = 1.0
+    previous = os.environ.get(FAULT_HOOK_ENV)
+    os.environ[FAULT_HOOK_ENV] = "1"  # inherited by the spawned workers
+    try:
+        with running(settings, finished) as pool:
+            yield pool
+    finally:
         if previous is None:
             os.environ.pop(FAULT_HOOK_ENV, None)
         else:
@@ -295,17 +309,8 @@ def test_a_slot_whose_replacement_cannot_start_does_not_stop_the_other_workers(
 
 @pytest.fixture(scope="module")
 def pool_with_dictation_worker(finished: Finished) -> Iterator[WorkerPool]:
-    settings = Settings()
-    settings.models_dir = str(PROJECT_ROOT / "models")
-    settings.server.workers = 1
-    settings.asr.num_threads = 1
-    pool = WorkerPool(settings, Scheduler(), on_job_finished=finished)
-    pool.startup()
-    try:
-        assert pool.wait_ready(60), pool.health()
+    with running(pool_settings(1, dictation_worker=True), finished) as pool:
         yield pool
-    finally:
-        pool.shutdown()
 
 
 def test_the_dictation_worker_takes_no_file_work_and_the_others_yield_the_cpu(
