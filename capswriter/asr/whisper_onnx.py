@@ -422,10 +422,10 @@ class WhisperOnnx:
             logits, state = self.decoder.run(chosen[:, None], state)
             budget.spend(n)
             last = logits[:, -1]
-        # A sequence stopped in a loop is the last choice.
-        scores = [sum_logprob[i] / (len(seqs[i]) + 1) - 1e6 * looped[i] for i in range(n)]
-        best = int(np.argmax(scores))
-        return seqs[best], float(scores[best] + 1e6 * looped[best]), bool(looped[best])
+        # The likeliest candidate per token; one stopped in a loop only if all of them were.
+        scores = sum_logprob / np.array([len(seq) + 1 for seq in seqs])
+        best = max(range(n), key=lambda i: (not looped[i], scores[i]))
+        return seqs[best], float(scores[best]), bool(looped[best])
 
     def _beam_search(
         self,
@@ -433,9 +433,10 @@ class WhisperOnnx:
         prompt: list[int],
         options: DecodeOptions,
         budget: RetryBudget,
-    ) -> tuple[list[int], float]:
+    ) -> tuple[list[int], float, bool]:
         """Beam search as in openai-whisper: keep the best `beam_size` open sequences, stop once
-        as many have ended, rank the ended ones by log-probability per token."""
+        as many have ended, rank the ended ones by log-probability per token. Returns the
+        tokens, their average log-probability and whether the search was stopped in a loop."""
         beam = options.beam_size
         tokens = np.array([prompt], dtype=np.int64)
         logits, state = self.decoder.run(tokens, sot_cache)
@@ -529,7 +530,7 @@ class WhisperOnnx:
                 row[ts : stamps[-1] + (0 if last_was_stamp and not closed_pair else 1)] = -np.inf
         logprobs = _log_softmax(logits)
         if timestamps:
-            for k, seq in enumerate(seqs[: len(logits)]):
+            for k, seq in enumerate(seqs):
                 if not seq:
                     continue
                 row = logprobs[k]
