@@ -83,6 +83,7 @@ def test_a_long_file_is_timed_through_a_server_next_to_faster_whisper(bench_run:
     roles = sorted(name.split("-")[0] for name in file["worker_rss_mb"])
     assert roles == ["dictation"] + ["general"] * file["workers"]
     assert all(v > 0 for v in file["worker_rss_mb"].values())
-    assert file["faster_whisper_wall_s"] > 0 and file["faster_whisper_rss_mb"] > 0
+    # Its RSS is this process's growth over the run, which memory freed earlier can outweigh.
+    assert file["faster_whisper_wall_s"] > 0 and isinstance(file["faster_whisper_rss_mb"], float)
     assert data["ratios"]["file_faster_whisper_over_ours"] > 0
     assert f"server with {file['workers']} workers" in bench_run.summary.table()
