@@ -15,7 +15,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -83,10 +83,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     token = settings.server.token
 
+    def admit_upload(max_wait: float) -> None:
+        try:
+            service.check_room("file", max_wait)
+        except ShuttingDown as exc:
+            raise QueueFull(str(exc), 5.0) from None
+
     # Room for the multipart framing and form fields around the largest file accepted.
     app.add_middleware(HttpGuard, settings=settings.server,
                        max_body_bytes=settings.server.max_upload_bytes + 1024 * 1024,
-                       admit=lambda max_wait: service.check_room("file", max_wait))
+                       admit=admit_upload)
 
     @app.websocket("/ws")
     async def websocket_endpoint(ws: WebSocket) -> None:
@@ -210,7 +216,10 @@ async def _transcribe_upload(
     except UnsupportedLanguage as exc:
         raise _openai_error(400, str(exc), "unsupported_language") from None
     try:
-        await service.submit_file(task, data, filename)
+        await _while_connected(service.submit_file(task, data, filename), request)
+    except ClientGone:
+        service.cancel(task, "the client disconnected")  # stops the decode between blocks
+        raise
     except QueueFull as exc:
         service.cancel(task, "queue full")
         raise _busy(exc) from None
@@ -230,6 +239,21 @@ async def _transcribe_upload(
 
 class ClientGone(Exception):
     """The HTTP client hung up before its transcription was done."""
+
+
+async def _while_connected(work: Coroutine[Any, Any, None], request: Request) -> None:
+    """Run ``work`` (the decode of an upload), raising ClientGone if the client leaves first."""
+    job = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({job}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return job.result()
+            if await request.is_disconnected():
+                raise ClientGone
+    finally:
+        if not job.done():
+            job.cancel()
 
 
 async def _wait_while_connected(task: Task, request: Request) -> None:
