@@ -86,6 +86,11 @@ class DictationStream:
         self._future.cancel()
 
 
+# Kept dictations up to this long are replayed as dictations (at most a handful of pieces);
+# longer ones are sent as files.
+REPLAY_AS_DICTATION_S = 60.0
+
+
 class ServerLink:
     """Thread-safe access to one server address."""
 
@@ -147,10 +152,15 @@ class ServerLink:
     def transcribe_samples(self, samples: np.ndarray, timeout: float = 120.0) -> protocol.Result:
         """Kept dictation audio, sent again once the server is back.
 
-        Sent as a file, not replayed as a live dictation: a recording of minutes sent at once
-        would be cut into more pieces than the dictation queue holds, while a file task is cut
-        at pauses on the server and queued as a whole.
+        A short one goes as the dictation it was; a long one as a file: replayed at once as a
+        dictation, minutes of audio would be cut into more pieces than the dictation queue
+        holds and refused, while a file task is cut at pauses on the server and queued whole.
         """
+        if len(samples) <= REPLAY_AS_DICTATION_S * protocol.SAMPLE_RATE:
+            stream = self.open_dictation()
+            for start in range(0, len(samples), protocol.SAMPLE_RATE):
+                stream.send(samples[start:start + protocol.SAMPLE_RATE])
+            return stream.finish(timeout)
         buffer = io.BytesIO()
         sf.write(buffer, samples.astype(np.float32, copy=False), protocol.SAMPLE_RATE,
                  format="WAV", subtype="PCM_16")
