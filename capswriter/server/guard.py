@@ -116,7 +116,7 @@ class HttpGuard:
         self.max_body_bytes = max_body_bytes
         # Raises QueueFull when a new transcription would wait longer than the client allows.
         self.admit = admit
-        self.uploads = 0  # requests with a body being received or handled now
+        self.uploads = 0  # request bodies being received now
         self.temp_bytes = 0  # their bytes received so far (spooled to temporary files)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -141,11 +141,7 @@ class HttpGuard:
             await busy_response(QueueFull(
                 f"{self.uploads} uploads are being received already", 2.0))(scope, receive, send)
             return
-        self.uploads += 1
-        try:
-            await self._limited(scope, receive, send, headers)
-        finally:
-            self.uploads -= 1
+        await self._limited(scope, receive, send, headers)
 
     def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
         if foreign_host(headers, self.token):
@@ -179,9 +175,18 @@ class HttpGuard:
         """
         received, body_done = 0, False
         refusal: JSONResponse | None = None
+        # A slot while the body arrives; the wait for the transcription that follows is
+        # bounded by admission, not by this cap.
+        self.uploads += 1
+
+        def body_received() -> None:
+            nonlocal body_done
+            if not body_done:
+                body_done = True
+                self.uploads -= 1
 
         async def counted_receive() -> Message:
-            nonlocal received, body_done, refusal
+            nonlocal received, refusal
             if body_done:
                 return await receive()  # only a disconnect can come now; no deadline
             try:
@@ -196,7 +201,8 @@ class HttpGuard:
                 chunk = len(message.get("body", b""))
                 received += chunk
                 self.temp_bytes += chunk
-                body_done = not message.get("more_body", False)
+                if not message.get("more_body", False):
+                    body_received()
                 if received > self.max_body_bytes:
                     refusal = too_large_response()
                     raise _BodyRefused
@@ -204,6 +210,8 @@ class HttpGuard:
                     refusal = busy_response(QueueFull(
                         "the server is receiving too many large uploads at once", 10.0))
                     raise _BodyRefused
+            elif message["type"] == "http.disconnect":
+                body_received()
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -215,6 +223,7 @@ class HttpGuard:
         except _BodyRefused:
             pass
         finally:
+            body_received()
             self.temp_bytes -= received
         if refusal is not None:
             await refusal(scope, receive, send)

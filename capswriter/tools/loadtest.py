@@ -305,9 +305,10 @@ class LoadTest:
                                 "audio/wav")},
                 data={"model": "whisper-1"},
             )
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
             attempt.outcome = "timeout"
-            attempt.detail = f"no answer within {self.config.timeout:.0f} s"
+            # Which phase timed out (connect, write, read) tells a slow accept from a slow answer.
+            attempt.detail = f"{type(exc).__name__}: no answer within {self.config.timeout:.0f} s"
             return
         except httpx.HTTPError as exc:
             attempt.outcome = "dropped"

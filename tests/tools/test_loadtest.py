@@ -146,10 +146,10 @@ def test_long_mode_uploads_files_and_gets_their_text(
 def test_http_clients_like_openai_libraries_are_all_answered(
     tool_server: LocalServer, tmp_path: Path,
 ) -> None:
-    """40 clients POSTing a clip at once, retrying 503s after their Retry-After."""
+    """20 clients POSTing a clip at once, retrying 503s after their Retry-After."""
     output = tmp_path / "http.jsonl"
-    config = LoadtestConfig(clients=40, duration=6.0, mode="http",
-                            audio=REAL / "en_goforward.wav", timeout=60.0, drain=60.0)
+    config = LoadtestConfig(clients=20, duration=4.0, mode="http",
+                            audio=REAL / "en_goforward.wav", timeout=90.0, drain=90.0)
     summary = run_loadtest(tool_server.address, config, output, server_pid=tool_server.pid)
     assert summary.passed, summary.table()
     attempts = [r for r in read_records(output) if r["kind"] == "attempt"]
