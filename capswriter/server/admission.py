@@ -72,8 +72,10 @@ class QueueSnapshot:
 
     dictation_jobs: int
     dictation_audio: float
-    file_jobs: int
-    file_audio: float
+    # Files waiting in the round-robin, and the audio of the job each of them serves next: a
+    # new file's first job waits for one job of each, not for whole files.
+    waiting_files: int
+    next_file_audio: float
     running: tuple[RunningJob, ...]
     # Workers running or loading (a loading one is ready in seconds): all of them take
     # dictation, all but the dictation worker take file work.
@@ -106,7 +108,7 @@ class Admission:
             ahead = dictation.fixed * queue.dictation_jobs \
                 + dictation.per_second * queue.dictation_audio
             if kind == "file":
-                ahead += file.fixed * queue.file_jobs + file.per_second * queue.file_audio
+                ahead += file.fixed * queue.waiting_files + file.per_second * queue.next_file_audio
             for job in queue.running:
                 if kind == "file" and not job.general_worker:
                     continue  # the dictation worker never takes file work

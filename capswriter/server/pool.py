@@ -461,7 +461,7 @@ class WorkerPool:
 
     def snapshot(self) -> QueueSnapshot:
         """What waits and what runs now, for the admission estimate."""
-        dictation_jobs, dictation_audio, file_jobs, file_audio = self.scheduler.totals()
+        dictation_jobs, dictation_audio, files, head_audio = self.scheduler.ahead_of_new_work()
         with self._lock:
             running = tuple(
                 RunningJob(h.job.kind, h.job.audio_seconds, h.job.started_at or time.monotonic(),
@@ -470,7 +470,7 @@ class WorkerPool:
             )
             alive = [h for h in self.workers if h.state in ("starting", "idle", "busy")]
         return QueueSnapshot(
-            dictation_jobs, dictation_audio, file_jobs, file_audio, running,
+            dictation_jobs, dictation_audio, files, head_audio, running,
             ready_workers=len(alive),
             ready_file_workers=sum(1 for h in alive if h.role == GENERAL),
         )

@@ -168,12 +168,14 @@ class Scheduler:
             audio_seconds_ahead=round(sum(j.audio_seconds for j in ahead), 3),
         )
 
-    def totals(self) -> tuple[int, float, int, float]:
-        """Queued dictation jobs and their audio seconds, then the same for file jobs."""
+    def ahead_of_new_work(self) -> tuple[int, float, int, float]:
+        """What new work waits behind: the queued dictation jobs and their audio seconds, then
+        the files in the rotation and the audio of the job each serves next. Round-robin takes
+        one job of every waiting file before a new file's first, not all of them."""
         with self._lock:
             dictation_audio = sum(j.audio_seconds for j in self._dictation)
-            return (len(self._dictation), dictation_audio, self._file_jobs,
-                    max(0.0, self._pending_audio - dictation_audio))
+            head_audio = sum(queue[0].audio_seconds for queue in self._files.values() if queue)
+            return len(self._dictation), dictation_audio, len(self._files), head_audio
 
     def depths(self) -> dict[str, float]:
         with self._lock:

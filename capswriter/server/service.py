@@ -291,7 +291,8 @@ class RecognitionService:
             + (self.admission.cost("file", 1.0) - self.admission.cost("file", 0.0)) \
             * pos.audio_seconds_ahead
         running = self.admission.expected_wait(task.kind, dataclasses.replace(
-            snapshot, dictation_jobs=0, dictation_audio=0.0, file_jobs=0, file_audio=0.0))
+            snapshot, dictation_jobs=0, dictation_audio=0.0, waiting_files=0,
+            next_file_audio=0.0))
         ready = snapshot.ready_file_workers if task.kind == "file" else snapshot.ready_workers
         eta = ahead / (ready or 1) + running
         return protocol.QueueStatus(
