@@ -9,6 +9,7 @@ runs longer than the limit cuts inside it, at its quietest moment near the limit
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,8 +80,8 @@ class Span:
 class Segmenter:
     """Splits 16 kHz mono audio into speech segments no longer than ``max_segment_s``.
 
-    One instance can be reused for any number of files; it holds only settings, and each call
-    builds its own detector, so calls from different threads do not share state.
+    One instance can be reused for any number of files and threads: each thread keeps its own
+    detector (building one costs more than listening to a short clip), reset for every call.
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class Segmenter:
         self.padding_s = padding_s
         self.max_gap_s = max_gap_s
         self.search_s = min(search_s, max_segment_s / 2)
+        self._local = threading.local()
 
     def split(self, samples: np.ndarray) -> list[AudioSegment]:
         """Segments of ``samples`` (16 kHz mono float32) that contain speech, in order."""
@@ -152,7 +154,10 @@ class Segmenter:
         # The bare model, not sherpa-onnx's VoiceActivityDetector: the detector copies its
         # whole buffer for every window while speech lasts, which turns minutes of unbroken
         # speech (or music) into minutes of work, and it mishandles input longer than a window.
-        model = sherpa_onnx.VadModel.create(self._config())
+        model = getattr(self._local, "model", None)
+        if model is None:
+            model = self._local.model = sherpa_onnx.VadModel.create(self._config())
+        model.reset()
         window = model.window_size()
         # is_speech() already bridges pauses shorter than min_silence and ignores bursts
         # shorter than min_speech, so it reports each change that much late; move the edges

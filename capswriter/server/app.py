@@ -208,6 +208,7 @@ async def _transcribe_upload(
     try:
         service.check_room("file", max_wait)
         task = service.open_task(task_id, "file", language, lambda message: None, max_wait)
+        task.start_waiting()
     except QueueFull as exc:
         service.metrics.rejected.labels("file").inc()
         raise _busy(exc) from None

@@ -208,6 +208,7 @@ class Session:
                 return
             task.end_input()
             return
+        task.start_waiting()
         data, stream.data = bytes(stream.data), bytearray()
         # Decoding and cutting a long file takes a while; the connection keeps reading meanwhile.
         background = asyncio.create_task(

@@ -57,6 +57,8 @@ class Task:
         # How long its client is willing to wait for a worker to take its first job.
         self.max_wait = max_wait
         self.retry_after: float | None = None  # set when it failed for waiting too long
+        # When the server had all of a file's bytes: decoding it counts against the max wait.
+        self.waiting_since: float | None = None
 
     def new_job(
         self, index: int, offset: float, samples, speech: list[tuple[int, int]] | None = None
@@ -152,14 +154,23 @@ class Task:
             self.retry_after = retry_after
         self._close(protocol.Error(code=code, message=message, task_id=self.id))
 
+    def start_waiting(self) -> None:
+        """The server has the whole input; from now on the task waits for the server."""
+        if self.waiting_since is None:
+            self.waiting_since = time.monotonic()
+
     def unserved_wait(self, now: float) -> float | None:
-        """How long the task has waited with none of its jobs taken by a worker; None once one
-        was (from then on it is being served and its client sees progress)."""
-        if self.closed or not self.jobs:
+        """How long the task has waited (being decoded, then queued) with none of its jobs taken
+        by a worker; None once one was (from then on it is served and its client sees
+        progress), and None while the client is still sending."""
+        if self.closed:
             return None
         if any(j.state is not JobState.QUEUED or j.attempts for j in self.jobs):
             return None
-        return now - min(j.queued_at for j in self.jobs)
+        since = [j.queued_at for j in self.jobs]
+        if self.waiting_since is not None:
+            since.append(self.waiting_since)
+        return now - min(since) if since else None
 
     def _close(self, message: protocol.Message) -> None:
         if self.closed:
