@@ -420,6 +420,7 @@ class LoadTest:
         if isinstance(message, protocol.Result):
             attempt.outcome = "result"
             attempt.latency_s = round(now - (t_end or t_start), 4)
+            attempt.detail = message.text[:80]  # so a run can be checked for the right text
         elif isinstance(message, protocol.Busy):
             attempt.outcome = "busy"
             attempt.retry_after = message.retry_after
