@@ -12,6 +12,7 @@ import concurrent.futures
 import dataclasses
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -129,21 +130,27 @@ class RecognitionService:
         them queued for a client that has given up."""
         while True:
             await asyncio.sleep(DEADLINE_CHECK_S)
-            now = time.monotonic()
-            for task in list(self.tasks.values()):
-                waited = task.unserved_wait(now)
-                if waited is None or waited <= task.max_wait:
-                    continue
-                retry = max(1.0, round(self.expected_wait(task.kind) - task.max_wait))
-                log.info("task %s waited %.0f s without a worker; answered queue_timeout",
-                         task.key, waited)
-                self.metrics.rejected.labels(task.kind).inc()
-                task.fail(
-                    protocol.QUEUE_TIMEOUT,
-                    f"waited {waited:.0f} s in the queue, longer than the {task.max_wait:g} s "
-                    f"allowed; the server is overloaded, retry in {retry:.0f} s",
-                    retry_after=retry,
-                )
+            try:
+                self._answer_overdue(time.monotonic())
+            except Exception:  # noqa: BLE001 - the watch must outlive any one failure
+                log.exception("checking queued tasks against their max wait failed")
+
+    def _answer_overdue(self, now: float) -> None:
+        for task in list(self.tasks.values()):
+            waited = task.unserved_wait(now)
+            if waited is None or waited <= task.max_wait:
+                continue
+            left = self.expected_wait(task.kind) - task.max_wait
+            retry = max(1.0, round(left)) if math.isfinite(left) else 5.0
+            log.info("task %s waited %.0f s without a worker; answered queue_timeout",
+                     task.key, waited)
+            self.metrics.rejected.labels(task.kind).inc()
+            task.fail(
+                protocol.QUEUE_TIMEOUT,
+                f"waited {waited:.0f} s in the queue, longer than the {task.max_wait:g} s "
+                f"allowed; the server is overloaded, retry in {retry:.0f} s",
+                retry_after=retry,
+            )
 
     # ---- tasks -----------------------------------------------------------------------
 
@@ -235,7 +242,7 @@ class RecognitionService:
             nonlocal held
             nbytes = int(seconds * DECODED_BYTES_PER_SECOND)
             # From the decode thread: the budget is the event loop's, so wait for it there.
-            asyncio.run_coroutine_threadsafe(self._hold_async(nbytes), loop).result()
+            asyncio.run_coroutine_threadsafe(self._hold_async(nbytes), loop).result(timeout=60)
             held += nbytes
 
         try:
