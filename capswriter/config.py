@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 
 import platformdirs
 
+from capswriter.asr.text import CHINESE_SCRIPTS
 from capswriter.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -88,7 +89,10 @@ class AsrSettings:
     # A dictation is read in a window this many seconds longer than itself (at least 10 s)
     # instead of Whisper's full 30 s; negative reads every dictation in the full window.
     dictation_window_pad_s: float = 3.0
-    simplified_chinese: bool = True
+    # How Chinese is written: "simplified" (zh-CN), "traditional", "taiwan" (zh-TW, with
+    # Taiwan's words), "hongkong" (zh-HK) or "as_heard" (as the model wrote it; Whisper often
+    # writes Traditional for Mandarin).
+    chinese_script: str = "simplified"
     # "auto": Whisper's float32 encoder with the int8 decoder (the most accurate for its
     # size); "int8" is smallest and fastest; "fp32" is both in float32 (see models/README.md).
     precision: str = "auto"
@@ -226,6 +230,11 @@ _RETIRED = {"tail_paddings"}
 def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
     hints = get_type_hints(type(obj))
     names = {f.name for f in fields(obj)}
+    if "simplified_chinese" in values and "simplified_chinese" not in names:
+        # Earlier versions had a switch where there is now a choice of script.
+        values = dict(values)
+        on = _coerce(values.pop("simplified_chinese"), bool, f"{where} simplified_chinese")
+        values.setdefault("chinese_script", "simplified" if on else "as_heard")
     for key, value in values.items():
         if key in _RETIRED and key not in names:
             continue
@@ -238,6 +247,30 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
             _apply(current, value, f"{where} [{key}]")
         else:
             setattr(obj, key, _coerce(value, hints[key], f"{where} {key}"))
+
+
+OUTPUT_MODES = ("paste", "type")
+# Settings with a fixed set of values.
+_CHOICES = {
+    ("asr", "chinese_script"): tuple(CHINESE_SCRIPTS),
+    ("client", "output_mode"): OUTPUT_MODES,
+}
+
+
+def check_settings(settings: Settings, where: str = "settings") -> None:
+    """Raise ConfigError naming the first value that cannot work."""
+    for (section, key), allowed in _CHOICES.items():
+        value = getattr(getattr(settings, section), key)
+        if value not in allowed:
+            raise ConfigError(
+                f"{where}: [{section}] {key} = {value!r} is not one of {', '.join(allowed)}"
+            )
+    if not 1 <= settings.server.port <= 65535:
+        raise ConfigError(f"{where}: [server] port = {settings.server.port} is not 1–65535")
+    for section, key in (("client", "hold_threshold_s"), ("server", "max_wait_s"),
+                         ("files", "max_segment_s")):
+        if not getattr(getattr(settings, section), key) > 0:
+            raise ConfigError(f"{where}: [{section}] {key} must be more than 0")
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -257,4 +290,5 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         values = {k[len(prefix) :].lower(): v for k, v in environ.items() if k.startswith(prefix)}
         if values:
             _apply(obj, values, f"environment {prefix}*")
+    check_settings(settings, str(path) if path.is_file() else "settings")
     return settings

@@ -278,7 +278,7 @@ class Engine:
             return [
                 _Piece(
                     int(start * SAMPLE_RATE), min(int(end * SAMPLE_RATE), len(samples)),
-                    tidy(text, self.settings.simplified_chinese), piece.language, piece.passed,
+                    tidy(text, self.settings.chinese_script), piece.language, piece.passed,
                 )  # fmt: skip
                 for start, end, text in piece.segments
             ]
@@ -287,7 +287,7 @@ class Engine:
         stream.accept_waveform(SAMPLE_RATE, samples)
         recognizer.decode_stream(stream)
         result = stream.result
-        text = tidy(result.text, self.settings.simplified_chinese)
+        text = tidy(result.text, self.settings.chinese_script)
         lang = (getattr(result, "lang", "") or "").strip("<|>")
         speech_seconds = sum(b - a for a, b in spans) / SAMPLE_RATE
         trusted = text_problem(text, speech_seconds) is None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import re
 
+from capswriter.errors import ConfigError
+
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 # Whisper puts spaces between Chinese phrases; they do not belong in Chinese text.
@@ -24,20 +26,45 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK_CHAR.search(text))
 
 
+# How Chinese may be written out, and the OpenCC conversions that get any input there. Whisper
+# mixes scripts (often Traditional for Mandarin), so every target goes through Simplified first.
+CHINESE_SCRIPTS: dict[str, tuple[str, ...]] = {
+    "simplified": ("t2s",),  # zh-CN
+    "traditional": ("t2s", "s2t"),  # OpenCC's standard Traditional characters
+    "taiwan": ("t2s", "s2twp"),  # zh-TW, with Taiwan's words (軟體, 滑鼠)
+    "hongkong": ("t2s", "s2hk"),  # zh-HK
+    "as_heard": (),  # whatever the model wrote
+}
+
+
+def check_chinese_script(script: str) -> None:
+    if script not in CHINESE_SCRIPTS:
+        raise ConfigError(
+            f"chinese_script must be one of {', '.join(CHINESE_SCRIPTS)}, not {script!r}"
+        )
+
+
 def to_simplified(text: str) -> str:
     """Traditional → Simplified Chinese (OpenCC t2s); text without Han characters is unchanged."""
+    return to_script(text, "simplified")
+
+
+def to_script(text: str, script: str) -> str:
+    """Chinese in ``text`` written in ``script`` (see CHINESE_SCRIPTS); the rest unchanged."""
+    check_chinese_script(script)
     if not has_cjk(text):
         return text
-    return _converter("t2s").convert(text)
+    for config in CHINESE_SCRIPTS[script]:
+        text = _converter(config).convert(text)
+    return text
 
 
-def tidy(text: str, simplified_chinese: bool = True) -> str:
-    """Recognizer text trimmed, Chinese without inner spaces and optionally Simplified."""
+def tidy(text: str, chinese_script: str = "simplified") -> str:
+    """Recognizer text trimmed, Chinese without inner spaces and in the chosen script."""
     text = text.strip()
     if has_cjk(text):
         text = _SPACE_BETWEEN_CJK.sub("", text)
-        if simplified_chinese:
-            text = to_simplified(text)
+        text = to_script(text, chinese_script)
     return text
 
 

@@ -1,6 +1,6 @@
 """From recognised text to characters in the focused window.
 
-:class:`PostProcessor` rewrites the text (hot words, regex rules, Traditional→Simplified,
+:class:`PostProcessor` rewrites the text (Chinese script, hot words, regex rules,
 trailing punctuation and space); the rule files are re-read when their mtime changes, so edits
 apply to the next dictation. :class:`TextOutput` pastes or types the result into the focused
 application, with a per-application override of the mode, and puts a space between two Latin
@@ -19,14 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from capswriter.config import Settings, config_dir, tomllib
+from capswriter.asr.text import to_script
+from capswriter.config import OUTPUT_MODES, Settings, config_dir, tomllib
 from capswriter.errors import CapsWriterError
 from capswriter.sentences import needs_space_between
 
 log = logging.getLogger(__name__)
 
 TRAILING_PUNCTUATION = "。，、；：！？,.;:!?…"
-MODES = ("paste", "type")
+MODES = OUTPUT_MODES
 # Text put into the same window within this many seconds continues what was put there before.
 FOLLOW_ON_S = 120.0
 
@@ -127,12 +128,9 @@ class PostProcessor:
         rules_dir = rules_dir or config_dir()
         self.hot_words = WatchedFile(rules_dir / "hot_words.txt", parse_hot_words, [])
         self.regex_rules = WatchedFile(rules_dir / "hot_rules.txt", parse_regex_rules, [])
-        self._converter = None
 
     def process(self, text: str) -> str:
-        text = text.strip()
-        if self.settings.asr.simplified_chinese and text:
-            text = self._t2s(text)
+        text = to_script(text.strip(), self.settings.asr.chinese_script)
         for pattern, replacement in self.hot_words.current():  # type: ignore[attr-defined]
             text = pattern.sub(lambda _m, r=replacement: r, text)
         for pattern, replacement in self.regex_rules.current():  # type: ignore[attr-defined]
@@ -146,13 +144,6 @@ class PostProcessor:
         if client.trailing_space and text and not text.endswith(" "):
             text += " "
         return text
-
-    def _t2s(self, text: str) -> str:
-        if self._converter is None:
-            import opencc
-
-            self._converter = opencc.OpenCC("t2s")
-        return self._converter.convert(text)
 
 
 @dataclass(frozen=True)

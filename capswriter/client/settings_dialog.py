@@ -27,6 +27,14 @@ HOTKEYS = (
     "caps_lock", "scroll_lock", "f13", "f14", "f15", "alt_r", "ctrl_r", "mouse_x1", "mouse_x2"
 )
 FILE_FORMATS = ("txt", "srt", "vtt", "json")
+# Each choice in the words of the people who read it.
+CHINESE_SCRIPT_LABELS = {
+    "simplified": "简体中文 (Simplified)",
+    "traditional": "繁體中文 (Traditional)",
+    "taiwan": "繁體中文·台灣 (zh-TW)",
+    "hongkong": "繁體中文·香港 (zh-HK)",
+    "as_heard": "As recognised (no conversion)",
+}
 
 
 def _microphones() -> list[str]:
@@ -78,8 +86,10 @@ class SettingsDialog(QDialog):
         self.model = QLineEdit(a.model)
         self.language = QLineEdit(a.language)
         self.language.setPlaceholderText("auto")
-        self.simplified_chinese = QCheckBox("Convert Traditional to Simplified Chinese")
-        self.simplified_chinese.setChecked(a.simplified_chinese)
+        self.chinese_script = QComboBox()
+        for script, label in CHINESE_SCRIPT_LABELS.items():
+            self.chinese_script.addItem(label, script)
+        self.chinese_script.setCurrentIndex(max(0, self.chinese_script.findData(a.chinese_script)))
         self.formats = {fmt: QCheckBox(fmt) for fmt in FILE_FORMATS}
         formats_row = QWidget()
         row = QHBoxLayout(formats_row)
@@ -102,7 +112,7 @@ class SettingsDialog(QDialog):
         form.addRow("Server port", self.port)
         form.addRow("Model", self.model)
         form.addRow("Language", self.language)
-        form.addRow("", self.simplified_chinese)
+        form.addRow("Chinese written as", self.chinese_script)
         form.addRow("File outputs", formats_row)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -128,7 +138,7 @@ class SettingsDialog(QDialog):
         s.port = self.port.value()
         a.model = self.model.text().strip()
         a.language = self.language.text().strip()
-        a.simplified_chinese = self.simplified_chinese.isChecked()
+        a.chinese_script = self.chinese_script.currentData()
         result.files.formats = [fmt for fmt, box in self.formats.items() if box.isChecked()]
         return result
 

@@ -18,7 +18,8 @@ from capswriter.client.output import (
     parse_app_modes,
     parse_regex_rules,
 )
-from capswriter.config import Settings
+from capswriter.config import Settings, load_settings
+from capswriter.errors import ConfigError
 
 from .xsession import wait_until
 
@@ -75,11 +76,29 @@ def test_a_broken_rule_file_keeps_the_last_good_rules(tmp_path):
     assert p.process("aaa") == "b"
 
 
-def test_traditional_chinese_becomes_simplified_when_configured(tmp_path):
+def test_chinese_is_written_in_the_chosen_script(tmp_path):
     p = processor(tmp_path)
     assert p.process("廣州市房地產中介協會分析") == "广州市房地产中介协会分析"
-    p.settings.asr.simplified_chinese = False
-    assert p.process("廣州") == "廣州"
+    # Whisper mixes scripts; every choice gets one script, with its region's words.
+    p.settings.asr.chinese_script = "taiwan"
+    assert p.process("软件开发和鼠標") == "軟體開發和滑鼠"
+    p.settings.asr.chinese_script = "hongkong"
+    assert p.process("这个里面") == "這個裏面"
+    p.settings.asr.chinese_script = "traditional"
+    assert p.process("广州市") == "廣州市"
+    p.settings.asr.chinese_script = "as_heard"
+    assert p.process("廣州 and 广州") == "廣州 and 广州"
+    p.settings.asr.chinese_script = "klingon"
+    with pytest.raises(ConfigError, match="chinese_script must be one of"):
+        p.process("广州")
+
+
+def test_a_settings_file_with_the_old_switch_still_loads(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text("[asr]\nsimplified_chinese = false\n", encoding="utf-8")
+    assert load_settings(path, environ={}).asr.chinese_script == "as_heard"
+    path.write_text("[asr]\nsimplified_chinese = true\n", encoding="utf-8")
+    assert load_settings(path, environ={}).asr.chinese_script == "simplified"
 
 
 def test_trailing_punctuation_and_space_options(tmp_path):

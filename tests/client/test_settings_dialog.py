@@ -43,12 +43,13 @@ def test_dialog_shows_what_the_file_holds(qtbot, tmp_path):
     path = tmp_path / "config.toml"
     settings = Settings()
     settings.client.hotkey = "mouse_x1"
-    settings.asr.simplified_chinese = False
+    settings.asr.chinese_script = "taiwan"
     settings.save(path)
     dialog = SettingsDialog(load_settings(path, environ={}), path)
     qtbot.addWidget(dialog)
     assert dialog.hotkey.currentText() == "mouse_x1"
-    assert not dialog.simplified_chinese.isChecked()
+    assert dialog.chinese_script.currentData() == "taiwan"
+    assert "zh-TW" in dialog.chinese_script.currentText()
     assert dialog.edited() == load_settings(path, environ={})
 
 

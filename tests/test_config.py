@@ -1,0 +1,38 @@
+"""The settings file is checked when it is read: a value that cannot work is named at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from capswriter.config import load_settings
+from capswriter.errors import ConfigError
+
+
+@pytest.mark.parametrize(("toml", "named"), [
+    ("[server]\nport = 99999\n", "port = 99999"),
+    ("[client]\noutput_mode = \"paste/type\"\n", "output_mode = 'paste/type' is not one of"),
+    ("[asr]\nchinese_script = \"zh\"\n", "chinese_script = 'zh' is not one of"),
+    ("[client]\nhold_threshold_s = 0\n", "hold_threshold_s must be more than 0"),
+    ("[client]\nhold_threshold_s = \"0.3s\"\n", "hold_threshold_s: '0.3s' is not a valid float"),
+    ("[server]\nnot_a_setting = 1\n", "unknown setting 'not_a_setting'"),
+])
+def test_a_value_that_cannot_work_is_named_with_its_file(tmp_path, toml, named) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path, environ={})
+    assert named in str(refused.value)
+    assert str(path) in str(refused.value)
+
+
+def test_the_environment_is_checked_too(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="port = 0"):
+        load_settings(tmp_path / "absent.toml", environ={"CAPSWRITER_SERVER_PORT": "0"})
+
+
+def test_valid_choices_load(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[asr]\nchinese_script = \"hongkong\"\n[client]\noutput_mode = \"type\"\n",
+                    encoding="utf-8")
+    settings = load_settings(path, environ={})
+    assert (settings.asr.chinese_script, settings.client.output_mode) == ("hongkong", "type")
