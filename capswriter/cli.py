@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from capswriter import __version__
-from capswriter.config import Settings, load_settings
-from capswriter.errors import CapsWriterError
+from capswriter.config import Settings, config_file, load_settings
+from capswriter.errors import CapsWriterError, ConfigError
 from capswriter.logs import configure as configure_logging
 
 
@@ -277,11 +277,27 @@ def _desktop_default(argv: list[str]) -> list[str]:
     return argv
 
 
+def _settings_for(args: argparse.Namespace) -> Settings:
+    """The settings; for the tray app, a file it cannot use is shown in a dialog that offers
+    to open or reset it, since a desktop user never sees standard error."""
+    try:
+        return load_settings(args.config)
+    except ConfigError as exc:
+        if args.func is not cmd_client:
+            raise
+        from capswriter.client.settings_recovery import recover_settings
+
+        recovered = recover_settings(args.config or config_file(), exc)
+        if recovered is None:
+            raise
+        return recovered
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_desktop_default(sys.argv[1:] if argv is None else argv))
     try:
-        settings = load_settings(args.config)
+        settings = _settings_for(args)
         if args.models_dir:
             settings.models_dir = args.models_dir
         configure_logging(args.log_level or settings.log_level)

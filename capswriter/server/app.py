@@ -358,12 +358,18 @@ class _Server(uvicorn.Server):
 
 
 def check_models(settings: Settings) -> None:
-    """Refuse to start without the model (or with a precision it lacks): workers would only fail
-    to load it, again and again."""
+    """Refuse to start without the model (or with a precision or language it lacks): workers
+    would only fail to load it, again and again."""
     from capswriter.asr.engine import vad_model_path
+    from capswriter.asr.languages import check_language
     from capswriter.asr.manifest import load_manifest
 
-    load_manifest(settings.models_path / settings.asr.model).check_precision(settings.asr.precision)
+    manifest = load_manifest(settings.models_path / settings.asr.model)
+    manifest.check_precision(settings.asr.precision)
+    try:
+        check_language(manifest, settings.asr.language)
+    except UnsupportedLanguage as exc:
+        raise ConfigError(f"[asr] {exc}") from None
     vad_model_path(settings.models_path)
 
 

@@ -53,6 +53,15 @@ def test_a_missing_model_refuses_to_start_and_names_the_fix(tmp_path) -> None:
         s.bind(("127.0.0.1", port))
 
 
+def test_a_language_the_model_does_not_know_refuses_to_start(tmp_path) -> None:
+    """Workers would otherwise fail to load, again and again, while clients wait."""
+    done = run_cli(tmp_path, "--port", str(free_port()),
+                   env={"CAPSWRITER_MODELS_DIR": str(PROJECT_ROOT / "models"),
+                        "CAPSWRITER_ASR_LANGUAGE": "xx"})
+    assert done.returncode == 2
+    assert "language 'xx' is not one whisper-base knows" in done.stderr
+
+
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory):
     srv = start_server(tmp_path_factory.mktemp("token"), workers=1,
