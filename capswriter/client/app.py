@@ -50,6 +50,7 @@ class ClientApp:
             history=self.show_history,
             settings=self.show_settings,
             open_logs=self.open_logs,
+            retry_server=self.controller.retry_server,
             quit=self.quit,
         )
         self.view = make_status_view(self.controller, handlers)

@@ -61,6 +61,11 @@ def tray_state(connection: Connection, phase: DictationPhase, files_active: bool
 
 # While the server is up, dictations kept after a failure are tried again this often.
 PENDING_RETRY_S = 30.0
+# A server that refused to start (settings, model, port) is started again after this long,
+# doubling up to REFUSED_MAX_BACKOFF_S: the cause may have been fixed meanwhile. "Retry now"
+# in the menu does not wait.
+REFUSED_BACKOFF_S = 30.0
+REFUSED_MAX_BACKOFF_S = 300.0
 
 STATE_TEXT = {
     TrayState.STARTING: "Starting the recognition server…",
@@ -125,6 +130,7 @@ class ClientController(QObject):
         self._monitor: threading.Thread | None = None
         self._retrying = threading.Lock()  # one pass over kept dictations at a time
         self._last_retry = 0.0
+        self._relaunch_now = threading.Event()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -148,6 +154,10 @@ class ClientController(QObject):
             self.server_process.terminate()
 
     # ---- what widgets call -----------------------------------------------------------------
+
+    def retry_server(self) -> None:
+        """Start the server again now (if ours is down) instead of waiting for the next try."""
+        self._relaunch_now.set()
 
     def transcribe_files(self, paths: list[Path]) -> list[FileJob]:
         jobs = self.files.submit([Path(p) for p in paths])
@@ -209,29 +219,38 @@ class ClientController(QObject):
 
     def _watch_server(self) -> None:
         first = True
-        relaunch_at, backoff = 0.0, 2.0
+        relaunch_at, backoff, refused_backoff = 0.0, 2.0, REFUSED_BACKOFF_S
         while not self._stop.is_set():
             try:
-                first, relaunch_at, backoff = self._watch_once(first, relaunch_at, backoff)
+                if self._relaunch_now.is_set():
+                    self._relaunch_now.clear()
+                    relaunch_at, backoff, refused_backoff = time.monotonic(), 2.0, REFUSED_BACKOFF_S
+                first, relaunch_at, backoff, refused_backoff = self._watch_once(
+                    first, relaunch_at, backoff, refused_backoff
+                )
             except Exception:  # noqa: BLE001 - the tray must keep watching whatever happens
                 log.exception("server watch failed; trying again")
                 self._stop.wait(self.health_interval_s)
 
     def _watch_once(
-        self, first: bool, relaunch_at: float, backoff: float
-    ) -> tuple[bool, float, float]:
+        self, first: bool, relaunch_at: float, backoff: float, refused_backoff: float
+    ) -> tuple[bool, float, float, float]:
         """One look at the server: relaunch it if ours died, then wait for the next look."""
         health = self.link.health()
         process = self.server_process
         if process is not None and process.poll() is not None:
-            # The server we started is gone: say why (its last log line) and, unless it
-            # refused to start (exit 2: settings or model), start it again with back-off.
+            # The server we started is gone: say why (its last log line) and start it again
+            # with back-off; one that refused to start (exit 2: settings, model, port) waits
+            # longer, as its cause must be fixed first.
             self.server_process = None
             self._notice(Notice("The recognition server stopped", self._server_log_tail(),
                                 "error"))  # fmt: skip
             if process.returncode != 2:
                 relaunch_at = time.monotonic() + backoff
                 backoff = min(backoff * 2, 60.0)
+            else:
+                relaunch_at = time.monotonic() + refused_backoff
+                refused_backoff = min(refused_backoff * 2, REFUSED_MAX_BACKOFF_S)
         if not health.ready and health.status == "down" and self.server_process is None:
             if first or (relaunch_at and time.monotonic() >= relaunch_at):
                 relaunch_at = 0.0
@@ -239,7 +258,7 @@ class ClientController(QObject):
         self.set_health(health)
         interval = self.health_interval_s * (3 if health.ready else 1)
         self._stop.wait(interval)
-        return False, relaunch_at, backoff
+        return False, relaunch_at, backoff, refused_backoff
 
     def _server_log_tail(self) -> str:
         log_file = self.log_path() / "server.log"

@@ -122,12 +122,27 @@ class ServerLink:
             reply.raise_for_status()
             data = reply.json()
         except Exception as exc:  # noqa: BLE001 - e.g. httpx.InvalidURL for a mistyped host
-            return Health("down", detail=str(exc) or type(exc).__name__)
+            return Health("down", detail=self._why_down(exc))
         return Health(
             status=str(data.get("status", "down")),
             model=str(data.get("model", "")),
             workers_ready=int(data.get("workers_ready", 0)),
         )
+
+    def _why_down(self, exc: Exception) -> str:
+        """Why the server could not be asked, in the words a user acts on (not "[Errno 111]")."""
+        where = f"{self.host}:{self.port}"
+        if isinstance(exc, httpx.ConnectError):
+            return f"nothing answers at {where}"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"the server at {where} does not answer in time"
+        if isinstance(exc, httpx.HTTPStatusError):
+            if exc.response.status_code in (401, 403):
+                return f"the server at {where} refuses this client: check the token in Settings"
+            return f"the server at {where} answered with an error ({exc.response.status_code})"
+        if isinstance(exc, ValueError):
+            return f"something else answers at {where}: is the port right?"
+        return f"the server at {where} cannot be reached ({type(exc).__name__})"
 
     def open_dictation(self, language: str = "") -> DictationStream:
         return DictationStream(self, language)

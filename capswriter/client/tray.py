@@ -44,6 +44,7 @@ class MenuHandlers:
     history: Callable[[], None]
     settings: Callable[[], None]
     open_logs: Callable[[], None]
+    retry_server: Callable[[], None]
     quit: Callable[[], None]
 
 
@@ -53,6 +54,7 @@ MENU_ENTRIES = (
     ("History", "history"),
     ("Settings", "settings"),
     ("Open logs", "open_logs"),
+    ("Retry connecting to the server", "retry_server"),
     (None, None),
     ("Quit", "quit"),
 )

@@ -9,7 +9,7 @@ from capswriter.client.controller import ClientController, Connection, TrayState
 from capswriter.client.dictation import DictationPhase
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
-from capswriter.config import Settings
+from capswriter.config import Settings, default_models_dir
 
 from .servers import free_port, require_model
 from .speech import clip_pcm, heard_clip
@@ -110,7 +110,9 @@ def test_starts_a_server_when_none_answers_and_goes_through_loading_to_ready(
     assert controller.server_process.wait(timeout=20) is not None
 
 
-def test_a_server_that_cannot_start_is_reported_with_its_reason(qtbot, tmp_path, monkeypatch):
+def test_a_server_that_cannot_start_is_reported_and_retried_once_fixed(qtbot, tmp_path, monkeypatch):
+    require_model()
+    models = default_models_dir()
     # No model where the server looks: it refuses to start, and the user hears why.
     monkeypatch.setenv("CAPSWRITER_MODELS_DIR", str(tmp_path / "no-models"))
     monkeypatch.setenv("CAPSWRITER_DATA_DIR", str(tmp_path / "data"))
@@ -124,7 +126,15 @@ def test_a_server_that_cannot_start_is_reported_with_its_reason(qtbot, tmp_path,
         notice = next(n for n in notices if "stopped" in n.title)
         assert "capswriter models install whisper-base" in notice.message
         qtbot.waitUntil(lambda: controller.state is TrayState.ERROR, timeout=10_000)
-        assert controller.server_process is None  # not restarted: it would only fail again
+        # In words a user can act on, not "[Errno 111] Connection refused".
+        assert "nothing answers at 127.0.0.1:" in controller.status_text()
+        assert controller.server_process is None  # not at once: it would only fail again
+        # The user installs the model (here: points at it) and asks to retry from the menu.
+        monkeypatch.setenv("CAPSWRITER_MODELS_DIR", str(models))
+        monkeypatch.setenv("CAPSWRITER_SERVER_WORKERS", "1")
+        monkeypatch.setenv("CAPSWRITER_ASR_NUM_THREADS", "1")
+        controller.retry_server()
+        qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=120_000)
     finally:
         controller.shutdown()
 
