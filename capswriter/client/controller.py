@@ -65,6 +65,8 @@ PENDING_RETRY_S = 30.0
 # doubling up to REFUSED_MAX_BACKOFF_S: the cause may have been fixed meanwhile. "Retry now"
 # in the menu does not wait.
 REFUSED_BACKOFF_S = 30.0
+# The topic of the notices about the server's availability (one supersedes the other).
+SERVER_TOPIC = "server"
 REFUSED_MAX_BACKOFF_S = 300.0
 
 STATE_TEXT = {
@@ -131,6 +133,7 @@ class ClientController(QObject):
         self._retrying = threading.Lock()  # one pass over kept dictations at a time
         self._last_retry = 0.0
         self._relaunch_now = threading.Event()
+        self._server_trouble = False  # a "server stopped" notice is out and not yet resolved
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -201,6 +204,10 @@ class ClientController(QObject):
             connection = Connection.DOWN
         became_ready = connection is Connection.READY and self.connection is not Connection.READY
         self.connection = connection
+        if became_ready and self._server_trouble:
+            self._server_trouble = False
+            self._notice(Notice("The recognition server is back", "Dictation works again.",
+                                topic=SERVER_TOPIC))
         self._update()
         # Kept dictations go again when the server is back, and now and then while it is up:
         # one refused as busy by a server that never went away would wait forever otherwise.
@@ -243,8 +250,10 @@ class ClientController(QObject):
             # with back-off; one that refused to start (exit 2: settings, model, port) waits
             # longer, as its cause must be fixed first.
             self.server_process = None
-            self._notice(Notice("The recognition server stopped", self._server_log_tail(),
-                                "error"))  # fmt: skip
+            self._notice(Notice("The recognition server stopped",
+                                self._why_server_stopped(process.returncode), "error",
+                                topic=SERVER_TOPIC))
+            self._server_trouble = True
             if process.returncode != 2:
                 relaunch_at = time.monotonic() + backoff
                 backoff = min(backoff * 2, 60.0)
@@ -260,7 +269,8 @@ class ClientController(QObject):
         self._stop.wait(interval)
         return False, relaunch_at, backoff, refused_backoff
 
-    def _server_log_tail(self) -> str:
+    def _why_server_stopped(self, returncode: int | None) -> str:
+        """The reason a server we started stopped, from its exit and its own last words."""
         log_file = self.log_path() / "server.log"
         lines: list[str] = []
         # The log, then what the server printed outside it (a refusal to start, a crash).
@@ -269,13 +279,18 @@ class ClientController(QObject):
                 lines += path.read_text(errors="replace").splitlines()[-30:]
             except OSError:
                 pass
-        if not lines:
-            return "see the server log"
-        recent = [line for line in lines if line.strip()]
-        # The CLI ends a refused start with one "error: ..." sentence; prefer it to log noise.
-        errors = [line for line in recent if "error" in line.lower()]
-        chosen = errors or recent
-        return chosen[-1][-300:] if chosen else "see the server log"
+        # The CLI ends a refused start with one "error: ..." sentence; a crash leaves an ERROR
+        # or CRITICAL line. Ordinary INFO lines are not reasons.
+        reasons = [line for line in lines
+                   if line.startswith(("error:", "capswriter server:"))
+                   or " ERROR " in line or " CRITICAL " in line]
+        if returncode is not None and returncode < 0:
+            return f"It was stopped by signal {-returncode}; it is being started again."
+        if reasons:
+            return reasons[-1][-300:]
+        if returncode == 2:
+            return "It refused to start; see the server log (Open logs)."
+        return f"It exited with code {returncode}; it is being started again."
 
     def _maybe_launch_server(self) -> None:
         # Only a server on this machine is ours to start.

@@ -63,6 +63,9 @@ class Notice:
     message: str
     level: str = "info"  # info | warning | error
     folder: str = ""  # offered as "open folder" when set
+    # Notices on one topic supersede each other: "server stopped" is replaced by "server back",
+    # not shown after it.
+    topic: str = ""
 
 
 @dataclass

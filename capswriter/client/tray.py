@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
+from capswriter.client.notices import DISPLAY_S, NoticeQueue
 from capswriter.config import ASSETS_DIR
 
 ASSETS = ASSETS_DIR
@@ -85,6 +86,10 @@ class TrayView:
         self._folder: str = ""
         self._open_folder: Callable[[str], None] = lambda folder: None
         controller.state_changed.connect(self.show_state)
+        self.notices = NoticeQueue()
+        self._next_notice = QTimer()
+        self._next_notice.setSingleShot(True)
+        self._next_notice.timeout.connect(lambda: self._display(self.notices.shown()))
         controller.notice.connect(self.show_notice)
         self.icon.messageClicked.connect(lambda: self._folder and self._open_folder(self._folder))
         self.show_state(controller.state)
@@ -99,13 +104,20 @@ class TrayView:
         self.icon.setToolTip(f"CapsWriter: {self.controller.status_text()}")
 
     def show_notice(self, notice: Notice) -> None:
+        """Show it now, or after the notices before it (the tray shows one balloon at a time)."""
+        self._display(self.notices.push(notice))
+
+    def _display(self, notice: Notice | None) -> None:
+        if notice is None:
+            return
         self._folder = notice.folder
         kind = {
             "error": QSystemTrayIcon.MessageIcon.Critical,
             "warning": QSystemTrayIcon.MessageIcon.Warning,
         }.get(notice.level, QSystemTrayIcon.MessageIcon.Information)
         message = notice.message + ("\nClick to open the folder." if notice.folder else "")
-        self.icon.showMessage(notice.title, message, kind, 8000)
+        self.icon.showMessage(notice.title, message, kind, int(DISPLAY_S * 1000))
+        self._next_notice.start(int(DISPLAY_S * 1000))
 
     def close(self) -> None:
         self.icon.hide()

@@ -110,7 +110,9 @@ def test_starts_a_server_when_none_answers_and_goes_through_loading_to_ready(
     assert controller.server_process.wait(timeout=20) is not None
 
 
-def test_a_server_that_cannot_start_is_reported_and_retried_once_fixed(qtbot, tmp_path, monkeypatch):
+def test_a_server_that_cannot_start_is_reported_and_retried_once_fixed(
+    qtbot, tmp_path, monkeypatch
+):
     require_model()
     models = default_models_dir()
     # No model where the server looks: it refuses to start, and the user hears why.
@@ -135,6 +137,10 @@ def test_a_server_that_cannot_start_is_reported_and_retried_once_fixed(qtbot, tm
         monkeypatch.setenv("CAPSWRITER_ASR_NUM_THREADS", "1")
         controller.retry_server()
         qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=120_000)
+        # The earlier notice is resolved in so many words.
+        qtbot.waitUntil(lambda: notices[-1].title == "The recognition server is back",
+                        timeout=10_000)
+        assert notices[-1].topic == notice.topic == "server"
     finally:
         controller.shutdown()
 
