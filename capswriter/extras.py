@@ -50,7 +50,7 @@ def require_extra(extra: str, purpose: str, *, frozen_hint: str = "") -> None:
     if not missing:
         return
     if FROZEN:
-        hint = frozen_hint or "install CapsWriter from PyPI for it"
+        hint = frozen_hint or f"it comes with the Python package: {EXTRAS[extra].install}"
         raise MissingExtra(
             f"{purpose} is not part of the desktop app ({', '.join(missing)} missing); {hint}"
         )
