@@ -13,10 +13,11 @@ BUILD_DIR=${BUILD_DIR:-build/frozen}
 started=$(date +%s)
 rm -rf "$BUILD_DIR/dist" "$BUILD_DIR/work"
 [ -d "$BUILD_DIR/venv" ] || "$PYTHON" -m venv "$BUILD_DIR/venv"
-if [ -x "$BUILD_DIR/venv/Scripts/python.exe" ]; then
-  py="$BUILD_DIR/venv/Scripts/python.exe"; platform=windows-x86_64
+venv=$(cd "$BUILD_DIR/venv" && pwd)
+if [ -x "$venv/Scripts/python.exe" ]; then
+  py="$venv/Scripts/python.exe"; platform=windows-x86_64
 else
-  py="$BUILD_DIR/venv/bin/python"; platform=linux-x86_64
+  py="$venv/bin/python"; platform=linux-x86_64
 fi
 echo "· installing the package with the client extra and PyInstaller"
 "$py" -m pip install -q --disable-pip-version-check --upgrade pip
@@ -33,7 +34,7 @@ mkdir -p dist
 name="CapsWriter-$version-$platform"
 if [ "$platform" = windows-x86_64 ]; then
   rm -f "dist/$name.zip"
-  (cd "$BUILD_DIR/dist" && "$OLDPWD/$py" -m zipfile -c "$OLDPWD/dist/$name.zip" CapsWriter)
+  (cd "$BUILD_DIR/dist" && "$py" -m zipfile -c "$OLDPWD/dist/$name.zip" CapsWriter)
   out="dist/$name.zip"
 else
   tar czf "dist/$name.tar.gz" -C "$BUILD_DIR/dist" CapsWriter
