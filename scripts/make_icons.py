@@ -93,7 +93,7 @@ def write_ico(images: list[QImage], path: Path) -> None:
     header = struct.pack("<HHH", 0, 1, len(images))
     offset = len(header) + 16 * len(images)
     entries = b""
-    for image, blob in zip(images, blobs):
+    for image, blob in zip(images, blobs, strict=True):
         side = image.width() % 256  # 0 means 256 in the directory entry
         entries += struct.pack("<BBBBHHII", side, side, 0, 0, 1, 32, len(blob), offset)
         offset += len(blob)

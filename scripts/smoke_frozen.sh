@@ -52,7 +52,8 @@ done
 [ "$ready" = 1 ] || { cat "$home/server.log"; echo "the server never got ready" >&2; exit 1; }
 echo "· server start to every worker ready: $(elapsed "$t") s"
 
-reply=$(curl -fsS -F "file=@$home/clip.wav" -F model=whisper-base \
+# A relative name: Git Bash on Windows does not translate a path inside `file=@…`.
+reply=$(cd "$home" && curl -fsS -F "file=@clip.wav" -F model=whisper-base \
   "http://127.0.0.1:$PORT/v1/audio/transcriptions")
 echo "· HTTP transcription: $reply"
 printf '%s' "$reply" | "$PYTHON" -c "import json,sys; assert json.load(sys.stdin)['text'].strip()"

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import sys
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 import pytest
 
 from capswriter.cli import main
+from capswriter.config import PROJECT_ROOT
 from capswriter.errors import MissingExtra
 from capswriter.extras import EXTRAS, missing_modules, require_extra
 
@@ -18,10 +24,7 @@ def _without(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
 
 
 def test_every_extra_is_declared_in_pyproject() -> None:
-    import tomllib
-    from pathlib import Path
-
-    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     assert set(EXTRAS) <= set(pyproject["project"]["optional-dependencies"])
 
 

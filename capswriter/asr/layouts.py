@@ -73,7 +73,8 @@ def _whisper(folder: Path, name: str, source: str) -> ModelManifest | None:
     # Whisper files carry the size as a prefix: tiny.en-encoder.int8.onnx, base-tokens.txt …
     for tokens in sorted(folder.glob("*-tokens.txt")):
         prefix = tokens.name[: -len("-tokens.txt")]
-        found = _files_and_fp32(folder, {"encoder": f"{prefix}-encoder", "decoder": f"{prefix}-decoder"})
+        stems = {"encoder": f"{prefix}-encoder", "decoder": f"{prefix}-decoder"}
+        found = _files_and_fp32(folder, stems)
         if found:
             files, fp32 = found
             files["tokens"] = tokens.name

@@ -55,11 +55,14 @@ class RangeHandler(SimpleHTTPRequestHandler):
         limit, log.cut_after = log.cut_after, None
         with open(path, "rb") as fh:
             fh.seek(start)
-            if limit is None:
-                shutil.copyfileobj(fh, self.wfile)
-                return
-            self.wfile.write(fh.read(limit))
-            self.wfile.flush()
+            try:
+                if limit is None:
+                    shutil.copyfileobj(fh, self.wfile)
+                    return
+                self.wfile.write(fh.read(limit))
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading, as a refused download does
             self.close_connection = True
 
 

@@ -216,3 +216,18 @@ def test_converting_without_torch_names_the_extra_before_downloading(
     assert err.count("\n") == 0
     assert "pip install 'capswriter[convert]' torch==2.13.0" in err
     assert not (cache / "downloads").exists()
+
+
+def test_the_desktop_app_gets_the_voice_activity_model_from_the_catalogue(
+    server, tmp_path: Path, cache: Path, models_dir: Path
+) -> None:
+    # The frozen app has no pip; it downloads the catalogue's silero_vad.onnx (here: the mirror).
+    from capswriter.asr.catalogue import load_catalogue
+    from capswriter.asr.install import _install_vad_file
+
+    base, _ = server
+    entry = load_catalogue(base)["silero-vad"]
+    report = _install_vad_file(entry, tmp_path / "models", lambda m: None, False, 0.0)
+    installed = tmp_path / "models" / "silero-vad" / "silero_vad.onnx"
+    assert report.path == installed
+    assert installed.read_bytes() == (models_dir / "silero-vad" / "silero_vad.onnx").read_bytes()

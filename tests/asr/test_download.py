@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from file_server import ServerLog, serve_folder
 
 from capswriter.asr.download import download, url_file_name
 from capswriter.errors import DownloadError
-from file_server import ServerLog, serve_folder
 
 SIZE = 3 * 2**20 + 123
 
