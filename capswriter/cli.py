@@ -162,7 +162,7 @@ def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
                       token=args.token,
                       dictation_worker=False if args.no_dictation_worker else None)  # fmt: skip
     settings.override("asr", num_threads=args.threads)
-    run_server(settings)
+    run_server(settings, log_file=Path(args.log_file) if args.log_file else None)
     return 0
 
 
@@ -272,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-dictation-worker", action="store_true",
                    help="no extra worker kept for dictations (default: one, see docs)")
     p.add_argument("--token", default=None, help="required when binding beyond loopback")
+    p.add_argument("--log-file", default=None,
+                   help="write the log to this file, rotated (default: standard error)")
     p.set_defaults(func=cmd_server)
 
     bench = sub.add_parser("bench", help="measure speed and memory")

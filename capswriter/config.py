@@ -130,6 +130,29 @@ class ServerSettings:
     # means a hung worker: it is killed and the job retried elsewhere.
     job_timeout_s: float = 30.0
     job_timeout_per_audio_s: float = 3.0
+    # How long a request may wait for its result before its client would give up. Work whose
+    # expected wait is longer is refused at once with `busy` and a retry time; work still queued
+    # past it is answered with `queue_timeout`. A client may ask for another value (HTTP header
+    # X-CapsWriter-Max-Wait, WebSocket start option max_wait_s), up to max_wait_limit_s.
+    max_wait_s: float = 60.0
+    max_wait_limit_s: float = 3600.0
+    # A connection must finish its request headers within header_timeout_s, and an upload may
+    # pause at most body_timeout_s between chunks; slow senders would otherwise hold sockets.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    # HTTP uploads being received at once, and their bytes spooled to temporary files.
+    max_concurrent_uploads: int = 32
+    max_upload_temp_bytes: int = 2 * 1024 * 1024 * 1024
+    # Files decoded at once (decoding is CPU and memory; more at once only makes each slower).
+    decode_threads: int = 2
+    # A WebSocket with no open stream and no task for this long is closed; when every
+    # connection is taken, the one idle longest makes room for a new client.
+    connection_idle_timeout_s: float = 900.0
+    # Replies waiting for a client that does not read them; past this the connection is closed.
+    max_pending_replies: int = 1000
+    # A microphone stream that carries no speech for this long stops holding a worker back for
+    # dictation (and is closed after stream_idle_timeout_s without speech).
+    mic_silence_release_s: float = 20.0
 
 
 @dataclass

@@ -27,6 +27,10 @@ class AudioTooLarge(CapsWriterError):
     """The input exceeds the configured size or duration limit."""
 
 
+class DecodeCancelled(CapsWriterError):
+    """Decoding stopped because nobody waits for the audio any more (the client left)."""
+
+
 class ConfigError(CapsWriterError):
     """The configuration file or an option has an invalid value."""
 
@@ -34,9 +38,10 @@ class ConfigError(CapsWriterError):
 class QueueFull(CapsWriterError):
     """The server cannot hold more work right now; retry after `retry_after` seconds."""
 
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+    def __init__(self, message: str, retry_after: float = 1.0, eta: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.eta = eta  # the expected wait that made the server say no, when it was estimated
 
 
 class ServerUnavailable(CapsWriterError):

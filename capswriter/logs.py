@@ -1,25 +1,92 @@
-"""Logging set-up in one place: one format for the server, workers, client and tools."""
+"""Logging set-up in one place: one format for the server, workers, client and tools.
+
+Logs cannot flood: a message repeated faster than a few times a second (one per bad frame of a
+hostile client, one per failed accept while out of file handles) is summarised instead of
+written each time, and a log file rotates instead of growing without end. A process without a
+console (the windowed desktop program) writes what it prints to a log file (ensure_std_streams).
+"""
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import sys
+import threading
+import time
+from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# A log file is cut at this size and the last few kept beside it (name.log.1, .2, ...).
+MAX_LOG_BYTES = 10 * 1024 * 1024
+LOG_BACKUPS = 3
+# Each (logger, message template) may be written this many times per window; the rest are
+# counted and reported once when the window ends.
+REPEATS_PER_WINDOW = 5
+WINDOW_S = 10.0
 
 
-def configure(level: str | int = "INFO", stream=None) -> None:
-    """Configure the root logger once; later calls only change the level."""
+class RepeatLimiter(logging.Filter):
+    """Drop a message written more than REPEATS_PER_WINDOW times in WINDOW_S, and say so."""
+
+    def __init__(self, repeats: int = REPEATS_PER_WINDOW, window_s: float = WINDOW_S) -> None:
+        super().__init__()
+        self.repeats = repeats
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        # (logger name, template) → [window start, written, suppressed]
+        self._seen: dict[tuple[str, str], list] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        with self._lock:
+            entry = self._seen.get(key)
+            if entry is None or now - entry[0] > self.window_s:
+                suppressed = entry[2] if entry is not None else 0
+                self._seen[key] = [now, 1, 0]
+                if len(self._seen) > 10_000:  # many distinct messages: forget old windows
+                    self._seen = {k: v for k, v in self._seen.items()
+                                  if now - v[0] <= self.window_s}
+                if suppressed:
+                    record.msg = f"{record.msg} (and {suppressed} more like it not logged)"
+                return True
+            entry[1] += 1
+            if entry[1] <= self.repeats:
+                return True
+            entry[2] += 1
+            return False
+
+
+def configure(level: str | int = "INFO", stream=None, file: Path | None = None) -> None:
+    """Configure the root logger once; later calls only change the level.
+
+    With ``file`` the log goes to that file (rotated at MAX_LOG_BYTES) instead of stderr.
+    """
     root = logging.getLogger()
     if not any(getattr(h, "_capswriter", False) for h in root.handlers):
-        handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT))
-        handler._capswriter = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        if file is not None:
+            add_file(file)
+        else:
+            _add(logging.StreamHandler(stream or sys.stderr))
     root.setLevel(level)
     # One line per HTTP request from the health poller drowns everything else.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def add_file(path: Path) -> None:
+    """Also write the log to ``path``, rotated at MAX_LOG_BYTES with LOG_BACKUPS kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _add(logging.handlers.RotatingFileHandler(
+        path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    ))
+
+
+def _add(handler: logging.Handler) -> None:
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(RepeatLimiter())
+    handler._capswriter = True  # type: ignore[attr-defined]
+    logging.getLogger().addHandler(handler)
 
 
 def ensure_std_streams() -> None:

@@ -165,13 +165,6 @@ class ClientApp:
             self.drop_window.show_job(job)
 
 
-def _log_to_file(settings: Settings, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(folder / "client.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter(logs.FORMAT))
-    logging.getLogger().addHandler(handler)
-
-
 def run_client(settings: Settings, files: list[Path]) -> int:
     """Run the desktop client until Quit; a second launch hands ``files`` over and returns 0."""
     logs.configure(settings.log_level)
@@ -188,7 +181,7 @@ def run_client(settings: Settings, files: list[Path]) -> int:
               else "CapsWriter is already running.")
         return 0
     app = ClientApp(settings, instance=instance)
-    _log_to_file(settings, app.controller.log_path())
+    logs.add_file(app.controller.log_path() / "client.log")
     app.start(files)
     _quit_on_signals(qapp)
     try:

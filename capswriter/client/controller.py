@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from capswriter.client.dictation import DictationFlow, DictationOutcome, DictationPhase, Notice
 from capswriter.client.file_jobs import FileJob, FileJobs
 from capswriter.client.history import History
-from capswriter.client.link import Health, ServerLink, launch_server
+from capswriter.client.link import Health, ServerLink, launch_server, server_output_path
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder
 from capswriter.config import Settings, cache_dir, is_loopback
@@ -242,11 +242,17 @@ class ClientController(QObject):
         return False, relaunch_at, backoff
 
     def _server_log_tail(self) -> str:
-        try:
-            lines = (self.log_path() / "server.log").read_text(errors="replace").splitlines()
-        except OSError:
+        log_file = self.log_path() / "server.log"
+        lines: list[str] = []
+        # The log, then what the server printed outside it (a refusal to start, a crash).
+        for path in (log_file, server_output_path(log_file)):
+            try:
+                lines += path.read_text(errors="replace").splitlines()[-30:]
+            except OSError:
+                pass
+        if not lines:
             return "see the server log"
-        recent = [line for line in lines[-30:] if line.strip()]
+        recent = [line for line in lines if line.strip()]
         # The CLI ends a refused start with one "error: ..." sentence; prefer it to log noise.
         errors = [line for line in recent if "error" in line.lower()]
         chosen = errors or recent

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
 import logging
 import os
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import soundfile as sf
 
 from capswriter.audio import to_pcm16
 from capswriter.config import CONSOLE_PROGRAM, FROZEN, Settings, url_host
@@ -84,6 +86,11 @@ class DictationStream:
         self._future.cancel()
 
 
+# Kept dictations up to this long are replayed as dictations (at most a handful of pieces);
+# longer ones are sent as files.
+REPLAY_AS_DICTATION_S = 60.0
+
+
 class ServerLink:
     """Thread-safe access to one server address."""
 
@@ -143,11 +150,34 @@ class ServerLink:
         return asyncio.run_coroutine_threadsafe(run(), self.loop)
 
     def transcribe_samples(self, samples: np.ndarray, timeout: float = 120.0) -> protocol.Result:
-        """Kept dictation audio, sent again once the server is back."""
-        stream = self.open_dictation()
-        for start in range(0, len(samples), protocol.SAMPLE_RATE):
-            stream.send(samples[start:start + protocol.SAMPLE_RATE])
-        return stream.finish(timeout)
+        """Kept dictation audio, sent again once the server is back.
+
+        A short one goes as the dictation it was; a long one as a file: replayed at once as a
+        dictation, minutes of audio would be cut into more pieces than the dictation queue
+        holds and refused, while a file task is cut at pauses on the server and queued whole.
+        """
+        if len(samples) <= REPLAY_AS_DICTATION_S * protocol.SAMPLE_RATE:
+            stream = self.open_dictation()
+            for start in range(0, len(samples), protocol.SAMPLE_RATE):
+                stream.send(samples[start:start + protocol.SAMPLE_RATE])
+            return stream.finish(timeout)
+        buffer = io.BytesIO()
+        sf.write(buffer, samples.astype(np.float32, copy=False), protocol.SAMPLE_RATE,
+                 format="WAV", subtype="PCM_16")
+        data = buffer.getvalue()
+
+        async def run() -> protocol.Result:
+            async with RecognitionClient(self.url, self.token) as client:
+                return await client.transcribe_file(
+                    data, filename="kept-dictation.wav", timeout=timeout
+                )
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout + 30.0)
+
+
+def server_output_path(log_path: Path) -> Path:
+    """Where a launched server's standard output and error go, beside its log."""
+    return log_path.with_suffix(".out")
 
 
 def cli_command() -> list[str]:
@@ -168,11 +198,15 @@ def launch_server(settings: Settings, log_path: Path | None = None) -> subproces
     if settings.models_dir:
         args += ["--models-dir", settings.models_dir]
     args += ["server", "--host", settings.server.host, "--port", str(settings.server.port)]
+    if log_path is not None:
+        args += ["--log-file", str(log_path)]
     env = os.environ.copy()
     if settings.server.token:
         # Through the environment, not argv: other users can read a process's command line.
         env["CAPSWRITER_SERVER_TOKEN"] = settings.server.token
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    # The server writes its log (rotated) itself; what it prints before logging starts (a
+    # refusal to start, a crash) goes beside it, started afresh at each launch.
+    out = open(server_output_path(log_path), "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     kwargs: dict = {}
     if sys.platform == "win32":  # pragma: no cover - Windows only
         kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW

@@ -13,8 +13,9 @@ decoding, because some headers (raw MP3, streamed WebM) do not know their durati
 from __future__ import annotations
 
 import io
+import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +25,13 @@ import soundfile as sf
 import soxr
 
 from capswriter.audio import SAMPLE_RATE
-from capswriter.errors import AudioTooLarge, UnsupportedAudio
+from capswriter.errors import AudioTooLarge, DecodeCancelled, UnsupportedAudio
 
 # Read this many source frames at a time so memory stays near the size of the output.
 _BLOCK_FRAMES = 1 << 16
+# Without a duration in the header, decoded audio is announced to `before_decode` this many
+# seconds at a time, as it is decoded.
+_CHARGE_STEP_S = 60.0
 
 # libsndfile reads MP3 too, but FFmpeg handles ID3 tags, VBR and encoder delay better, so MP3
 # always takes the FFmpeg path and libsndfile keeps the formats it is best at.
@@ -70,10 +74,16 @@ def load_audio(
     max_bytes: int | None = None,
     max_seconds: float | None = None,
     name: str | None = None,
+    before_decode: Callable[[float], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Decode ``source`` (a path or the file's bytes) to float32 mono samples at 16 kHz.
 
     ``name`` labels bytes input in error messages (the server passes the uploaded file name).
+    ``before_decode(seconds)`` is told how much audio is about to be decoded before it is (the
+    header's duration, or step by step when the header does not know it), so a caller can
+    charge the memory first and raise to refuse. ``cancelled()`` is asked between blocks;
+    when it is true, DecodeCancelled is raised.
     Raises UnsupportedAudio for empty, unknown, corrupt or truncated input and AudioTooLarge
     when ``max_bytes`` or ``max_seconds`` is exceeded.
     """
@@ -94,7 +104,8 @@ def load_audio(
         blocks = _blocks_soundfile(source, label)
     else:
         blocks = _blocks_ffmpeg(source, label)
-    samples = _mono_16k(blocks, info.sample_rate, label, max_seconds)
+    budget = _Budget(before_decode, info.duration_s)
+    samples = _mono_16k(blocks, info.sample_rate, label, max_seconds, budget, cancelled)
     if samples.size == 0:
         raise UnsupportedAudio(
             f"{label} contains no audio samples; check that the recording is not empty."
@@ -195,7 +206,7 @@ def _blocks_soundfile(source: Source, label: str) -> Iterator[np.ndarray]:
                 if not len(block):
                     return
                 yield block
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, TypeError) as exc:
         raise UnsupportedAudio(
             f"{label} is damaged and cannot be decoded ({exc}); export or copy it again."
         ) from exc
@@ -215,7 +226,9 @@ def _av_open(source: Source):
     # A local path needs the file protocol to be opened at all; bytes need none.
     protocols = "file" if isinstance(opened, str) else ""
     options = {"format_whitelist": _FFMPEG_DEMUXERS, "protocol_whitelist": protocols}
-    return av.open(opened, mode="r", options=options)
+    # Tags that are not valid UTF-8 (old taggers wrote local code pages) say nothing about the
+    # audio; they are read with replacement characters instead of failing the file.
+    return av.open(opened, mode="r", options=options, metadata_errors="replace")
 
 
 def _probe_ffmpeg(source: Source, label: str) -> AudioInfo:
@@ -231,15 +244,26 @@ def _probe_ffmpeg(source: Source, label: str) -> AudioInfo:
                 duration = float(stream.duration * stream.time_base)
             elif container.duration is not None:
                 duration = container.duration / av.time_base
+            codec = stream.codec_context.name if stream.codec_context is not None else None
+            if not codec:
+                raise UnsupportedAudio(
+                    f"{label} has an audio track in an unknown codec; convert it to WAV, "
+                    "FLAC, MP3 or Opus."
+                )
             return AudioInfo(
                 decoder="ffmpeg",
                 container=container.format.name,
-                codec=stream.codec_context.name,
+                codec=codec,
                 sample_rate=int(stream.rate or 0),
                 channels=int(stream.channels or 0),
                 duration_s=duration,
             )
-    except av.FFmpegError as exc:
+    except UnsupportedAudio:
+        raise
+    except (av.FFmpegError, UnicodeDecodeError, ValueError, TypeError, AttributeError,
+            OverflowError, MemoryError) as exc:
+        # Not only FFmpeg's own errors: PyAV turns malformed metadata (text that is not UTF-8,
+        # absurd values) into Python exceptions while reading the header.
         raise UnsupportedAudio(
             f"{label} is not a recognised audio or video file, or it is damaged or incomplete; "
             "use a complete WAV, FLAC, Ogg, MP3, M4A, MP4, MKV or WebM file."
@@ -258,7 +282,8 @@ def _blocks_ffmpeg(source: Source, label: str) -> Iterator[np.ndarray]:
                     yield converted.to_ndarray().T
             for converted in resampler.resample(None):
                 yield converted.to_ndarray().T
-    except av.FFmpegError as exc:
+    except (av.FFmpegError, UnicodeDecodeError, ValueError, TypeError, AttributeError,
+            OverflowError) as exc:
         raise UnsupportedAudio(
             f"{label} is damaged and cannot be decoded ({exc}); export or copy it again."
         ) from exc
@@ -267,26 +292,84 @@ def _blocks_ffmpeg(source: Source, label: str) -> Iterator[np.ndarray]:
 # --- conversion ------------------------------------------------------------------------------
 
 
+class _Budget:
+    """Announces decoded seconds to the caller before they are decoded."""
+
+    def __init__(self, before_decode: Callable[[float], None] | None,
+                 duration_s: float | None) -> None:
+        self.before_decode = before_decode
+        self.charged = 0.0
+        if duration_s is not None and math.isfinite(duration_s) and duration_s >= 0:
+            self.cover(duration_s)
+
+    def cover(self, seconds: float) -> None:
+        """Make sure at least ``seconds`` of audio have been announced."""
+        if self.before_decode is None or seconds <= self.charged:
+            return
+        step = max(seconds - self.charged, min(_CHARGE_STEP_S, seconds))
+        self.before_decode(step)
+        self.charged += step
+
+
+class _Samples:
+    """A float32 array filled block by block; preallocated when the length is known, so the
+    decoded audio is held once, not as blocks plus their concatenation."""
+
+    def __init__(self, expected: int) -> None:
+        self.data = np.empty(max(expected, _BLOCK_FRAMES), dtype=np.float32)
+        self.length = 0
+
+    def append(self, block: np.ndarray) -> None:
+        end = self.length + len(block)
+        if end > len(self.data):
+            grown = np.empty(max(end, len(self.data) * 3 // 2), dtype=np.float32)
+            grown[: self.length] = self.data[: self.length]
+            self.data = grown
+        self.data[self.length : end] = block
+        self.length = end
+
+    def result(self) -> np.ndarray:
+        if self.length != len(self.data):
+            try:
+                self.data.resize(self.length, refcheck=False)  # shrinks in place, no copy
+            except ValueError:  # another reference holds the array (not ours to shrink)
+                self.data = self.data[: self.length].copy()
+        return self.data
+
+
 def _mono_16k(
-    blocks: Iterator[np.ndarray], rate: int, label: str, max_seconds: float | None
+    blocks: Iterator[np.ndarray], rate: int, label: str, max_seconds: float | None,
+    budget: _Budget | None = None, cancelled: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     if rate <= 0:
         raise UnsupportedAudio(f"{label} declares no sample rate; export it again.")
+    budget = budget or _Budget(None, None)
     limit = None if max_seconds is None else int(max_seconds * rate)
     stream = None
     if rate != SAMPLE_RATE:
         stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
-    out: list[np.ndarray] = []
+    out = _Samples(int(budget.charged * SAMPLE_RATE) + SAMPLE_RATE)
     seen = 0
     for block in blocks:
+        if cancelled is not None and cancelled():
+            raise DecodeCancelled(f"decoding {label} was stopped: nobody waits for it any more")
         seen += len(block)
         if limit is not None and seen > limit:
             raise AudioTooLarge(_too_long(label, seen / rate, max_seconds or 0.0, exact=False))
+        budget.cover(seen / rate)
         mono = np.ascontiguousarray(block.mean(axis=1, dtype=np.float32))
-        out.append(mono if stream is None else stream.resample_chunk(mono))
+        out.append(_finite(mono) if stream is None else stream.resample_chunk(_finite(mono)))
     if stream is not None:
         out.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
-    return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+    return out.result()
+
+
+def _finite(samples: np.ndarray) -> np.ndarray:
+    """Float files may hold NaN or infinity (a broken encoder); the recognizer would turn them
+    into nonsense or NaN scores. Such samples become silence and the rest is kept in range."""
+    if not np.isfinite(samples).all():
+        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
+    return samples
 
 
 def _too_long(label: str, seconds: float, limit: float, *, exact: bool) -> str:

@@ -10,21 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hmac
 import logging
 import os
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from starlette.datastructures import Headers, QueryParams
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from capswriter import __version__, logs
 from capswriter.asr.languages import UnsupportedLanguage
@@ -32,6 +29,14 @@ from capswriter.asr.result import Segment
 from capswriter.config import Settings, is_loopback
 from capswriter.errors import CapsWriterError, ConfigError, QueueFull
 from capswriter.server import protocol
+from capswriter.server.guard import (
+    HttpGuard,
+    authorized,
+    foreign_origin,
+    header_timeout_protocol,
+    requested_max_wait,
+    token_of,
+)
 from capswriter.server.service import RecognitionService, ShuttingDown, error_code
 from capswriter.server.session import Session
 from capswriter.server.tasks import Task
@@ -39,7 +44,6 @@ from capswriter.server.tasks import Task
 log = logging.getLogger("capswriter.server")
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-TOKEN_HEADER = "x-capswriter-token"
 # How often a waiting HTTP transcription checks that its client is still connected.
 DISCONNECT_POLL_S = 1.0
 
@@ -63,112 +67,6 @@ class PortInUse(CapsWriterError):
     """Another process (likely another CapsWriter server) already listens on the port."""
 
 
-def _token_of(headers: Any, query: Any) -> str:
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return headers.get(TOKEN_HEADER) or query.get("token") or ""
-
-
-def foreign_origin(headers: Any) -> bool:
-    """True for a request a web page on another site made (browsers always send Origin).
-
-    Without this any page the user opens could drive a token-less loopback server.
-    """
-    origin = headers.get("origin")
-    if not origin:
-        return False  # not a browser: desktop client, CLI, curl, OpenAI libraries
-    host = urlsplit(origin).hostname or ""
-    return not is_loopback(host.strip("[]"))
-
-
-def _authorized(expected: str, given: str) -> bool:
-    if not expected:
-        return True
-    return hmac.compare_digest(expected.encode(), given.encode())
-
-
-class _HttpGuard:
-    """Refuse HTTP requests from web pages and without the token, before any route runs.
-
-    A plain ASGI middleware rather than ``@app.middleware("http")``: that one wraps the
-    request's receive channel, and a route could then no longer see its client hang up.
-    """
-
-    def __init__(self, app: ASGIApp, token: str, max_body_bytes: int) -> None:
-        self.app = app
-        self.token = token
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = Headers(scope=scope)
-            refusal = None
-            if foreign_origin(headers):
-                refusal = JSONResponse(
-                    {"error": {"message": "requests from web pages are not accepted",
-                               "type": "forbidden", "code": "forbidden_origin"}},
-                    status_code=403,
-                )
-            elif not _authorized(self.token, _token_of(
-                    headers, QueryParams(scope.get("query_string", b"")))):
-                refusal = JSONResponse(
-                    {"error": {"message": "missing or wrong token", "type": "unauthorized",
-                               "code": "unauthorized"}},
-                    status_code=401, headers={"WWW-Authenticate": "Bearer"},
-                )
-            length = headers.get("content-length", "")
-            if refusal is None and length.isdigit() and int(length) > self.max_body_bytes:
-                refusal = _too_large_response()
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-            await self._limited(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app, cutting off a body (e.g. chunked) that grows past the limit.
-
-        The multipart parser spools a whole upload to disk before any route sees it, so the
-        size has to be enforced here, while the bytes arrive.
-        """
-        received, too_large = 0, False
-
-        async def counted_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    too_large = True
-                    raise _BodyTooLarge
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            if not too_large:  # the app's own reply to the broken-off body is replaced
-                await send(message)
-
-        try:
-            await self.app(scope, counted_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
-        if too_large:
-            await _too_large_response()(scope, receive, send)
-
-
-class _BodyTooLarge(Exception):
-    """A request body passed the upload limit while it was being received."""
-
-
-def _too_large_response() -> JSONResponse:
-    return JSONResponse(
-        {"error": {"message": "the request is larger than the server's upload limit",
-                   "type": "invalid_request_error", "code": "too_large"}},
-        status_code=413,
-    )
-
-
 def create_app(settings: Settings) -> FastAPI:
     """Build the application; the worker pool starts with the app's lifespan."""
     service = RecognitionService(settings)
@@ -185,31 +83,39 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     token = settings.server.token
 
+    def admit_upload(max_wait: float) -> None:
+        try:
+            service.check_room("file", max_wait)
+        except ShuttingDown as exc:
+            raise QueueFull(str(exc), 5.0) from None
+
     # Room for the multipart framing and form fields around the largest file accepted.
-    app.add_middleware(_HttpGuard, token=token,
-                       max_body_bytes=settings.server.max_upload_bytes + 1024 * 1024)
+    app.add_middleware(HttpGuard, settings=settings.server,
+                       max_body_bytes=settings.server.max_upload_bytes + 1024 * 1024,
+                       admit=admit_upload)
 
     @app.websocket("/ws")
     async def websocket_endpoint(ws: WebSocket) -> None:
         if foreign_origin(ws.headers):
             await ws.close(code=4403, reason="connections from web pages are not accepted")
             return
-        if not _authorized(token, _token_of(ws.headers, ws.query_params)):
+        if not authorized(token, token_of(ws.headers, ws.query_params)):
             await ws.close(code=4401, reason="missing or wrong token")
             return
         await ws.accept()
-        if service.connections >= settings.server.max_connections:
+        if not await service.connections.make_room():
             await ws.send_text(
                 protocol.Busy(retry_after=5.0, message="too many connections").to_json()
             )
             await ws.close(code=1013)
             return
-        service.connections += 1
+        session = Session(ws, service)
+        service.connections.add(session)
         service.metrics.connections.inc()
         try:
-            await Session(ws, service).run()
+            await session.run()
         finally:
-            service.connections -= 1
+            service.connections.discard(session)
             service.metrics.connections.dec()
 
     @app.get("/health")
@@ -247,6 +153,10 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> Response:
         if response_format not in RESPONSE_FORMATS:
             raise _openai_error(400, f"response_format must be one of {RESPONSE_FORMATS}")
+        try:
+            max_wait = requested_max_wait(request.headers, settings.server)
+        except ValueError as exc:
+            raise _openai_error(400, str(exc)) from None
         # The multipart parser has spooled the upload to disk; it is counted against the
         # server's upload budget before being read into memory.
         size = file.size if file.size is not None else settings.server.max_upload_bytes
@@ -260,13 +170,16 @@ def create_app(settings: Settings) -> FastAPI:
             data = await file.read(settings.server.max_upload_bytes + 1)
             if len(data) > settings.server.max_upload_bytes:
                 raise _openai_error(413, "file is larger than the server's upload limit")
-            outcome = await _transcribe_upload(service, data, file.filename, language, request)
+            outcome, retry_after = await _transcribe_upload(
+                service, data, file.filename, language, request, max_wait
+            )
         finally:
             service.release_upload(size)
         if isinstance(outcome, protocol.Error):
-            if outcome.code == protocol.SHUTTING_DOWN:
+            if outcome.code in (protocol.SHUTTING_DOWN, protocol.QUEUE_TIMEOUT):
                 error = _openai_error(503, outcome.message, outcome.code)
-                error.headers = {"Retry-After": "5"}
+                retry = retry_after if retry_after is not None else 5
+                error.headers = {"Retry-After": str(max(1, round(retry)))}
                 raise error
             status = 400 if outcome.code in (protocol.UNSUPPORTED_AUDIO, protocol.TOO_LARGE,
                                              protocol.BAD_MESSAGE) else 500
@@ -288,12 +201,13 @@ def create_app(settings: Settings) -> FastAPI:
 
 async def _transcribe_upload(
     service: RecognitionService, data: bytes, filename: str | None, language: str,
-    request: Request,
-) -> protocol.Result | protocol.Error:
+    request: Request, max_wait: float,
+) -> tuple[protocol.Result | protocol.Error, float | None]:
+    """The task's result or error, and when to retry if it waited too long in the queue."""
     task_id = f"http-{uuid.uuid4().hex[:12]}"
     try:
-        service.check_room("file")
-        task = service.open_task(task_id, "file", language, lambda message: None)
+        service.check_room("file", max_wait)
+        task = service.open_task(task_id, "file", language, lambda message: None, max_wait)
     except QueueFull as exc:
         service.metrics.rejected.labels("file").inc()
         raise _busy(exc) from None
@@ -302,7 +216,10 @@ async def _transcribe_upload(
     except UnsupportedLanguage as exc:
         raise _openai_error(400, str(exc), "unsupported_language") from None
     try:
-        await service.submit_file(task, data, filename)
+        await _while_connected(service.submit_file(task, data, filename), request)
+    except ClientGone:
+        service.cancel(task, "the client disconnected")  # stops the decode between blocks
+        raise
     except QueueFull as exc:
         service.cancel(task, "queue full")
         raise _busy(exc) from None
@@ -317,11 +234,26 @@ async def _transcribe_upload(
         service.cancel(task, "the client disconnected")
         raise
     assert isinstance(task.outcome, (protocol.Result, protocol.Error))
-    return task.outcome
+    return task.outcome, task.retry_after
 
 
 class ClientGone(Exception):
     """The HTTP client hung up before its transcription was done."""
+
+
+async def _while_connected(work: Coroutine[Any, Any, None], request: Request) -> None:
+    """Run ``work`` (the decode of an upload), raising ClientGone if the client leaves first."""
+    job = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({job}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return job.result()
+            if await request.is_disconnected():
+                raise ClientGone
+    finally:
+        if not job.done():
+            job.cancel()
 
 
 async def _wait_while_connected(task: Task, request: Request) -> None:
@@ -337,11 +269,10 @@ async def _wait_while_connected(task: Task, request: Request) -> None:
 
 def _busy(exc: QueueFull) -> HTTPException:
     retry = max(1, round(exc.retry_after))
-    return HTTPException(
-        status_code=503,
-        detail={"message": str(exc), "type": "server_busy", "code": "busy"},
-        headers={"Retry-After": str(retry)},
-    )
+    detail: dict[str, Any] = {"message": str(exc), "type": "server_busy", "code": "busy"}
+    if exc.eta is not None:
+        detail["eta_seconds"] = exc.eta
+    return HTTPException(status_code=503, detail=detail, headers={"Retry-After": str(retry)})
 
 
 def _openai_error(status: int, message: str, code: str = "invalid_request") -> HTTPException:
@@ -435,19 +366,42 @@ def check_models(settings: Settings) -> None:
     vad_model_path(settings.models_path)
 
 
-def run_server(settings: Settings) -> None:
-    """Run the server in the foreground until SIGINT/SIGTERM.
+def _raise_open_files_limit() -> None:
+    """Use the hard limit of open files: every client connection is one, and running out
+    stops worker restarts (pipes) and log writes."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such per-process limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def run_server(settings: Settings, log_file: Path | None = None) -> None:
+    """Run the server in the foreground until SIGINT/SIGTERM; log to stderr or ``log_file``
+    (rotated).
 
     Raises ConfigError (non-loopback bind without a token), ModelNotInstalled or PortInUse before
     any worker starts.
     """
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, file=log_file)
     check_security(settings)
     check_models(settings)
     sock = bind_socket(settings.server.host, settings.server.port)
     app = create_app(settings)
+    _raise_open_files_limit()
+    s = settings.server
     config = uvicorn.Config(
         app,
+        http=header_timeout_protocol(s.header_timeout_s),
+        # Past this many connections and requests, uvicorn answers 503 itself; the file handles
+        # left over keep worker restarts and logs working.
+        limit_concurrency=s.max_connections + 4 * s.max_concurrent_uploads + 512,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=64 * 1024,
         log_level=settings.log_level.lower(),
         # Bigger than our own frame limit so oversized frames reach us and get an error reply.
         ws_max_size=settings.server.max_message_bytes * 2 + 1024,

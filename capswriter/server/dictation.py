@@ -50,7 +50,11 @@ class PauseCutter:
         self.pause_frames = max(1, int(pause_s * SAMPLE_RATE) // FRAME)
         self.floor = floor
         self.relative = relative
-        self._buffer = np.zeros(0, dtype=np.float32)
+        # Audio not yet handed out, in the first `_length` samples of a buffer that grows by
+        # doubling: appending tiny frames one by one must not copy the whole buffer each time.
+        self._store = np.zeros(self.max_piece + FRAME, dtype=np.float32)
+        self._length = 0
+        self.speech_frames = 0  # frames loud enough to be speech, over the whole stream
         self._scanned = 0  # frames of the buffer already classified
         self._quiet_run = 0  # consecutive quiet frames ending at _scanned
         self._peak = 0.0
@@ -58,12 +62,22 @@ class PauseCutter:
         self._index = 0
 
     @property
+    def _buffer(self) -> np.ndarray:
+        return self._store[: self._length]
+
+    @property
     def total_seconds(self) -> float:
-        return (self._consumed + len(self._buffer)) / SAMPLE_RATE
+        return (self._consumed + self._length) / SAMPLE_RATE
 
     def feed(self, samples: np.ndarray) -> list[Piece]:
         """Add audio; return the pieces that are now complete (often none)."""
-        self._buffer = np.concatenate([self._buffer, samples.astype(np.float32, copy=False)])
+        end = self._length + len(samples)
+        if end > len(self._store):
+            grown = np.zeros(max(end, 2 * len(self._store)), dtype=np.float32)
+            grown[: self._length] = self._buffer
+            self._store = grown
+        self._store[self._length : end] = samples
+        self._length = end
         pieces: list[Piece] = []
         while (self._scanned + 1) * FRAME <= len(self._buffer):
             start = self._scanned * FRAME
@@ -71,6 +85,7 @@ class PauseCutter:
             rms = float(np.sqrt(np.mean(frame * frame)))
             self._peak = max(self._peak, rms)
             quiet = rms < max(self.floor, self.relative * self._peak)
+            self.speech_frames += not quiet
             self._quiet_run = self._quiet_run + 1 if quiet else 0
             self._scanned += 1
             end = self._scanned * FRAME
@@ -84,9 +99,9 @@ class PauseCutter:
 
     def finish(self) -> Piece | None:
         """The rest of the stream as the last piece (None if nothing is left)."""
-        if len(self._buffer) == 0:
+        if self._length == 0:
             return None
-        return self._take(len(self._buffer))
+        return self._take(self._length)
 
     def _quietest(self, end: int) -> int:
         # No pause in a long stretch of speech: cut at the quietest frame of the last 5 s.
@@ -98,7 +113,9 @@ class PauseCutter:
         piece = Piece(self._index, self._consumed / SAMPLE_RATE, self._buffer[:cut].copy())
         self._index += 1
         self._consumed += cut
-        self._buffer = self._buffer[cut:]
+        rest = self._length - cut
+        self._store[:rest] = self._store[cut : self._length].copy()
+        self._length = rest
         # Rescan what is left from its start; frames after the cut are few.
         self._scanned = 0
         self._quiet_run = 0

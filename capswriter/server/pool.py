@@ -26,6 +26,7 @@ import psutil
 from capswriter.asr.result import Transcript
 from capswriter.config import Settings
 from capswriter.server import protocol
+from capswriter.server.admission import QueueSnapshot, RunningJob
 from capswriter.server.jobs import Job
 from capswriter.server.scheduler import Scheduler
 from capswriter.server.worker import run_worker
@@ -457,6 +458,22 @@ class WorkerPool:
             self._wake_r.recv_bytes()
 
     # ---- reporting -------------------------------------------------------------------
+
+    def snapshot(self) -> QueueSnapshot:
+        """What waits and what runs now, for the admission estimate."""
+        dictation_jobs, dictation_audio, file_jobs, file_audio = self.scheduler.totals()
+        with self._lock:
+            running = tuple(
+                RunningJob(h.job.kind, h.job.audio_seconds, h.job.started_at or time.monotonic(),
+                           h.role == GENERAL)
+                for h in self.workers if h.state == "busy" and h.job is not None
+            )
+            alive = [h for h in self.workers if h.state in ("starting", "idle", "busy")]
+        return QueueSnapshot(
+            dictation_jobs, dictation_audio, file_jobs, file_audio, running,
+            ready_workers=len(alive),
+            ready_file_workers=sum(1 for h in alive if h.role == GENERAL),
+        )
 
     def ready_count(self, files: bool = False) -> int:
         """Workers up and running (only those that take file work, if `files`)."""

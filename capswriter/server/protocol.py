@@ -31,6 +31,7 @@ TOO_LARGE = "too_large"
 UNSUPPORTED_AUDIO = "unsupported_audio"
 POISON_JOB = "poison_job"
 JOB_TIMEOUT = "job_timeout"
+QUEUE_TIMEOUT = "queue_timeout"  # waited in the queue longer than the client's max wait
 STREAM_TIMEOUT = "stream_timeout"
 WORKER_ERROR = "worker_error"
 SHUTTING_DOWN = "shutting_down"
@@ -109,6 +110,8 @@ class Message:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ProtocolError(BAD_JSON, f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ProtocolError(BAD_JSON, "JSON nested too deeply for a control message") from None
         return cls.from_dict(data)
 
     def validate(self) -> None:
@@ -264,6 +267,8 @@ class Busy(Message):
     retry_after: float
     message: str = ""
     task_id: str | None = None
+    # How long the work would have waited, when that is why it was refused.
+    eta_seconds: float | None = None
 
 
 def parse_client_message(text: str | bytes) -> Start | End | Cancel:

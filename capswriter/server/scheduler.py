@@ -168,6 +168,13 @@ class Scheduler:
             audio_seconds_ahead=round(sum(j.audio_seconds for j in ahead), 3),
         )
 
+    def totals(self) -> tuple[int, float, int, float]:
+        """Queued dictation jobs and their audio seconds, then the same for file jobs."""
+        with self._lock:
+            dictation_audio = sum(j.audio_seconds for j in self._dictation)
+            return (len(self._dictation), dictation_audio, self._file_jobs,
+                    max(0.0, self._pending_audio - dictation_audio))
+
     def depths(self) -> dict[str, float]:
         with self._lock:
             return {

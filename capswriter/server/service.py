@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
+import dataclasses
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +22,17 @@ import numpy as np
 from capswriter.asr.languages import UnsupportedLanguage, check_language
 from capswriter.asr.manifest import ModelManifest, load_manifest
 from capswriter.config import Settings
-from capswriter.errors import AudioTooLarge, CapsWriterError, QueueFull, UnsupportedAudio
+from capswriter.errors import (
+    AudioTooLarge,
+    CapsWriterError,
+    DecodeCancelled,
+    QueueFull,
+    UnsupportedAudio,
+)
 from capswriter.server import protocol
-from capswriter.server.jobs import Job
+from capswriter.server.admission import Admission, check_wait
+from capswriter.server.connections import Connections
+from capswriter.server.jobs import Job, JobState
 from capswriter.server.metrics import ServerMetrics
 from capswriter.server.pool import WorkerHandle, WorkerPool
 from capswriter.server.scheduler import Scheduler
@@ -30,6 +41,10 @@ from capswriter.server.tasks import Task
 log = logging.getLogger("capswriter.server")
 
 _task_keys = itertools.count(1)
+# How often queued tasks are checked against their client's max wait.
+DEADLINE_CHECK_S = 0.5
+# Bytes of decoded audio per second (float32 at 16 kHz), charged before a file is decoded.
+DECODED_BYTES_PER_SECOND = 4 * protocol.SAMPLE_RATE
 
 
 class ShuttingDown(CapsWriterError):
@@ -44,6 +59,8 @@ def error_code(exc: Exception) -> str:
         return protocol.UNSUPPORTED_AUDIO
     if isinstance(exc, ShuttingDown):
         return protocol.SHUTTING_DOWN
+    if isinstance(exc, DecodeCancelled):
+        return protocol.CANCELLED
     if isinstance(exc, UnsupportedLanguage):
         return protocol.BAD_MESSAGE
     return protocol.INTERNAL
@@ -72,7 +89,14 @@ class RecognitionService:
             )
         except CapsWriterError:
             self.manifest = None
-        self.connections = 0
+        self.admission = Admission()
+        self.connections = Connections(s.max_connections, s.connection_idle_timeout_s)
+        # Files are decoded a few at a time, off the event loop: each decode is CPU and memory,
+        # and the default thread pool would run dozens at once.
+        self._decoders = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, s.decode_threads), thread_name_prefix="decode"
+        )
+        self._deadline_watch: asyncio.Task | None = None
         self.upload_bytes = 0  # file bytes held now, over all connections and HTTP uploads
         self.draining = False
         self._segmenter: Any = None
@@ -85,6 +109,7 @@ class RecognitionService:
 
     def startup(self) -> None:
         self.pool.startup()
+        self._deadline_watch = asyncio.get_running_loop().create_task(self._watch_deadlines())
 
     async def drain(self, grace_s: float = 0.5) -> None:
         """Stop taking work and tell every open task why it will not finish."""
@@ -94,12 +119,37 @@ class RecognitionService:
         await asyncio.sleep(grace_s)  # let the sessions flush those errors
 
     def shutdown(self) -> None:
+        if self._deadline_watch is not None:
+            self._deadline_watch.cancel()
         self.pool.shutdown()
+        self._decoders.shutdown(wait=False, cancel_futures=True)
+
+    async def _watch_deadlines(self) -> None:
+        """Answer tasks that have waited longer than their client wanted, instead of leaving
+        them queued for a client that has given up."""
+        while True:
+            await asyncio.sleep(DEADLINE_CHECK_S)
+            now = time.monotonic()
+            for task in list(self.tasks.values()):
+                waited = task.unserved_wait(now)
+                if waited is None or waited <= task.max_wait:
+                    continue
+                retry = max(1.0, round(self.expected_wait(task.kind) - task.max_wait))
+                log.info("task %s waited %.0f s without a worker; answered queue_timeout",
+                         task.key, waited)
+                self.metrics.rejected.labels(task.kind).inc()
+                task.fail(
+                    protocol.QUEUE_TIMEOUT,
+                    f"waited {waited:.0f} s in the queue, longer than the {task.max_wait:g} s "
+                    f"allowed; the server is overloaded, retry in {retry:.0f} s",
+                    retry_after=retry,
+                )
 
     # ---- tasks -----------------------------------------------------------------------
 
     def open_task(
-        self, task_id: str, kind: str, language: str, emit: Callable[[protocol.Message], None]
+        self, task_id: str, kind: str, language: str, emit: Callable[[protocol.Message], None],
+        max_wait: float | None = None,
     ) -> Task:
         if self.draining:
             raise ShuttingDown("the server is shutting down")
@@ -118,19 +168,34 @@ class RecognitionService:
         task = Task(
             task_id, key, kind, language, emit_and_cleanup, lambda: self.pool.model,
             on_input_over=lambda: self.pool.recording_stopped(key),
+            max_wait=self.settings.server.max_wait_s if max_wait is None else max_wait,
         )
         if kind == "dictation":
             self.pool.recording_started(key)
         self.tasks[key] = task
         return task
 
-    def check_room(self, kind: str) -> None:
-        """Raise QueueFull now, before a client streams audio we could not queue."""
+    def check_room(self, kind: str, max_wait: float | None = None) -> None:
+        """Raise QueueFull now, before a client streams audio we could not queue or would
+        keep waiting longer than ``max_wait`` (the server's default when None)."""
+        if self.draining:
+            raise ShuttingDown("the server is shutting down")
         self.scheduler.check_room(kind)
+        limit = self.settings.server.max_wait_s if max_wait is None else max_wait
+        check_wait(self.expected_wait(kind), limit, kind)
+
+    def expected_wait(self, kind: str) -> float:
+        """Seconds new work of ``kind`` would wait for a worker, from the work ahead of it."""
+        return self.admission.expected_wait(kind, self.pool.snapshot())
 
     def hold_upload(self, nbytes: int) -> None:
         """Count ``nbytes`` more of file data held in memory, or raise QueueFull."""
         limit = self.settings.server.max_buffered_upload_bytes
+        if nbytes > limit:
+            raise AudioTooLarge(
+                f"this audio needs {nbytes // (1024 * 1024)} MiB of memory once decoded, more "
+                f"than the server's {limit // (1024 * 1024)} MiB; split it into shorter files"
+            )
         if self.upload_bytes + nbytes > limit:
             raise QueueFull(
                 f"the server holds {limit // (1024 * 1024)} MiB of uploads already", 5.0
@@ -157,8 +222,28 @@ class RecognitionService:
         return self.pool.cancel_task(task.key, reason)
 
     async def submit_file(self, task: Task, data: bytes, name: str | None) -> None:
-        """Decode and segment a file's bytes off the event loop, then queue its segments."""
-        segments, task.source_seconds = await asyncio.to_thread(self._segment, data, name)
+        """Decode and segment a file's bytes in the decode pool, then queue its segments.
+
+        The decoded size is charged to the upload budget before decoding (from the header's
+        duration), so a small file holding hours of audio is refused instead of filling memory;
+        the decode stops when the task is cancelled (the client left).
+        """
+        loop = asyncio.get_running_loop()
+        held = 0
+
+        def charge(seconds: float) -> None:
+            nonlocal held
+            nbytes = int(seconds * DECODED_BYTES_PER_SECOND)
+            # From the decode thread: the budget is the event loop's, so wait for it there.
+            asyncio.run_coroutine_threadsafe(self._hold_async(nbytes), loop).result()
+            held += nbytes
+
+        try:
+            segments, task.source_seconds = await loop.run_in_executor(
+                self._decoders, self._segment, data, name, charge, lambda: task.closed
+            )
+        finally:
+            self.release_upload(held)
         if task.closed:  # cancelled or the client left while the file was being decoded
             return
         # Copies, not views: a view would keep the whole decoded file (up to hours of audio,
@@ -174,14 +259,22 @@ class RecognitionService:
             self.submit(task, jobs)
         task.end_input()
 
-    def _segment(self, data: bytes, name: str | None) -> tuple[list, float]:
+    async def _hold_async(self, nbytes: int) -> None:
+        self.hold_upload(nbytes)
+
+    def _segment(
+        self, data: bytes, name: str | None, charge: Callable[[float], None],
+        cancelled: Callable[[], bool],
+    ) -> tuple[list, float]:
         from capswriter.files.decode import load_audio
         from capswriter.files.segment import Segmenter
 
+        if cancelled():
+            raise DecodeCancelled("the client left before its file was decoded")
         s = self.settings.server
         samples = load_audio(
             data, max_bytes=s.max_upload_bytes, max_seconds=s.max_pending_audio_seconds,
-            name=name or "uploaded audio",
+            name=name or "uploaded audio", before_decode=charge, cancelled=cancelled,
         )
         if self._segmenter is None:
             vad = self.settings.models_path / "silero-vad" / "silero_vad.onnx"
@@ -192,10 +285,15 @@ class RecognitionService:
         pos = self.scheduler.position(task.key)
         if pos is None:
             return None
-        # Work ahead plus what the workers are busy with, spread over the ready workers.
-        running = sum(j.audio_seconds for j in list(self.pool.running.values()))
-        ready = self.pool.ready_count(files=task.kind == "file") or 1
-        eta = (pos.audio_seconds_ahead + running) * self.pool.decode_rtf / ready
+        # The cost of the jobs ahead plus what the workers are busy with, over the workers.
+        snapshot = self.pool.snapshot()
+        ahead = self.admission.cost("file", 0.0) * pos.jobs_ahead \
+            + (self.admission.cost("file", 1.0) - self.admission.cost("file", 0.0)) \
+            * pos.audio_seconds_ahead
+        running = self.admission.expected_wait(task.kind, dataclasses.replace(
+            snapshot, dictation_jobs=0, dictation_audio=0.0, file_jobs=0, file_audio=0.0))
+        ready = snapshot.ready_file_workers if task.kind == "file" else snapshot.ready_workers
+        eta = ahead / (ready or 1) + running
         return protocol.QueueStatus(
             task_id=task.id, position=pos.position, jobs_ahead=pos.jobs_ahead,
             audio_seconds_ahead=pos.audio_seconds_ahead, eta_seconds=round(eta, 2),
@@ -205,6 +303,8 @@ class RecognitionService:
 
     def _job_finished(self, job: Job) -> None:
         self.metrics.job_finished(job)
+        if job.state is JobState.DONE and job.transcript is not None:
+            self.admission.learn(job.kind, job.audio_seconds, job.transcript.decode_seconds)
         with self._stats_lock:
             self.job_counts[job.state.value] += 1
             self.recent_jobs.append(job.record())
@@ -241,7 +341,7 @@ class RecognitionService:
                 "cancelled": counts.get("cancelled", 0),
             },
             "open_tasks": len(self.tasks),
-            "connections": self.connections,
+            "connections": len(self.connections),
             "upload_bytes": self.upload_bytes,
             "supervisor_errors": self.pool.supervisor_errors,
         }

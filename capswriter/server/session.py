@@ -39,6 +39,9 @@ class _Stream:
         self.bytes = 0
         self.upload_bytes = 0  # file bytes counted against the server's upload budget
         self.last_frame = time.monotonic()
+        self.last_speech = self.last_frame  # when a mic stream last carried speech
+        self.speech_frames = 0
+        self.holds_reservation = source == "mic"
         # Without early decoding the stream is decoded whole after `end`, cut only where it
         # is too long for one Whisper window.
         self.cutter = (PauseCutter() if early else PauseCutter(min_piece_s=24.0)) \
@@ -57,9 +60,32 @@ class Session:
         self.stream: _Stream | None = None
         self.tasks: dict[str, Task] = {}  # client task id → task, while unfinished
         self._background: set[asyncio.Task] = set()
+        self.last_active = time.monotonic()
+        self.overflowed = False
 
     def send(self, message: protocol.Message) -> None:
+        if self.overflowed:
+            return
+        if self.outbox.qsize() >= self.limits.max_pending_replies:
+            # The client does not read what it is sent; holding more for it would grow without
+            # bound. Its connection is closed instead.
+            self.overflowed = True
+            log.warning("closing a connection that left %d replies unread",
+                        self.outbox.qsize())
+            asyncio.get_running_loop().create_task(
+                self.close_idle("too many unread replies; read the server's messages"))
+            return
         self.outbox.put_nowait(message)
+
+    def idle_seconds(self) -> float | None:
+        if self.stream is not None or self.tasks:
+            self.last_active = time.monotonic()
+            return None
+        return time.monotonic() - self.last_active
+
+    async def close_idle(self, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=1001, reason=reason[:120])
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
@@ -85,8 +111,9 @@ class Session:
                 frame = await self.ws.receive()
             except (WebSocketDisconnect, RuntimeError):
                 return
-            if frame["type"] == "websocket.disconnect":
+            if frame["type"] == "websocket.disconnect" or self.overflowed:
                 return
+            self.last_active = time.monotonic()
             try:
                 if frame.get("bytes") is not None:
                     self._on_audio(frame["bytes"])
@@ -95,7 +122,10 @@ class Session:
             except protocol.ProtocolError as exc:
                 self.send(exc.reply())
             except Exception as exc:  # noqa: BLE001 - one bad frame must not end the session
-                log.exception("unexpected error handling a client frame")
+                # One line, not a traceback per frame: a client repeating the frame must not
+                # flood the log (repeats are rate-limited by the log set-up).
+                log.error("unexpected error handling a client frame: %s: %s",
+                          type(exc).__name__, exc)
                 self.send(protocol.Error(code=protocol.INTERNAL, message=str(exc)))
 
     # ---- control messages ------------------------------------------------------------
@@ -127,14 +157,22 @@ class Session:
                 protocol.BAD_MESSAGE, "start.options.early_decoding must be true or false",
                 msg.task_id,
             )
+        max_wait = msg.options.get("max_wait_s", self.limits.max_wait_s)
+        if isinstance(max_wait, bool) or not isinstance(max_wait, (int, float)) \
+                or not 0 < max_wait < float("inf"):
+            raise protocol.ProtocolError(
+                protocol.BAD_MESSAGE, "start.options.max_wait_s must be a positive number",
+                msg.task_id,
+            )
+        max_wait = min(float(max_wait), self.limits.max_wait_limit_s)
         kind = "dictation" if msg.source == "mic" else "file"
         try:
-            self.service.check_room(kind)
-            task = self.service.open_task(msg.task_id, kind, msg.language, self.send)
+            self.service.check_room(kind, max_wait)
+            task = self.service.open_task(msg.task_id, kind, msg.language, self.send, max_wait)
         except QueueFull as exc:
             self.service.metrics.rejected.labels(kind).inc()
             self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc),
-                                    task_id=msg.task_id))
+                                    task_id=msg.task_id, eta_seconds=exc.eta))
             return
         except ShuttingDown as exc:
             raise protocol.ProtocolError(protocol.SHUTTING_DOWN, str(exc), msg.task_id) from None
@@ -243,10 +281,25 @@ class Session:
         samples = from_pcm16(data)
         stream.task.source_seconds += len(samples) / protocol.SAMPLE_RATE
         pieces = stream.cutter.feed(samples)
+        self._track_speech(stream)
         if pieces and stream.early:
             self._submit_pieces(stream.task, pieces)
         elif pieces:
             self._hold_pieces(stream, pieces)
+
+    def _track_speech(self, stream: _Stream) -> None:
+        """Note when a mic stream carries speech; give back the reservation while it does not.
+
+        Frames alone prove nothing: a client sending a sample now and then would hold a worker
+        back for dictation forever. Speech heard again takes the reservation back.
+        """
+        heard = stream.cutter.speech_frames
+        if heard != stream.speech_frames:
+            stream.speech_frames = heard
+            stream.last_speech = time.monotonic()
+            if not stream.holds_reservation:
+                stream.holds_reservation = True
+                self.service.pool.recording_started(stream.task.key)
 
     def _hold_pieces(self, stream: _Stream, pieces: list[Piece]) -> None:
         """Keep pieces of a dictation decoded only at `end`, within what `end` can queue."""
@@ -285,7 +338,8 @@ class Session:
         if self.stream is not None and self.stream.task is task:
             self._close_stream()
         self.service.cancel(task, reason)
-        self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc), task_id=task.id))
+        self.send(protocol.Busy(retry_after=exc.retry_after, message=str(exc), task_id=task.id,
+                                eta_seconds=exc.eta))
 
     def _abort_stream(self, code: str, message: str) -> None:
         stream = self._close_stream()
@@ -320,14 +374,28 @@ class Session:
                 return
 
     async def _tick_loop(self) -> None:
-        """Once a second: close an idle stream, tell waiting tasks where they stand."""
+        """Once a second: close an idle stream or connection, tell waiting tasks where they
+        stand."""
         idle_limit = self.limits.stream_idle_timeout_s
         while True:
             await asyncio.sleep(QUEUE_STATUS_INTERVAL_S)
+            now = time.monotonic()
             stream = self.stream
-            if stream is not None and time.monotonic() - stream.last_frame > idle_limit:
+            if stream is not None and now - stream.last_frame > idle_limit:
                 self._abort_stream(protocol.STREAM_TIMEOUT,
                                    f"no audio and no end for {idle_limit:g} s; stream closed")
+            elif stream is not None and stream.source == "mic":
+                silent = now - stream.last_speech
+                if silent > idle_limit:
+                    self._abort_stream(protocol.STREAM_TIMEOUT,
+                                       f"no speech for {idle_limit:g} s; stream closed")
+                elif silent > self.limits.mic_silence_release_s and stream.holds_reservation:
+                    stream.holds_reservation = False
+                    self.service.pool.recording_stopped(stream.task.key)
+            idle = self.idle_seconds()
+            if idle is not None and idle > self.service.connections.idle_timeout_s:
+                await self.close_idle(f"no request for {idle:.0f} s; connection closed")
+                return
             for task in list(self.tasks.values()):
                 if task.waiting():
                     status = self.service.queue_status(task)

@@ -32,6 +32,7 @@ class Task:
         emit: Callable[[protocol.Message], None],
         model: Callable[[], str],
         on_input_over: Callable[[], None] = lambda: None,
+        max_wait: float = float("inf"),
     ) -> None:
         self.id = task_id  # as the client named it
         self.key = key  # unique across connections; what jobs and the scheduler use
@@ -53,6 +54,9 @@ class Task:
         self.outcome: protocol.Message | None = None
         # Length of the audio the client sent; the jobs cover only its speech.
         self.source_seconds = 0.0
+        # How long its client is willing to wait for a worker to take its first job.
+        self.max_wait = max_wait
+        self.retry_after: float | None = None  # set when it failed for waiting too long
 
     def new_job(
         self, index: int, offset: float, samples, speech: list[tuple[int, int]] | None = None
@@ -143,8 +147,19 @@ class Task:
             )
         )
 
-    def fail(self, code: str, message: str) -> None:
+    def fail(self, code: str, message: str, retry_after: float | None = None) -> None:
+        if not self.closed:
+            self.retry_after = retry_after
         self._close(protocol.Error(code=code, message=message, task_id=self.id))
+
+    def unserved_wait(self, now: float) -> float | None:
+        """How long the task has waited with none of its jobs taken by a worker; None once one
+        was (from then on it is being served and its client sees progress)."""
+        if self.closed or not self.jobs:
+            return None
+        if any(j.state is not JobState.QUEUED or j.attempts for j in self.jobs):
+            return None
+        return now - min(j.queued_at for j in self.jobs)
 
     def _close(self, message: protocol.Message) -> None:
         if self.closed:

@@ -196,17 +196,18 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     bench_sub.required = False
     bench.set_defaults(**vars(p.parse_args([])))
 
-    p = sub.add_parser("loadtest", help="many concurrent WebSocket clients against a server")
+    p = sub.add_parser("loadtest", help="many concurrent clients (WebSocket or HTTP)")
     _server_options(p)
     p.add_argument("--clients", type=int, default=500, help="concurrent clients (default 500)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds to start attempts")
-    p.add_argument("--mode", choices=("short", "long"), default="short",
-                   help="short: dictations; long: file uploads")
+    p.add_argument("--mode", choices=("short", "long", "http"), default="short",
+                   help="short: dictations; long: file uploads; http: OpenAI-style POSTs")
     p.add_argument("--audio", default=None, help="audio to send (default: bundled speech)")
     p.add_argument("--long-seconds", type=float, default=60.0,
                    help="length of the built file in long mode")
     p.add_argument("--timeout", type=float, default=30.0,
-                   help="seconds of server silence that make an attempt a timeout")
+                   help="seconds of server silence that make an attempt a timeout "
+                        "(http: the whole request)")
     p.add_argument("--drain", type=float, default=60.0,
                    help="seconds attempts in flight may still finish after --duration")
     p.add_argument("--max-attempts", type=int, default=10_000, help="per client")

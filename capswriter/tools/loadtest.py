@@ -1,8 +1,10 @@
-"""`capswriter loadtest`: many concurrent WebSocket clients against one server, for a while.
+"""`capswriter loadtest`: many concurrent clients against one server, for a while.
 
-Each simulated client holds one connection and repeats one kind of attempt until the run's
-duration is over: in ``short`` mode a dictation (16 kHz PCM streamed, then ``end``), in ``long``
-mode a file upload. Every attempt ends in exactly one outcome:
+Each simulated client repeats one kind of attempt until the run's duration is over: in ``short``
+mode a dictation over its WebSocket (16 kHz PCM streamed, then ``end``), in ``long`` mode a file
+upload over its WebSocket, in ``http`` mode a POST of the clip to the OpenAI-compatible
+``/v1/audio/transcriptions`` as an OpenAI client sends it (no max-wait header; a 503 is retried
+after its Retry-After). Every attempt ends in exactly one outcome:
 
 - ``result``   the server sent the text;
 - ``busy``     the server said it cannot take the work now (a ``busy`` message, or closing the
@@ -28,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import websockets
 
 from capswriter.audio import to_pcm16
@@ -36,7 +39,7 @@ from capswriter.tools import speech
 from capswriter.tools.monitor import ResourceMonitor
 from capswriter.tools.runlog import ResultLog, ServerAddress, StatusLine, percentiles
 
-MODES = ("short", "long")
+MODES = ("short", "long", "http")
 # The server answers "too many connections" by closing with this code (RFC 6455: try again
 # later); it sends no retry_after then, so clients wait this long.
 TRY_AGAIN_LATER = 1013
@@ -169,6 +172,10 @@ class LoadTest:
         if cfg.mode == "short":
             samples = clips[0]
             return to_pcm16(samples), speech.seconds_of(samples)
+        if cfg.mode == "http":
+            if cfg.audio is not None:
+                return Path(cfg.audio).read_bytes(), speech.seconds_of(clips[0])
+            return speech.wav_bytes(clips[0]), speech.seconds_of(clips[0])
         if cfg.audio is not None:
             return Path(cfg.audio).read_bytes(), speech.seconds_of(clips[0])
         samples = speech.recording(cfg.long_seconds, clips, seed=cfg.seed)
@@ -222,6 +229,9 @@ class LoadTest:
         # Spread the first connections over a second so the run measures serving, not the
         # kernel's accept backlog at one instant.
         await asyncio.sleep(self.rng.uniform(0.0, min(1.0, cfg.duration / 4)))
+        if cfg.mode == "http":
+            await self._http_client(index)
+            return
         ws = None
         attempts = 0
         try:
@@ -258,6 +268,72 @@ class LoadTest:
         finally:
             if ws is not None:
                 await self._close(ws)
+
+    async def _http_client(self, index: int) -> None:
+        """One OpenAI-style client: POST, and after a 503 wait its Retry-After and POST again."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        attempts = 0
+        # One connection pool per client, as separate programs would have.
+        async with httpx.AsyncClient(
+            headers=self.address.headers(), timeout=httpx.Timeout(cfg.timeout, connect=10.0),
+            limits=httpx.Limits(max_connections=1),
+        ) as client:
+            while loop.time() < self.start_deadline and attempts < cfg.max_attempts:
+                attempts += 1
+                attempt = Attempt(index, attempts, "dropped", round(self.log.elapsed, 3))
+                self.in_flight[index] = attempt
+                await self._http_attempt(client, attempt)
+                self.in_flight.pop(index, None)
+                self._record(attempt)
+                if attempt.outcome == "busy":
+                    wait = (attempt.retry_after or 1.0) * self.rng.uniform(1.0, 1.2)
+                    if loop.time() + wait >= self.start_deadline:
+                        break
+                    await asyncio.sleep(wait)
+                elif attempt.outcome != "result":
+                    await asyncio.sleep(1.0)
+
+    async def _http_attempt(self, client: httpx.AsyncClient, attempt: Attempt) -> None:
+        t_start = asyncio.get_running_loop().time()
+        self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
+        try:
+            reply = await client.post(
+                f"{self.address.http}/v1/audio/transcriptions",
+                files={"file": (f"lt{attempt.client}-{attempt.attempt}.wav", self.payload,
+                                "audio/wav")},
+                data={"model": "whisper-1"},
+            )
+        except httpx.TimeoutException:
+            attempt.outcome = "timeout"
+            attempt.detail = f"no answer within {self.config.timeout:.0f} s"
+            return
+        except httpx.HTTPError as exc:
+            attempt.outcome = "dropped"
+            attempt.detail = f"{type(exc).__name__}: {exc}"
+            return
+        finally:
+            self.active -= 1
+        elapsed = round(asyncio.get_running_loop().time() - t_start, 4)
+        attempt.total_s = elapsed
+        if reply.status_code == 200:
+            attempt.outcome = "result"
+            attempt.latency_s = elapsed
+            attempt.detail = reply.json().get("text", "")[:80]
+            return
+        try:
+            error = reply.json().get("error", {})
+        except ValueError:
+            error = {}
+        retry = reply.headers.get("retry-after")
+        if reply.status_code == 503 and retry is not None:
+            attempt.outcome = "busy"
+            attempt.retry_after = float(retry)
+        else:
+            attempt.outcome = "error"
+            attempt.code = str(error.get("code") or reply.status_code)
+        attempt.detail = str(error.get("message", reply.text[:200]))
 
     async def _connect(self) -> Any:
         try:

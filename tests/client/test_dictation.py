@@ -17,7 +17,7 @@ from capswriter.config import Settings
 from capswriter.server.worker import FAULT_HOOK_ENV, fault_marker
 
 from .servers import ServerProcess, free_port, require_model
-from .speech import clip_pcm, heard_clip
+from .speech import clip_pcm, heard_clip, words
 from .xsession import wait_until
 
 
@@ -150,5 +150,28 @@ def test_audio_the_server_refuses_for_good_is_marked_failed_and_the_rest_still_g
         assert kept.status == "done" and heard_clip(kept.text), kept.text
         # Not sent again: a second pass has nothing left to do.
         assert f.history.pending() == [] and f.flow.retry_pending() == 0
+    finally:
+        server.stop()
+
+
+def test_a_kept_dictation_of_minutes_is_transcribed_although_the_dictation_queue_is_small(
+    make_flow, tmp_path,
+):
+    """Replayed at once as a dictation it would need more queue places than the server has."""
+    require_model()
+    server = ServerProcess(tmp_path, env={"CAPSWRITER_SERVER_MAX_DICTATION_QUEUE": "2"})
+    server.start()
+    try:
+        f = make_flow(server.port)
+        clip = clip_pcm().astype(np.float32) / 32768
+        pause = np.zeros(16000, np.float32)
+        long_audio = np.concatenate([clip, pause] * 20)  # over a minute of speech and pauses
+        assert len(long_audio) > 60 * 16000
+        entry = f.history.add("dictation", status="pending", duration_s=len(long_audio) / 16000,
+                              error="the server was away", audio=long_audio)
+        assert f.flow.retry_pending() == 1
+        done = f.history.get(entry)
+        assert done.status == "done", done.error
+        assert words(done.text).count("forward") >= 15, done.text
     finally:
         server.stop()

@@ -57,6 +57,19 @@ def test_pieces_cover_the_stream_exactly_and_end_inside_pauses() -> None:
     assert offsets == sorted(offsets) and offsets[0] == 0.0
 
 
+def test_tiny_frames_cut_the_same_pieces_as_large_ones() -> None:
+    """A client may send a sample per frame; the pieces must not depend on frame size."""
+    audio = speech_with_pauses()[: 14 * SAMPLE_RATE]
+    large, tiny = PauseCutter(), PauseCutter()
+    expected = large.feed(audio)
+    got = []
+    for i in range(len(audio)):
+        got.extend(tiny.feed(audio[i : i + 1]))
+    assert [(p.index, p.offset) for p in got] == [(p.index, p.offset) for p in expected]
+    assert all(np.array_equal(a.samples, b.samples) for a, b in zip(got, expected, strict=True))
+    assert tiny.speech_frames > 0
+
+
 def test_speech_without_pauses_is_cut_before_whisper_window_fills() -> None:
     rng = np.random.default_rng(3)
     tone = (0.3 * np.sin(np.arange(40 * SAMPLE_RATE) * 0.05)).astype(np.float32)

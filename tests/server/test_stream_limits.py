@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from server_helpers import (
+    REAL,
     ServerProcess,
-    joined_wav,
     pcm16,
     recv,
     recv_until,
@@ -23,7 +23,7 @@ from server_helpers import (
 
 from capswriter.server import protocol
 
-BUDGET = 3_300_000
+BUDGET = 3_800_000
 UPLOAD_LIMIT = 5_000_000
 JFK_START = ["and", "so", "my", "fellow", "americans"]
 
@@ -67,9 +67,10 @@ def test_a_stream_that_goes_quiet_is_closed_and_the_connection_serves_on(
 def test_uploads_past_the_memory_budget_hear_busy_and_the_held_one_completes(
     limited_server: ServerProcess,
 ) -> None:
-    # About 3.2 MB: a long silence (cheap to decode, skipped by the speech detector) + JFK.
-    big = joined_wav(["en_jfk.wav"], gap_s=90.0)
-    small = joined_wav(["en_goforward.wav"])
+    # Studio-format WAVs (48 kHz stereo float) are six times their decoded size, so each fits
+    # the budget with its decoded audio (charged before decoding) but the two together do not.
+    big = studio_wav("en_jfk.wav", 8.2)
+    small = studio_wav("en_goforward.wav", 4.3)
     assert 0.75 * BUDGET < len(big) < BUDGET and len(big) + len(small) > BUDGET
     with limited_server.ws() as holder, limited_server.ws() as other:
         send(holder, protocol.Start(task_id="big", source="file"))
@@ -103,6 +104,22 @@ def test_uploads_past_the_memory_budget_hear_busy_and_the_held_one_completes(
         result = recv_until(other, (protocol.Result, protocol.Error), timeout=120)
         assert isinstance(result, protocol.Result), result
         assert words(result.text)[:2] == ["go", "forward"]
+
+
+def studio_wav(name: str, seconds: float) -> bytes:
+    """A real clip as a 48 kHz stereo 32-bit float WAV, cut or padded to ``seconds``."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    data, rate = sf.read(REAL / name, dtype="float32")
+    data = soxr.resample(data, rate, 48000)
+    data = np.pad(data, (0, max(0, int(seconds * 48000) - len(data))))[: int(seconds * 48000)]
+    buffer = io.BytesIO()
+    sf.write(buffer, np.stack([data, data], axis=1), 48000, format="WAV", subtype="FLOAT")
+    return buffer.getvalue()
 
 
 def test_a_closed_connection_gives_its_buffered_bytes_back(

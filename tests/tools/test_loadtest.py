@@ -141,3 +141,19 @@ def test_long_mode_uploads_files_and_gets_their_text(
     results = [r for r in read_records(output) if r["kind"] == "attempt"
                and r["outcome"] == "result"]
     assert len(results) >= 3  # each client got at least its first file back
+
+
+def test_http_clients_like_openai_libraries_are_all_answered(
+    tool_server: LocalServer, tmp_path: Path,
+) -> None:
+    """40 clients POSTing a clip at once, retrying 503s after their Retry-After."""
+    output = tmp_path / "http.jsonl"
+    config = LoadtestConfig(clients=40, duration=6.0, mode="http",
+                            audio=REAL / "en_goforward.wav", timeout=60.0, drain=60.0)
+    summary = run_loadtest(tool_server.address, config, output, server_pid=tool_server.pid)
+    assert summary.passed, summary.table()
+    attempts = [r for r in read_records(output) if r["kind"] == "attempt"]
+    results = [a for a in attempts if a["outcome"] == "result"]
+    assert results and all("forward" in a["detail"].lower() for a in results)
+    busy = [a for a in attempts if a["outcome"] == "busy"]
+    assert all(a["retry_after"] >= 1.0 for a in busy)
