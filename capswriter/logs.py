@@ -2,13 +2,15 @@
 
 Logs cannot flood: a message repeated faster than a few times a second (one per bad frame of a
 hostile client, one per failed accept while out of file handles) is summarised instead of
-written each time, and a log file rotates instead of growing without end.
+written each time, and a log file rotates instead of growing without end. A process without a
+console (the windowed desktop program) writes what it prints to a log file (ensure_std_streams).
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 import time
@@ -85,3 +87,22 @@ def _add(handler: logging.Handler) -> None:
     handler.addFilter(RepeatLimiter())
     handler._capswriter = True  # type: ignore[attr-defined]
     logging.getLogger().addHandler(handler)
+
+
+def ensure_std_streams() -> None:
+    """Give a process without a console (the windowed desktop program on Windows, whose
+    stdout and stderr are None) a log file as both, so printing and logging never fail."""
+    if sys.stdout is not None and sys.stderr is not None:
+        return
+    from capswriter.config import data_dir
+
+    try:
+        folder = data_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        stream = open(folder / "console.log", "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+    except OSError:
+        stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = stream
+    if sys.stderr is None:
+        sys.stderr = stream

@@ -42,7 +42,7 @@ echo "· installing the default model"
 if [ "${1:-}" != "--no-run" ]; then
   echo "· transcribing the bundled sample"
   sample_dir=$(mktemp -d)  # the transcript is written beside its audio; keep the checkout clean
-  cp assets/samples/en_jfk.wav "$sample_dir/"
+  cp capswriter/assets/samples/en_jfk.wav "$sample_dir/"
   .venv/bin/capswriter transcribe "$sample_dir/en_jfk.wav" --print-text --formats txt --in-process
   rm -rf "$sample_dir"
   if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then

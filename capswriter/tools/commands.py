@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from capswriter.config import Settings
+from capswriter.extras import require_extra
 from capswriter.tools.runlog import RESULTS_DIR, StatusLine, default_path
 
 
@@ -36,6 +37,12 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="recognizer threads per worker of a started server")
     p.add_argument("--output", default=None, help=f"JSONL result file (default in {RESULTS_DIR}/)")
+
+
+def _check_report_extra(args: argparse.Namespace) -> None:
+    # Checked before the run, so a long measurement does not end in a missing matplotlib.
+    if getattr(args, "report", False):
+        require_extra("tools", "--report")
 
 
 def _finish(paths: list[Path], report: bool) -> None:
@@ -66,6 +73,7 @@ def cmd_monitor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_loadtest(settings: Settings, args: argparse.Namespace) -> int:
+    _check_report_extra(args)
     from capswriter.tools.loadtest import LoadtestConfig, run_loadtest
     from capswriter.tools.local_server import target_server
 
@@ -84,6 +92,7 @@ def cmd_loadtest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_stress(settings: Settings, args: argparse.Namespace) -> int:
+    _check_report_extra(args)
     from capswriter.tools.local_server import target_server
     from capswriter.tools.stress import StressConfig, run_stress
 
@@ -117,6 +126,7 @@ def _pool_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_bench_pool(settings: Settings, args: argparse.Namespace) -> int:
+    _check_report_extra(args)
     from capswriter.tools.bench_pool import run_bench_pool
 
     output = _output(args, "bench_pool")
@@ -128,6 +138,7 @@ def cmd_bench_pool(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench_all(settings: Settings, args: argparse.Namespace) -> int:
+    _check_report_extra(args)
     from capswriter.tools.bench import run_bench
 
     output = _output(args, "bench")
@@ -140,6 +151,7 @@ def cmd_bench_all(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    require_extra("tools", "report")
     from capswriter.tools.report import build_report
 
     report = build_report([Path(p) for p in args.inputs],
