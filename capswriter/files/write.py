@@ -3,7 +3,9 @@
 ``srt_text`` and ``vtt_text`` only format; the server uses them for its OpenAI-compatible
 ``response_format``. ``write_transcript`` puts NAME.txt / NAME.srt / NAME.json beside the
 input, each written to a temporary file and renamed, so a crash or a full disk never leaves a
-half-written subtitle that a player would silently show.
+half-written subtitle that a player would silently show. A file of that name that CapsWriter
+did not write (the user's own notes, subtitles from elsewhere) is never replaced: the
+transcript goes to "NAME (2).txt" instead. Which files are ours is remembered in the data dir.
 """
 
 from __future__ import annotations
@@ -17,12 +19,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capswriter.asr.result import Segment
+from capswriter.config import data_dir
 from capswriter.errors import ConfigError
 
 if TYPE_CHECKING:
     from capswriter.files.pipeline import FileTranscript
 
 FORMATS = ("txt", "srt", "vtt", "json")
+# How many written files are remembered as ours (the oldest are forgotten first).
+REMEMBERED_OUTPUTS = 5000
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Transcripts are documents like any other: readable as the user's umask allows, not private
+# (a temporary file is created 0600).
+_FILE_MODE = 0o666 & ~_umask()
 
 
 def srt_text(segments: Sequence[Segment]) -> str:
@@ -86,6 +102,7 @@ def write_transcript(
         "json": json_text,
     }
     written = []
+    ours = OutputRegistry()
     for fmt in formats:
         target = output_path(transcript.path, fmt, keep_suffix)
         if target.resolve() == transcript.path.resolve():
@@ -94,9 +111,53 @@ def write_transcript(
                 f"Writing {fmt} output would overwrite the input {transcript.path}; "
                 "rename the input file or choose other formats."
             )
+        target = ours.free_name(target)
         atomic_write_text(target, render[fmt](transcript))
+        ours.remember(target)
         written.append(target)
+    ours.save()
     return written
+
+
+class OutputRegistry:
+    """The transcripts CapsWriter wrote (path, size and time): those it may replace."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or data_dir() / "written-outputs.json"
+        try:
+            self.files: dict[str, list[int]] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.files = {}
+
+    def is_ours(self, target: Path) -> bool:
+        try:
+            st = target.stat()
+        except OSError:
+            return False
+        return self.files.get(str(target.resolve())) == [st.st_size, st.st_mtime_ns]
+
+    def free_name(self, target: Path) -> Path:
+        """``target`` if it is free or ours; otherwise the first free "NAME (n).ext"."""
+        candidate, n = target, 1
+        while candidate.exists() and not self.is_ours(candidate):
+            n += 1
+            candidate = target.with_name(f"{target.stem} ({n}){target.suffix}")
+        return candidate
+
+    def remember(self, target: Path) -> None:
+        st = target.stat()
+        key = str(target.resolve())
+        self.files.pop(key, None)  # re-inserted last: the most recent is kept longest
+        self.files[key] = [st.st_size, st.st_mtime_ns]
+
+    def save(self) -> None:
+        while len(self.files) > REMEMBERED_OUTPUTS:
+            self.files.pop(next(iter(self.files)))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps(self.files))
+        except OSError:  # forgetting costs only a "(2)" name next time, not a transcript
+            pass
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -110,6 +171,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, _FILE_MODE)
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

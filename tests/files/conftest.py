@@ -107,3 +107,9 @@ def engine(models_dir: Path) -> Engine:
         return Engine.load(Settings().asr, models_dir, num_threads=1)
     except CapsWriterError as exc:
         pytest.fail(f"Cannot load the recognizer ({exc}); {INSTALL_HINT}.")
+
+
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Which outputs CapsWriter wrote is remembered in the data dir; the tests keep their own."""
+    monkeypatch.setenv("CAPSWRITER_DATA_DIR", str(tmp_path_factory.mktemp("data")))

@@ -134,9 +134,32 @@ def test_json_round_trips_to_the_same_transcript(tmp_path):
 
 def test_rewriting_replaces_the_old_output(tmp_path):
     source = tmp_path / "memo.wav"
-    (tmp_path / "memo.txt").write_text("an older transcript\n", encoding="utf-8")
+    write_transcript(transcript(source, SEGMENTS), ["txt"])
     write_transcript(transcript(source, SEGMENTS[:1]), ["txt"])
     assert (tmp_path / "memo.txt").read_text(encoding="utf-8") == "And so my fellow Americans,\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["memo.txt"]
+
+
+def test_a_file_capswriter_did_not_write_is_never_replaced(tmp_path):
+    source = tmp_path / "memo.wav"
+    (tmp_path / "memo.txt").write_text("my own notes\n", encoding="utf-8")
+    (tmp_path / "memo (2).txt").write_text("more notes\n", encoding="utf-8")
+    written = write_transcript(transcript(source, SEGMENTS[:1]), ["txt"])
+    assert written == [tmp_path / "memo (3).txt"]
+    assert (tmp_path / "memo.txt").read_text(encoding="utf-8") == "my own notes\n"
+    assert (tmp_path / "memo (2).txt").read_text(encoding="utf-8") == "more notes\n"
+    # Ours from now on: the next run replaces it rather than adding a fourth file.
+    assert write_transcript(transcript(source, SEGMENTS), ["txt"]) == written
+
+
+def test_transcripts_are_readable_as_the_umask_allows(tmp_path):
+    """Not private like the temporary file they are written through (0600)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    [path] = write_transcript(transcript(tmp_path / "memo.wav", SEGMENTS), ["srt"])
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_a_failed_write_keeps_the_previous_file_whole(tmp_path):
