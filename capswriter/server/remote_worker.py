@@ -86,6 +86,9 @@ class RemoteWorker:
         self._beat = 0
         self._last_reclaim = 0.0
         self._errors = broker.connection_errors()
+        import redis
+
+        self._response_error = redis.exceptions.ResponseError
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -121,7 +124,13 @@ class RemoteWorker:
                 backoff.reset()
             except self._errors as exc:
                 log.warning("broker unreachable (%s); retrying in %.1f s", exc, backoff.delay)
-                backoff.wait()
+                backoff.wait(None if self.held else self.stopping)
+            except self._response_error as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis came back without its data (no append-only file): start over.
+                log.warning("the job streams are gone from the broker; creating them again")
+                broker.ensure_groups(self.client)
 
     def shutdown(self) -> None:
         """Leave the group cleanly: no heartbeat, no consumer (it holds nothing by now)."""
