@@ -50,6 +50,8 @@ SOME_REMOTE_WORKER = -1
 # A published job comes back to the scheduler after every allowed delivery had its time limit
 # and its reclaim wait, plus this much.
 EXPIRY_MARGIN_S = 30.0
+# A consumer without heartbeat or pending entries for this long is removed from the group.
+STALE_CONSUMER_MS = 60_000
 
 
 @dataclass
@@ -289,10 +291,19 @@ class BrokerDispatcher:
         replies = pipe.execute()
         streams = {}
         consumers: set[str] = set()
+        with self._lock:
+            live = set(self.workers)
         for i, name in enumerate(("dictation", "files")):
             length, pending, members = replies[3 * i: 3 * i + 3]
             streams[name] = {"length": length, "pending": pending["pending"]}
-            consumers.update(broker._text(m["name"]) for m in members)
+            for member in members:
+                consumer = broker._text(member["name"])
+                if (not member["pending"] and consumer not in live
+                        and member.get("idle", 0) > STALE_CONSUMER_MS):
+                    # A worker killed without a goodbye; it holds nothing, so forget it.
+                    self._client.xgroup_delconsumer(JOB_STREAMS[i], GROUP, consumer)
+                else:
+                    consumers.add(consumer)
         self.stats = {"streams": streams, "consumers": len(consumers),
                       "dead_letters": replies[-1]}
 

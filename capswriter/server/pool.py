@@ -32,8 +32,8 @@ from capswriter.server.scheduler import Scheduler
 from capswriter.server.worker import run_worker
 
 if TYPE_CHECKING:
-    from capswriter.server.broker_dispatch import BrokerDispatcher
     from capswriter.server.broker import BrokerResult
+    from capswriter.server.broker_dispatch import BrokerDispatcher
 
 log = logging.getLogger("capswriter.pool")
 

@@ -279,7 +279,8 @@ class RemoteWorker:
             self._check_time_limit()
             try:
                 self._beat_once(client)
-            except self._errors as exc:
+            except (*self._errors, RuntimeError) as exc:
+                # RuntimeError: the held entries changed while being listed; next beat.
                 log.debug("heartbeat failed: %s", exc)
             time.sleep(broker.HEARTBEAT_S)
 
