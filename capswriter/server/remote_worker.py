@@ -85,6 +85,7 @@ class RemoteWorker:
         self.error = ""
         self._beat = 0
         self._last_reclaim = 0.0
+        self._cursors: dict[str, Any] = {}
         self._errors = broker.connection_errors()
         import redis
 
@@ -183,8 +184,11 @@ class RemoteWorker:
     def _reclaim(self) -> HeldEntry | None:
         """Claim one entry idle past the reclaim timeout: its worker died or hung."""
         for stream in JOB_STREAMS:
+            # XAUTOCLAIM looks at a few pending entries per call; the cursor walks the whole
+            # pending list over successive calls (back to 0-0 at its end).
             reply = self.client.xautoclaim(stream, GROUP, self.name, self.reclaim_idle_ms,
-                                           start_id="0-0", count=1)
+                                           start_id=self._cursors.get(stream, "0-0"), count=1)
+            self._cursors[stream] = reply[0]
             claimed = [(i, f) for i, f in reply[1] if f]
             for entry_id in reply[2] if len(reply) > 2 else []:
                 # Deleted while pending (e.g. trimmed): nothing to decode, nothing to answer.

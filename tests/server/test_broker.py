@@ -34,8 +34,9 @@ CLIPS = ["en_jfk.wav", "en_goforward.wav", "en_sr_one_two_three.wav", "en_jfk.wa
 # About 150 s of speech: six segments or more, enough to keep three workers busy.
 LONG_FILE = joined_wav(CLIPS * 3)
 GO_FORWARD = ["go", "forward", "10", "meters"]
-# Short, so that a dead worker's job is taken over within seconds.
-RECLAIM_IDLE_S = "3"
+# Short, so that a dead worker's job is taken over within seconds; five missed beats, so a
+# busy machine does not make a live worker look dead.
+RECLAIM_IDLE_S = "5"
 
 
 @pytest.fixture(scope="module")
