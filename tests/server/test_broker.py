@@ -302,3 +302,24 @@ def test_a_broker_beyond_loopback_needs_a_password(tmp_path: Path) -> None:
     broker.check_broker_url("rediss://:secret@10.1.2.3:6379/0")
     broker.check_broker_url("redis://127.0.0.1:6379/0")
     assert broker.redact("redis://:secret@h:1/0") == "redis://:***@h:1/0"
+
+
+def test_job_and_result_messages_come_back_from_redis_as_they_went_in(
+    redis_server: RedisServer,
+) -> None:
+    import numpy as np
+
+    client = redis_server.client()
+    samples = np.linspace(-1, 1, 16000, dtype=np.float32)
+    job = broker.BrokerJob(id="srv:7", kind="file", samples=samples, reply_to="r",
+                           language="en", speech=[(0, 8000), (9000, 16000)], time_limit_s=42.5)
+    entry = client.xadd("roundtrip:jobs", job.to_fields())
+    back = broker.BrokerJob.from_fields(client.xrange("roundtrip:jobs", entry, entry)[0][1])
+    assert back.stream == broker.FILE_STREAM and back.speech == job.speech
+    assert np.array_equal(back.samples, samples) and back.time_limit_s == 42.5
+    result = broker.BrokerResult("srv:7", broker.DONE, "w9", {"text": "hi"}, dispatch_delay=0.002)
+    entry = client.xadd("roundtrip:results", result.to_fields())
+    got = broker.BrokerResult.from_fields(client.xrange("roundtrip:results", entry, entry)[0][1])
+    assert (got.job_id, got.status, got.worker, got.transcript) == ("srv:7", "done", "w9",
+                                                                    {"text": "hi"})
+    client.delete("roundtrip:jobs", "roundtrip:results")
