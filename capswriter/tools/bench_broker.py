@@ -102,7 +102,8 @@ class BrokerBench:
                    "speedup": round(base / wall, 3)}
             self.result.throughput.append(row)
             self.log.write("broker_throughput", **row)
-        self._overhead()
+        if self.config.dictations > 0:
+            self._overhead()
         for _ in range(self.config.reclaim_runs):
             self._reclaim()
         return self.result

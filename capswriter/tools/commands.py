@@ -211,7 +211,7 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     p.add_argument("--threads", type=int, default=1, help="recognizer threads per worker")
     p.add_argument("--files", type=int, default=3, help="files in the batch")
     p.add_argument("--file-seconds", type=float, default=60.0, help="length of each file")
-    p.add_argument("--dictations", type=int, default=30, help="dictations per mode")
+    p.add_argument("--dictations", type=int, default=30, help="dictations per mode (0 skips)")
     p.add_argument("--utterance-seconds", type=float, default=3.0, help="dictation length")
     p.add_argument("--reclaim-idle", type=float, default=10.0,
                    help="server.broker_reclaim_idle_s for the kill -9 runs")
