@@ -256,10 +256,11 @@ class BrokerDispatcher:
         pipe = self._client.pipeline(transaction=False)
         for key in keys:
             pipe.hgetall(key)
+        beats = pipe.execute()  # outside the lock: the event loop reads the workers too
         now = time.monotonic()
         ready_before = self.ready_count()
         with self._lock:
-            for fields in pipe.execute():
+            for fields in beats:
                 if not fields:
                     continue
                 beat = Heartbeat.from_fields(fields)
