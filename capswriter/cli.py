@@ -159,11 +159,22 @@ def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.server.app import run_server
 
     settings.override("server", host=args.host, port=args.port, workers=args.workers,
-                      token=args.token,
+                      token=args.token, broker=args.broker,
                       dictation_worker=False if args.no_dictation_worker else None)  # fmt: skip
     settings.override("asr", num_threads=args.threads)
     run_server(settings, log_file=Path(args.log_file) if args.log_file else None)
     return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.errors import ConfigError
+    from capswriter.server.remote_worker import run_remote_worker
+
+    settings.override("server", broker=args.broker)
+    settings.override("asr", num_threads=args.threads)
+    if not settings.server.broker:
+        raise ConfigError("a worker needs --broker redis://HOST:PORT/DB (or server.broker)")
+    return run_remote_worker(settings, settings.server.broker, args.name)
 
 
 def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
@@ -274,7 +285,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="required when binding beyond loopback")
     p.add_argument("--log-file", default=None,
                    help="write the log to this file, rotated (default: standard error)")
+    p.add_argument("--broker", default=None, metavar="URL",
+                   help="also feed remote workers through this Redis "
+                        "(redis://[:PASSWORD@]HOST:PORT/DB; with --workers 0, only them)")
     p.set_defaults(func=cmd_server)
+
+    p = sub.add_parser("worker", help="run a remote recognizer that takes jobs from a broker")
+    p.add_argument("--broker", default=None, metavar="URL",
+                   help="the server's Redis (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS)")
+    p.add_argument("--name", default=None, help="consumer name (default: HOST-PID)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="recognizer threads (default: one per core)")
+    p.set_defaults(func=cmd_worker)
 
     bench = sub.add_parser("bench", help="measure speed and memory")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
@@ -318,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = frozenset({"models", "transcribe", "client", "server", "bench", "config", "stress",
-                      "loadtest", "monitor", "report"})  # fmt: skip
+COMMANDS = frozenset({"models", "transcribe", "client", "server", "worker", "bench", "config",
+                      "stress", "loadtest", "monitor", "report"})  # fmt: skip
 
 
 def desktop_arguments(argv: list[str]) -> list[str]:

@@ -157,6 +157,12 @@ class ServerSettings:
     # A microphone stream that carries no speech for this long stops holding a worker back for
     # dictation (and is closed after stream_idle_timeout_s without speech).
     mic_silence_release_s: float = 20.0
+    # Scale-out: a Redis URL (redis://[:PASSWORD@]HOST:PORT/DB, rediss:// for TLS) through
+    # which remote workers (`capswriter worker --broker URL`) take jobs; empty = local only.
+    broker: str = ""
+    # A job entry a remote worker has held this long without a heartbeat touching it is taken
+    # over by another worker (the holder died or hung).
+    broker_reclaim_idle_s: float = 10.0
 
 
 @dataclass

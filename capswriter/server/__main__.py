@@ -19,11 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="recognizer threads per worker")
     parser.add_argument("--no-dictation-worker", action="store_true",
                         help="no extra worker kept for dictations")
+    parser.add_argument("--broker", help="Redis URL remote workers take jobs from")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         settings.override("server", host=args.host, port=args.port, workers=args.workers,
-                          token=args.token,
+                          token=args.token, broker=args.broker,
                           dictation_worker=False if args.no_dictation_worker else None)
         settings.override("asr", num_threads=args.threads)
         run_server(settings)

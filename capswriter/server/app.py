@@ -396,6 +396,11 @@ def run_server(settings: Settings, log_file: Path | None = None) -> None:
     """
     logs.configure(settings.log_level, file=log_file)
     check_security(settings)
+    if settings.server.broker:
+        from capswriter.server.broker import check_broker_url, require_redis
+
+        check_broker_url(settings.server.broker)
+        require_redis()
     check_models(settings)
     sock = bind_socket(settings.server.host, settings.server.port)
     app = create_app(settings)
@@ -419,10 +424,11 @@ def run_server(settings: Settings, log_file: Path | None = None) -> None:
     config.loaded_app_service = app.state.service  # type: ignore[attr-defined]
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(_RedactTokens())
-    log.info("CapsWriter server on %s:%d (model %s, %d workers%s)",
-             settings.server.host, settings.server.port, settings.asr.model,
-             app.state.service.pool.size,
-             " + 1 for dictations" if settings.server.dictation_worker else "")
+    pool = app.state.service.pool
+    log.info("CapsWriter server on %s:%d (model %s, %d workers%s%s)",
+             settings.server.host, settings.server.port, settings.asr.model, pool.size,
+             " + 1 for dictations" if pool.dictation_worker else "",
+             " + remote workers" if pool.remote is not None else "")
     try:
         _Server(config).run(sockets=[sock])
     finally:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -30,6 +30,10 @@ from capswriter.server.admission import QueueSnapshot, RunningJob
 from capswriter.server.jobs import Job
 from capswriter.server.scheduler import Scheduler
 from capswriter.server.worker import run_worker
+
+if TYPE_CHECKING:
+    from capswriter.server.broker import BrokerResult
+    from capswriter.server.broker_dispatch import BrokerDispatcher
 
 log = logging.getLogger("capswriter.pool")
 
@@ -94,15 +98,18 @@ class WorkerPool:
         self.settings = settings
         self.scheduler = scheduler
         # Workers that take any job; the dictation worker, when there is one, comes on top.
-        self.size = settings.server.workers or default_worker_count()
-        self.dictation_worker = settings.server.dictation_worker
+        # With a broker, 0 means none here: remote workers do the work.
+        broker_url = settings.server.broker
+        self.size = settings.server.workers if broker_url else (
+            settings.server.workers or default_worker_count())
+        self.dictation_worker = settings.server.dictation_worker and self.size > 0
         self.asr = dict(vars(settings.asr))
         cores = os.cpu_count() or 1
         # The general workers share the cores: N workers × threads ≈ cores, since more threads
         # than cores only adds contention. The dictation worker runs while they step back (they
         # are at a lower priority then), so it may use every core.
         self.threads = {
-            GENERAL: self.asr.get("num_threads") or max(1, cores // self.size),
+            GENERAL: self.asr.get("num_threads") or max(1, cores // max(1, self.size)),
             DICTATION: self.asr.get("num_threads") or cores,
         }
         # A job is retried job_retry_limit times after worker deaths; the next death makes it
@@ -128,10 +135,21 @@ class WorkerPool:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.supervisor_errors = 0
+        # Workers on other processes or machines, fed through Redis (None in local mode).
+        self.remote: BrokerDispatcher | None = None
+        if broker_url:
+            from capswriter.server.broker_dispatch import BrokerDispatcher
+
+            self.remote = BrokerDispatcher(
+                settings, on_result=self._remote_result, on_expired=self._remote_expired,
+                wake=self._wake,
+            )
 
     # ---- lifecycle -------------------------------------------------------------------
 
     def startup(self) -> None:
+        if self.remote is not None:
+            self.remote.startup()
         for handle in self.workers:
             self._spawn(handle)
         self._thread = threading.Thread(target=self.run, name="worker-pool", daemon=True)
@@ -195,6 +213,8 @@ class WorkerPool:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.remote is not None:
+            self.remote.shutdown()
         for h in self.workers:
             if h.process is not None and h.process.is_alive():
                 try:
@@ -293,21 +313,71 @@ class WorkerPool:
             h.crashes_in_a_row = 0
             if job is None or job.id != message[1]:
                 return
-            self.running.pop(job.id, None)
-            if job.finished:  # cancelled while it ran
+            self._complete(job, message[2] if kind == "done" else None, str(message[2]))
+
+    def _complete(self, job: Job, result: dict | None, failure: str = "") -> None:
+        """A worker (local or remote) answered: the job succeeds with ``result`` or fails."""
+        self.running.pop(job.id, None)
+        if job.finished:  # cancelled while it ran
+            return
+        transcript = None
+        if result is not None:
+            try:
+                transcript = Transcript.from_dict(result)
+            except (KeyError, TypeError, ValueError) as exc:
+                failure = f"unreadable result: {exc}"
+        if transcript is not None:
+            self._learn_speed(job, transcript)
+            job.succeed(transcript)
+        else:
+            job.fail(protocol.WORKER_ERROR, f"the recognizer failed: {failure}")
+        self._finished(job)
+
+    def _remote_result(self, job_id: int, result: BrokerResult, worker_number: int) -> None:
+        """A remote worker's answer (from the broker's results thread)."""
+        from capswriter.server.broker import DEAD, DONE
+
+        with self._lock:
+            assert self.remote is not None
+            job = self.remote.forget(job_id)
+            if job is None:  # a duplicate after a reclaim, or the job was given up
+                self.remote.duplicates += 1
                 return
-            transcript, failure = None, str(message[2])
-            if kind == "done":
-                try:
-                    transcript = Transcript.from_dict(message[2])
-                except (KeyError, TypeError, ValueError) as exc:
-                    failure = f"unreadable result: {exc}"
-            if transcript is not None:
-                self._learn_speed(job, transcript)
-                job.succeed(transcript)
+            job.worker_id = worker_number
+            if job.workers_tried:
+                job.workers_tried[-1] = worker_number
+            if result.status == DEAD:
+                self.running.pop(job.id, None)
+                if not job.finished:
+                    job.worker_deaths = self.poison_deaths
+                    job.fail(protocol.POISON_JOB, result.reason)
+                    self._finished(job)
             else:
-                job.fail(protocol.WORKER_ERROR, f"the recognizer failed: {failure}")
-            self._finished(job)
+                self._complete(job, result.transcript if result.status == DONE else None,
+                               result.reason)
+        self._wake()
+
+    def _remote_expired(self, job_id: int) -> None:
+        """No result came for a published job long after its deadline: Redis lost it."""
+        with self._lock:
+            assert self.remote is not None
+            job = self.remote.forget(job_id)
+            if job is None:
+                return
+            self.running.pop(job.id, None)
+            if job.finished:
+                return
+            job.worker_deaths += 1
+            log.warning("job %d got no result from the broker in time; %s", job.id,
+                        "failing it" if job.worker_deaths >= self.poison_deaths else "retrying")
+            if job.worker_deaths >= self.poison_deaths:
+                job.fail(protocol.JOB_TIMEOUT, "no remote worker answered for this audio in "
+                         "time; it will not be retried")
+                self._finished(job)
+            else:
+                job.requeue()
+                self.scheduler.requeue(job)
+        self._wake()
 
     def _on_death(self, h: WorkerHandle, why: str) -> None:
         """A worker is gone: retry or fail its job, and schedule its replacement."""
@@ -384,6 +454,16 @@ class WorkerPool:
             self._wake()  # file work held back for the dictation may go now
 
     def _dispatch(self) -> None:
+        self._dispatch_local()
+        if self.remote is not None:
+            # Kept from file work while a dictation is recorded, if nothing local will take it.
+            local_free = any(h.state == "idle" for h in self.workers)
+            reserve = 1 if self.recording and not local_free and not self.dictation_worker \
+                and self.remote.ready_count() > 1 else 0
+            for job in self.remote.dispatch(self.scheduler, reserve):
+                self.running[job.id] = job
+
+    def _dispatch_local(self) -> None:
         idle = [h for h in self.workers if h.state == "idle"]
         reserve = 1 if self.recording and not self.dictation_worker and self.size > 1 else 0
         while idle:
@@ -421,8 +501,7 @@ class WorkerPool:
         if job.audio_seconds > 0.5:
             rtf = transcript.decode_seconds / job.audio_seconds
             self.decode_rtf = 0.8 * self.decode_rtf + 0.2 * rtf
-            ready = sum(1 for h in self.workers if h.state in ("idle", "busy")) or 1
-            self.scheduler.seconds_per_audio_second = self.decode_rtf / ready
+            self.scheduler.seconds_per_audio_second = self.decode_rtf / (self.ready_count() or 1)
 
     def _finished(self, job: Job) -> None:
         decode = job.transcript.decode_seconds if job.transcript else 0.0
@@ -469,18 +548,28 @@ class WorkerPool:
                 for h in self.workers if h.state == "busy" and h.job is not None
             )
             alive = [h for h in self.workers if h.state in ("starting", "idle", "busy")]
+            remote = 0
+            if self.remote is not None:
+                # Jobs out on remote workers run on workers that take file work too.
+                running += tuple(
+                    RunningJob(job.kind, job.audio_seconds, job.started_at or time.monotonic(),
+                               True)
+                    for job, _ in self.remote.in_flight.values()
+                )
+                remote = self.remote.ready_count()
         return QueueSnapshot(
             dictation_jobs, dictation_audio, files, head_audio, running,
-            ready_workers=len(alive),
-            ready_file_workers=sum(1 for h in alive if h.role == GENERAL),
+            ready_workers=len(alive) + remote,
+            ready_file_workers=sum(1 for h in alive if h.role == GENERAL) + remote,
         )
 
     def ready_count(self, files: bool = False) -> int:
         """Workers up and running (only those that take file work, if `files`)."""
-        return sum(
+        local = sum(
             1 for h in self.workers
             if h.state in ("idle", "busy") and not (files and h.role == DICTATION)
         )  # fmt: skip
+        return local + (self.remote.ready_count() if self.remote is not None else 0)
 
     def health(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -91,6 +91,10 @@ class RecognitionService:
         except CapsWriterError:
             self.manifest = None
         self.admission = Admission()
+        if self.pool.remote is not None:
+            from capswriter.server.broker_dispatch import BrokerCollector
+
+            self.metrics.registry.register(BrokerCollector(self.pool.remote))
         self.connections = Connections(s.max_connections, s.connection_idle_timeout_s)
         # Files are decoded a few at a time, off the event loop: each decode is CPU and memory,
         # and the default thread pool would run dozens at once.
@@ -332,7 +336,7 @@ class RecognitionService:
 
     def health(self) -> dict[str, Any]:
         workers = self.pool.health()
-        ready = sum(1 for w in workers if w["state"] in ("idle", "busy"))
+        ready = self.pool.ready_count()
         with self._stats_lock:
             counts = dict(self.job_counts)
         return {
@@ -352,4 +356,5 @@ class RecognitionService:
             "connections": len(self.connections),
             "upload_bytes": self.upload_bytes,
             "supervisor_errors": self.pool.supervisor_errors,
+            **({"broker": self.pool.remote.health()} if self.pool.remote is not None else {}),
         }

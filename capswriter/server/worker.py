@@ -134,17 +134,26 @@ def run_worker(
         _, job_id, data, language, kind, speech = message
         samples = np.frombuffer(data, dtype=np.float32)
         try:
-            action = _fault_action(samples)
-            if action:
-                _inject_fault(action)
-            transcript = engine.transcribe(
-                samples, language=language or None, dictation=kind == "dictation", speech=speech
-            )
-            conn.send(("done", job_id, _plain(transcript)))
-            _give_back_memory()
+            conn.send(("done", job_id, decode(engine, samples, language, kind, speech)))
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
             log.exception("worker %d: job %d failed", worker_id, job_id)
             conn.send(("error", job_id, f"{type(exc).__name__}: {exc}"))
+
+
+def decode(
+    engine: Any, samples: np.ndarray, language: str, kind: str,
+    speech: list[tuple[int, int]] | None,
+) -> dict[str, Any]:
+    """Decode one job's samples into a plain Transcript dict (also used by remote workers)."""
+    action = _fault_action(samples)
+    if action:
+        _inject_fault(action)
+    transcript = engine.transcribe(
+        samples, language=language or None, dictation=kind == "dictation", speech=speech
+    )
+    result = _plain(transcript)
+    _give_back_memory()
+    return result
 
 
 def _lower_priority() -> None:

@@ -53,6 +53,8 @@ class BenchPoolConfig:
     bare_runs: int = 5
     latency: bool = True
     speech: list[Path] = field(default_factory=list)
+    # Run each worker count as remote workers behind a local redis-server (broker mode).
+    broker: bool = False
 
 
 @dataclass
@@ -142,8 +144,9 @@ def _ms(value: float | None) -> str:
 
 def _worker_rss(health: dict[str, Any]) -> dict[str, float]:
     """RSS of the workers that take file work (the dictation worker has none in a batch)."""
+    remote = health.get("broker", {}).get("workers", [])
     return {f"worker-{w['id']}": round((w.get("rss_bytes") or 0) / 2**20, 1)
-            for w in health.get("workers", []) if w.get("role") != "dictation"}
+            for w in [*health.get("workers", []), *remote] if w.get("role") != "dictation"}
 
 
 class PoolBench:
@@ -200,8 +203,15 @@ class PoolBench:
         counts = sorted(set(cfg.workers))
         for n in counts:
             log_path = self.results_dir / f"{self.log.path.stem}_server_w{n}.log"
-            with LocalServer(n, cfg.threads, models_dir=self.settings.models_path,
-                             log_path=log_path) as server:
+            if cfg.broker:
+                from capswriter.tools.broker_deployment import BrokerDeployment
+
+                deployment: Any = BrokerDeployment(n, cfg.threads, log_dir=log_path.parent,
+                                                   models_dir=self.settings.models_path)
+            else:
+                deployment = LocalServer(n, cfg.threads, models_dir=self.settings.models_path,
+                                         log_path=log_path)
+            with deployment as server:
                 monitor = ResourceMonitor(
                     server.address, self.results_dir / f"{self.log.path.stem}_w{n}.csv",
                     server_pid=server.pid, extra={"client": os.getpid()}).start()

@@ -36,6 +36,9 @@ def _server_options(p: argparse.ArgumentParser) -> None:
                    help="start a server with this many workers for the run instead")
     p.add_argument("--threads", type=int, default=1,
                    help="recognizer threads per worker of a started server")
+    p.add_argument("--broker", action="store_true",
+                   help="with --start-server: the workers are remote workers behind a local "
+                        "redis-server (broker mode)")
     p.add_argument("--output", default=None, help=f"JSONL result file (default in {RESULTS_DIR}/)")
 
 
@@ -84,7 +87,7 @@ def cmd_loadtest(settings: Settings, args: argparse.Namespace) -> int:
     )
     output = _output(args, f"loadtest_{args.mode}")
     with target_server(settings, args.url, args.token, args.start_server, args.threads,
-                       output.with_suffix(".server.log")) as (address, pid):
+                       output.with_suffix(".server.log"), args.broker) as (address, pid):
         summary = run_loadtest(address, config, output, server_pid=pid, status=StatusLine())
     print(summary.table())
     _finish([output], args.report)
@@ -107,7 +110,7 @@ def cmd_stress(settings: Settings, args: argparse.Namespace) -> int:
     )
     output = _output(args, "stress")
     with target_server(settings, args.url, args.token, args.start_server, args.threads,
-                       output.with_suffix(".server.log")) as (address, pid):
+                       output.with_suffix(".server.log"), args.broker) as (address, pid):
         summary = run_stress(address, config, output, server_pid=pid)
     print(summary.table())
     _finish([output], args.report)
@@ -121,7 +124,7 @@ def _pool_config(args: argparse.Namespace) -> Any:
         workers=_ints(args.workers), threads=args.threads, files=args.files,
         file_seconds=args.file_seconds, runs=args.runs, utterances=_floats(args.utterances),
         speed=args.speed, long_seconds=args.long_seconds, latency=not args.no_latency,
-        speech=[Path(p) for p in args.speech],
+        speech=[Path(p) for p in args.speech], broker=args.broker,
     )
 
 
@@ -147,6 +150,22 @@ def cmd_bench_all(settings: Settings, args: argparse.Namespace) -> int:
     print(result.table())
     _finish([output], args.report)
     print(f"summary: {output.with_suffix('.json')}")
+    return 0
+
+
+def cmd_bench_broker(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.tools.bench_broker import BenchBrokerConfig, run_bench_broker
+
+    config = BenchBrokerConfig(
+        workers=_ints(args.workers), threads=args.threads, files=args.files,
+        file_seconds=args.file_seconds, dictations=args.dictations,
+        utterance_s=args.utterance_seconds, reclaim_idle_s=args.reclaim_idle,
+        reclaim_runs=args.reclaim_runs,
+    )
+    output = _output(args, "bench_broker")
+    result = run_bench_broker(settings, config, output)
+    print(result.table())
+    print(f"written: {output}\nsummary: {output.with_suffix('.json')}")
     return 0
 
 
@@ -179,6 +198,8 @@ def _pool_options(p: argparse.ArgumentParser) -> None:
                    "from (default: the bundled sample)")
     p.add_argument("--output", default=None, help=f"JSONL result file (default in {RESULTS_DIR}/)")
     p.add_argument("--report", action="store_true", help="also write the Markdown report")
+    p.add_argument("--broker", action="store_true",
+                   help="remote workers behind a local redis-server instead of the local pool")
 
 
 def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) -> None:
@@ -195,6 +216,20 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     p.set_defaults(func=cmd_bench_all)
     bench_sub.required = False
     bench.set_defaults(**vars(p.parse_args([])))
+
+    p = bench_sub.add_parser("broker", help="broker mode: throughput with 1..N remote workers, "
+                             "dispatch overhead vs the local pool, reclaim after kill -9")
+    p.add_argument("--workers", default="1,2,3", help="remote worker counts (default 1,2,3)")
+    p.add_argument("--threads", type=int, default=1, help="recognizer threads per worker")
+    p.add_argument("--files", type=int, default=3, help="files in the batch")
+    p.add_argument("--file-seconds", type=float, default=60.0, help="length of each file")
+    p.add_argument("--dictations", type=int, default=30, help="dictations per mode (0 skips)")
+    p.add_argument("--utterance-seconds", type=float, default=3.0, help="dictation length")
+    p.add_argument("--reclaim-idle", type=float, default=10.0,
+                   help="server.broker_reclaim_idle_s for the kill -9 runs")
+    p.add_argument("--reclaim-runs", type=int, default=2, help="kill -9 runs")
+    p.add_argument("--output", default=None, help=f"JSONL result file (default in {RESULTS_DIR}/)")
+    p.set_defaults(func=cmd_bench_broker)
 
     p = sub.add_parser("loadtest", help="many concurrent clients (WebSocket or HTTP)")
     _server_options(p)

@@ -130,10 +130,18 @@ class LocalServer:
 def target_server(
     settings: Settings, url: str | None = None, token: str | None = None,
     start_workers: int | None = None, threads: int = 1, log_path: Path | None = None,
+    broker: bool = False,
 ) -> Iterator[tuple[ServerAddress, int | None]]:
-    """The server a tool measures: a fresh one when ``start_workers`` is given, else the one
-    at ``url`` (default: the configured host and port). Yields its address and, when known,
-    the server's pid."""
+    """The server a tool measures: a fresh one when ``start_workers`` is given (as remote
+    workers behind a local redis-server if ``broker``), else the one at ``url`` (default: the
+    configured host and port). Yields its address and, when known, the server's pid."""
+    if start_workers and broker:
+        from capswriter.tools.broker_deployment import BrokerDeployment
+
+        with BrokerDeployment(start_workers, threads, models_dir=settings.models_path,
+                              log_dir=log_path.parent if log_path else None) as deployment:
+            yield deployment.address, deployment.pid
+        return
     if start_workers:
         with LocalServer(start_workers, threads, models_dir=settings.models_path,
                          log_path=log_path) as server:
