@@ -328,8 +328,10 @@ class RemoteWorker:
                 action()
                 return
             except self._errors as exc:
+                if self.stopping.is_set():  # asked to stop before Redis ever answered
+                    raise SystemExit(0) from None
                 log.warning("could not %s (%s); retrying in %.1f s", what, exc, backoff.delay)
-                backoff.wait()
+                backoff.wait(self.stopping)
 
 
 def _stream_rank(stream: Any) -> int:

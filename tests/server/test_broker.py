@@ -226,25 +226,35 @@ def test_a_worker_added_during_a_long_file_takes_segments_and_a_removed_one_fini
 
 
 def test_a_worker_killed_mid_job_has_its_job_finished_by_another_without_duplicates(
-    server: ServerProcess, fleet: Fleet, long_file_text: str
+    server: ServerProcess, fleet: Fleet, redis_server: RedisServer, long_file_text: str
 ) -> None:
     fleet.ensure(server, 2)
-    killed: list[dict] = []
+    client = redis_server.client()
+    killed: dict[str, str] = {}
 
     def kill(_: protocol.Progress) -> None:
-        victim = busy_worker(server)
-        fleet.by_name(victim["name"]).proc.send_signal(signal.SIGKILL)
-        killed.append(victim)
+        # The victim is a worker that holds a segment right now, as Redis sees it.
+        server.wait_until(lambda h: h["broker"]["streams"]["files"]["pending"] > 0, timeout=60)
+        pending = client.xpending_range(broker.FILE_STREAM, broker.GROUP, "-", "+", 1)[0]
+        name, entry = pending["consumer"].decode(), pending["message_id"]
+        killed["number"] = next(w["id"] for w in remote_workers(server.health())
+                                if w["name"] == name)
+        fleet.by_name(name).proc.send_signal(signal.SIGKILL)
+        fleet.by_name(name).proc.wait()
+        # It died holding the entry: still pending, still its own.
+        still = client.xpending_range(broker.FILE_STREAM, broker.GROUP, entry, entry, 1)
+        assert still and still[0]["consumer"].decode() == name
+        killed["job"] = client.xrange(broker.FILE_STREAM, entry, entry)[0][1][b"id"].decode()
 
     result = transcribe_long_file(server, "killed", during=kill)
     assert result.text == long_file_text  # every segment once: no lost, no repeated text
-    victim = killed[0]
-    records = server.jobs("killed")
-    assert all(r["state"] == "done" for r in records)
-    # The job the victim held was finished by another worker.
-    assert victim["id"] not in {w for r in records for w in r["workers_tried"]}
+    records = {r["id"]: r for r in server.jobs("killed")}
+    assert all(r["state"] == "done" for r in records.values())
+    # The segment the victim held was finished by another worker.
+    orphan = records[int(killed["job"].split(":")[1])]
+    assert orphan["workers_tried"] and killed["number"] not in orphan["workers_tried"]
     logs = "".join(w.log() for w in fleet.live())
-    assert "reclaimed" in logs and victim["job"] in logs
+    assert f"reclaimed {killed['job']}" in logs
 
 
 def test_redis_restarted_during_a_run_loses_no_accepted_job(
