@@ -78,7 +78,9 @@ def test_a_long_file_is_timed_through_a_server_next_to_faster_whisper(bench_run:
     data = json.loads(bench_run.output.with_suffix(".json").read_text())
     file = data["asr"]["file"]
     assert file["seconds"] >= 40 and file["note"] == ""
-    assert file["wall_s"] > 0 and file["rtf"] == round(file["wall_s"] / file["seconds"], 4)
+    # Both figures are rounded for the report; the ratio holds to that rounding.
+    assert file["wall_s"] > 0
+    assert file["rtf"] == pytest.approx(file["wall_s"] / file["seconds"], abs=2e-4)
     # Every worker of the server that decoded it, the one kept for dictations included.
     roles = sorted(name.split("-")[0] for name in file["worker_rss_mb"])
     assert roles == ["dictation"] + ["general"] * file["workers"]
