@@ -19,8 +19,15 @@ export CAPSWRITER_CONFIG_DIR="$home/config" CAPSWRITER_DATA_DIR="$home/data"
 export CAPSWRITER_CACHE_DIR="$home/cache" CAPSWRITER_MODELS_DIR="$home/models"
 server_pid=""
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  local status=$?
+  # How the server ends (0, or 143 when SIGTERM lands before its handler) is not the verdict:
+  # the checks above are, so the script exits with their status.
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$home"
+  exit "$status"
 }
 trap cleanup EXIT
 seconds() { "$PYTHON" -c "import time; print(f'{time.time():.2f}')"; }
