@@ -249,16 +249,20 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
 # Settings of earlier versions that no longer do anything: accepted, so an old settings file
 # still loads, and dropped.
 _RETIRED = {"tail_paddings"}
+# Settings of earlier versions that another one replaced: old name → (its type, the new name,
+# the new value from the old), so an old settings file still means what it meant.
+_REPLACED: dict[str, tuple[type, str, Any]] = {
+    "simplified_chinese": (bool, "chinese_script", lambda on: "simplified" if on else "as_heard"),
+}
 
 
 def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
     hints = get_type_hints(type(obj))
     names = {f.name for f in fields(obj)}
-    if "simplified_chinese" in values and "simplified_chinese" not in names:
-        # Earlier versions had a switch where there is now a choice of script.
-        values = dict(values)
-        on = _coerce(values.pop("simplified_chinese"), bool, f"{where} simplified_chinese")
-        values.setdefault("chinese_script", "simplified" if on else "as_heard")
+    values = dict(values)
+    for old in [k for k in values if k in _REPLACED and k not in names]:
+        kind, new, convert = _REPLACED[old]
+        values.setdefault(new, convert(_coerce(values.pop(old), kind, f"{where} {old}")))
     for key, value in values.items():
         if key in _RETIRED and key not in names:
             continue

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -78,6 +79,32 @@ STATE_TEXT = {
     TrayState.BUSY: "Transcribing files…",
     TrayState.ERROR: "No recognition server: {detail}",
 }
+
+
+@dataclass
+class RelaunchPlan:
+    """When to start our server again: at once the first time, then with back-off; one that
+    refused to start (exit 2: settings, model, port) waits longer, as its cause must be fixed
+    first."""
+
+    first: bool = True  # the first look starts a server if none answers
+    at: float | None = None  # when a relaunch is planned
+    backoff: float = 2.0
+    refused_backoff: float = REFUSED_BACKOFF_S
+
+    def after_exit(self, returncode: int | None, now: float) -> None:
+        if returncode != 2:
+            self.at, self.backoff = now + self.backoff, min(self.backoff * 2, 60.0)
+        else:
+            self.at = now + self.refused_backoff
+            self.refused_backoff = min(self.refused_backoff * 2, REFUSED_MAX_BACKOFF_S)
+
+    def due(self, now: float) -> bool:
+        """True once, when the planned relaunch's time has come."""
+        if self.at is None or now < self.at:
+            return False
+        self.at = None
+        return True
 
 
 class ClientController(QObject):
@@ -225,49 +252,36 @@ class ClientController(QObject):
             self._retrying.release()
 
     def _watch_server(self) -> None:
-        first = True
-        relaunch_at, backoff, refused_backoff = 0.0, 2.0, REFUSED_BACKOFF_S
+        relaunch = RelaunchPlan()
         while not self._stop.is_set():
             try:
                 if self._relaunch_now.is_set():
                     self._relaunch_now.clear()
-                    relaunch_at, backoff, refused_backoff = time.monotonic(), 2.0, REFUSED_BACKOFF_S
-                first, relaunch_at, backoff, refused_backoff = self._watch_once(
-                    first, relaunch_at, backoff, refused_backoff
-                )
+                    relaunch = RelaunchPlan(at=time.monotonic())
+                self._watch_once(relaunch)
             except Exception:  # noqa: BLE001 - the tray must keep watching whatever happens
                 log.exception("server watch failed; trying again")
                 self._stop.wait(self.health_interval_s)
 
-    def _watch_once(
-        self, first: bool, relaunch_at: float, backoff: float, refused_backoff: float
-    ) -> tuple[bool, float, float, float]:
+    def _watch_once(self, relaunch: RelaunchPlan) -> None:
         """One look at the server: relaunch it if ours died, then wait for the next look."""
         health = self.link.health()
         process = self.server_process
         if process is not None and process.poll() is not None:
-            # The server we started is gone: say why (its last log line) and start it again
-            # with back-off; one that refused to start (exit 2: settings, model, port) waits
-            # longer, as its cause must be fixed first.
+            # The server we started is gone: say why and start it again with back-off.
             self.server_process = None
             self._notice(Notice("The recognition server stopped",
                                 self._why_server_stopped(process.returncode), "error",
                                 topic=SERVER_TOPIC))
             self._server_trouble = True
-            if process.returncode != 2:
-                relaunch_at = time.monotonic() + backoff
-                backoff = min(backoff * 2, 60.0)
-            else:
-                relaunch_at = time.monotonic() + refused_backoff
-                refused_backoff = min(refused_backoff * 2, REFUSED_MAX_BACKOFF_S)
+            relaunch.after_exit(process.returncode, time.monotonic())
+        first, relaunch.first = relaunch.first, False
         if not health.ready and health.status == "down" and self.server_process is None:
-            if first or (relaunch_at and time.monotonic() >= relaunch_at):
-                relaunch_at = 0.0
+            if first or relaunch.due(time.monotonic()):
                 self._maybe_launch_server()
         self.set_health(health)
         interval = self.health_interval_s * (3 if health.ready else 1)
         self._stop.wait(interval)
-        return False, relaunch_at, backoff, refused_backoff
 
     def _why_server_stopped(self, returncode: int | None) -> str:
         """The reason a server we started stopped, from its exit and its own last words."""

@@ -96,28 +96,40 @@ class Admission:
         with self._lock:
             self.models[kind].learn(audio_seconds, decode_seconds)
 
-    def cost(self, kind: str, audio_seconds: float) -> float:
-        with self._lock:
-            return self.models[kind].cost(audio_seconds)
-
     def expected_wait(self, kind: str, queue: QueueSnapshot, now: float | None = None) -> float:
         """Seconds until a worker would take a new job of ``kind`` (dictation goes first)."""
-        now = time.monotonic() if now is None else now
         with self._lock:
             dictation, file = self.models["dictation"], self.models["file"]
             ahead = dictation.fixed * queue.dictation_jobs \
                 + dictation.per_second * queue.dictation_audio
             if kind == "file":
                 ahead += file.fixed * queue.waiting_files + file.per_second * queue.next_file_audio
-            for job in queue.running:
-                if kind == "file" and not job.general_worker:
-                    continue  # the dictation worker never takes file work
-                left = self.models[job.kind].cost(job.audio_seconds) - (now - job.started_at)
-                ahead += max(0.0, left)
+            ahead += self._running_left(kind, queue, now)
         workers = queue.ready_file_workers if kind == "file" else queue.ready_workers
         if workers <= 0:
             return math.inf if ahead > 0 else 0.0
         return ahead / workers
+
+    def wait_behind(self, kind: str, jobs_ahead: int, audio_ahead: float, queue: QueueSnapshot,
+                    now: float | None = None) -> float:
+        """Seconds until a queued job of ``kind`` with this much work ahead of it is taken (for
+        queue_status; an estimate, so no worker counts as one)."""
+        with self._lock:
+            file = self.models["file"]
+            ahead = file.fixed * jobs_ahead + file.per_second * audio_ahead
+            ahead += self._running_left(kind, queue, now)
+        workers = queue.ready_file_workers if kind == "file" else queue.ready_workers
+        return ahead / (workers or 1)
+
+    def _running_left(self, kind: str, queue: QueueSnapshot, now: float | None) -> float:
+        """Decode seconds the running jobs that stand before ``kind`` still need."""
+        now = time.monotonic() if now is None else now
+        left = 0.0
+        for job in queue.running:
+            if kind == "file" and not job.general_worker:
+                continue  # the dictation worker never takes file work
+            left += max(0.0, self.models[job.kind].cost(job.audio_seconds) - (now - job.started_at))
+        return left
 
 
 def check_wait(wait: float, max_wait: float, kind: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import dataclasses
 import itertools
 import logging
 import math
@@ -296,16 +295,9 @@ class RecognitionService:
         pos = self.scheduler.position(task.key)
         if pos is None:
             return None
-        # The cost of the jobs ahead plus what the workers are busy with, over the workers.
-        snapshot = self.pool.snapshot()
-        ahead = self.admission.cost("file", 0.0) * pos.jobs_ahead \
-            + (self.admission.cost("file", 1.0) - self.admission.cost("file", 0.0)) \
-            * pos.audio_seconds_ahead
-        running = self.admission.expected_wait(task.kind, dataclasses.replace(
-            snapshot, dictation_jobs=0, dictation_audio=0.0, waiting_files=0,
-            next_file_audio=0.0))
-        ready = snapshot.ready_file_workers if task.kind == "file" else snapshot.ready_workers
-        eta = ahead / (ready or 1) + running
+        eta = self.admission.wait_behind(
+            task.kind, pos.jobs_ahead, pos.audio_seconds_ahead, self.pool.snapshot()
+        )
         return protocol.QueueStatus(
             task_id=task.id, position=pos.position, jobs_ahead=pos.jobs_ahead,
             audio_seconds_ahead=pos.audio_seconds_ahead, eta_seconds=round(eta, 2),
