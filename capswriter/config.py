@@ -20,6 +20,7 @@ import platformdirs
 
 from capswriter.asr.text import CHINESE_SCRIPTS
 from capswriter.errors import ConfigError
+from capswriter.keys import KEY_LABELS, is_hotkey
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -176,6 +177,12 @@ class ClientSettings:
     keep_stream_open: bool = True
     stream_idle_minutes: float = 10.0
     save_audio: bool = False
+    # History entries older than this many days, or beyond the newest this many, are deleted;
+    # 0 keeps them all. Dictations still waiting for the server are never deleted.
+    history_keep_days: int = 0
+    history_keep_entries: int = 0
+    # The language of the windows and menus: "auto" follows the system, or "en", "zh_CN".
+    ui_language: str = "auto"
 
 
 @dataclass
@@ -278,27 +285,66 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
 
 
 OUTPUT_MODES = ("paste", "type")
+UI_LANGUAGES = ("auto", "en", "zh_CN")
+FILE_FORMATS = ("txt", "srt", "vtt", "json")
 # Settings with a fixed set of values.
 _CHOICES = {
     ("asr", "chinese_script"): tuple(CHINESE_SCRIPTS),
     ("client", "output_mode"): OUTPUT_MODES,
+    ("client", "ui_language"): UI_LANGUAGES,
 }
+# Settings that must be more than 0, and those that may also be 0 (meaning "none" or "auto").
+_POSITIVE = (("client", "hold_threshold_s"), ("client", "stream_idle_minutes"),
+             ("server", "max_wait_s"), ("files", "max_segment_s"))
+_NOT_NEGATIVE = (("client", "history_keep_days"), ("client", "history_keep_entries"),
+                 ("server", "workers"), ("asr", "num_threads"))
+
+
+class InvalidSetting(ConfigError):
+    """One setting has a value that cannot work; ``section`` and ``key`` name it."""
+
+    def __init__(self, where: str, section: str, key: str, problem: str) -> None:
+        super().__init__(f"{where}: [{section}] {key} {problem}")
+        self.section, self.key, self.problem = section, key, problem
 
 
 def check_settings(settings: Settings, where: str = "settings") -> None:
-    """Raise ConfigError naming the first value that cannot work."""
+    """Raise InvalidSetting naming the first value that cannot work.
+
+    The settings file is checked with it when loaded, and the settings dialog before it saves.
+    """
     for (section, key), allowed in _CHOICES.items():
         value = getattr(getattr(settings, section), key)
         if value not in allowed:
-            raise ConfigError(
-                f"{where}: [{section}] {key} = {value!r} is not one of {', '.join(allowed)}"
+            raise InvalidSetting(
+                where, section, key, f"= {value!r} is not one of {', '.join(allowed)}"
             )
+    hotkey = settings.client.hotkey
+    if not is_hotkey(hotkey):
+        raise InvalidSetting(
+            where, "client", "hotkey",
+            f"= {hotkey[:24]!r} is not a key push-to-talk can use; use one of "
+            f"{', '.join(list(KEY_LABELS)[:8])}, f1–f20, mouse_x1, mouse_x2",
+        )
     if not 1 <= settings.server.port <= 65535:
-        raise ConfigError(f"{where}: [server] port = {settings.server.port} is not 1–65535")
-    for section, key in (("client", "hold_threshold_s"), ("server", "max_wait_s"),
-                         ("files", "max_segment_s")):
+        raise InvalidSetting(where, "server", "port", f"= {settings.server.port} is not 1–65535")
+    host = settings.server.host
+    if not host or any(c.isspace() or c in "/@?#" for c in host):
+        raise InvalidSetting(where, "server", "host", f"= {host!r} is not a host name or address")
+    for section, key in _POSITIVE:
         if not getattr(getattr(settings, section), key) > 0:
-            raise ConfigError(f"{where}: [{section}] {key} must be more than 0")
+            raise InvalidSetting(where, section, key, "must be more than 0")
+    for section, key in _NOT_NEGATIVE:
+        if getattr(getattr(settings, section), key) < 0:
+            raise InvalidSetting(where, section, key, "must be 0 or more")
+    formats = settings.files.formats
+    unknown = [fmt for fmt in formats if fmt not in FILE_FORMATS]
+    if unknown or not formats:
+        raise InvalidSetting(
+            where, "files", "formats",
+            f"must name at least one of {', '.join(FILE_FORMATS)}"
+            + (f" (not {', '.join(map(repr, unknown))})" if unknown else ""),
+        )
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

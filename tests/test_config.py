@@ -15,6 +15,12 @@ from capswriter.errors import ConfigError
     ("[client]\nhold_threshold_s = 0\n", "hold_threshold_s must be more than 0"),
     ("[client]\nhold_threshold_s = \"0.3s\"\n", "hold_threshold_s: '0.3s' is not a valid float"),
     ("[server]\nnot_a_setting = 1\n", "unknown setting 'not_a_setting'"),
+    ("[client]\nhotkey = \"capslock\"\n", "hotkey = 'capslock' is not a key push-to-talk"),
+    ("[client]\nui_language = \"fr\"\n", "ui_language = 'fr' is not one of auto, en, zh_CN"),
+    ("[client]\nhistory_keep_days = -1\n", "history_keep_days must be 0 or more"),
+    ("[server]\nhost = \"my server\"\n", "host = 'my server' is not a host name"),
+    ("[files]\nformats = []\n", "formats must name at least one of txt"),
+    ("[files]\nformats = [\"doc\"]\n", "(not 'doc')"),
 ])
 def test_a_value_that_cannot_work_is_named_with_its_file(tmp_path, toml, named) -> None:
     path = tmp_path / "config.toml"

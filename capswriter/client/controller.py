@@ -24,6 +24,7 @@ from capswriter.client.link import Health, ServerLink, launch_server, server_out
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder
 from capswriter.config import Settings, cache_dir, is_loopback
+from capswriter.keys import key_label
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,7 @@ class ClientController(QObject):
 
     def startup(self) -> None:
         """Begin watching the server (launching one if none answers) and open the microphone."""
+        self.prune_history()
         self._monitor = threading.Thread(target=self._watch_server, name="health", daemon=True)
         self._monitor.start()
         if self.settings.client.keep_stream_open:
@@ -209,7 +211,7 @@ class ClientController(QObject):
 
     def status_text(self) -> str:
         return STATE_TEXT[self.state].format(
-            key=self.settings.client.hotkey.replace("_", " ").title(),
+            key=key_label(self.settings.client.hotkey),
             detail=self.health.detail or "nothing answers",
         )
 
@@ -320,6 +322,7 @@ class ClientController(QObject):
     def apply_settings(self) -> None:
         """Settings were saved in place: give the microphone and file jobs their new values."""
         client = self.settings.client
+        self.prune_history()
         self.files.formats = list(self.settings.files.formats)
         self.files.language = self.settings.asr.language
         if self.flow.phase is not DictationPhase.IDLE:
@@ -332,6 +335,12 @@ class ClientController(QObject):
         )
         if changed and client.keep_stream_open:
             self._open_microphone()
+
+    def prune_history(self) -> None:
+        """Delete history past the retention the settings ask for."""
+        client = self.settings.client
+        if self.history.prune(client.history_keep_days, client.history_keep_entries):
+            self.history_changed.emit()
 
     def _open_microphone(self) -> None:
         try:

@@ -131,7 +131,7 @@ class FileJobs:
         job.state, job.fraction, job.text = JobState.DONE, 1.0, result.text
         self.history.add(
             "file", result.text, duration_s=result.audio_seconds, latency_s=wall,
-            source=str(job.path),
+            source=str(job.path), outputs=job.outputs,
         )
         self.on_history()
         self.on_update(job)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,8 @@ CREATE TABLE IF NOT EXISTS entries (
     status TEXT NOT NULL DEFAULT 'done',
     error TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL DEFAULT '',
-    audio BLOB
+    audio BLOB,
+    outputs TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entries_created ON entries(created);
 CREATE INDEX IF NOT EXISTS entries_status ON entries(status);
@@ -51,10 +53,13 @@ class Entry:
     error: str
     source: str
     has_audio: bool
+    # The transcripts a file job wrote (txt, srt, …), in the order of the formats.
+    outputs: tuple[Path, ...] = ()
 
 
 _COLUMNS = (
-    "id, created, kind, text, duration_s, latency_s, status, error, source, audio IS NOT NULL"
+    "id, created, kind, text, duration_s, latency_s, status, error, source, audio IS NOT NULL,"
+    " outputs"
 )
 
 
@@ -73,6 +78,9 @@ class History:
         # WAL lets the History window read while a dictation is being written.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
+        if "outputs" not in columns:  # a database from before file entries kept their outputs
+            self._db.execute("ALTER TABLE entries ADD COLUMN outputs TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -89,6 +97,7 @@ class History:
         source: str = "",
         audio: np.ndarray | None = None,
         created: float | None = None,
+        outputs: Sequence[Path] = (),
     ) -> int:
         """Record one dictation or file job; ``audio`` is 16 kHz mono float32 or int16."""
         if kind not in KINDS:
@@ -98,11 +107,11 @@ class History:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO entries (created, kind, text, duration_s, latency_s, status, error,"
-                " source, audio) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " source, audio, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time() if created is None else created,
                     kind, text, duration_s, latency_s, status, error, source,
-                    _pcm_bytes(audio),
+                    _pcm_bytes(audio), "\n".join(str(p) for p in outputs),
                 ),
             )
             return int(cur.lastrowid)
@@ -125,6 +134,33 @@ class History:
     def drop_audio(self, entry_id: int) -> None:
         with self._lock:
             self._db.execute("UPDATE entries SET audio = NULL WHERE id = ?", (entry_id,))
+
+    def delete(self, entry_ids: Iterable[int]) -> int:
+        """Remove entries (their text and any kept audio); returns how many there were."""
+        ids = [(int(i),) for i in entry_ids]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.executemany("DELETE FROM entries WHERE id = ?", ids)
+            return self._db.total_changes - before
+
+    def prune(self, keep_days: int = 0, keep_entries: int = 0, now: float | None = None) -> int:
+        """Delete entries older than ``keep_days`` or beyond the newest ``keep_entries`` (0 keeps
+        all); dictations still waiting for the server are kept. Returns how many went."""
+        now = time.time() if now is None else now
+        with self._lock:
+            before = self._db.total_changes
+            if keep_days > 0:
+                self._db.execute(
+                    "DELETE FROM entries WHERE status != 'pending' AND created < ?",
+                    (now - keep_days * 86400.0,),
+                )
+            if keep_entries > 0:
+                self._db.execute(
+                    "DELETE FROM entries WHERE status != 'pending' AND id NOT IN"
+                    " (SELECT id FROM entries ORDER BY created DESC, id DESC LIMIT ?)",
+                    (keep_entries,),
+                )
+            return self._db.total_changes - before
 
     def get(self, entry_id: int) -> Entry | None:
         rows = self._select("WHERE id = ?", (entry_id,))
@@ -161,6 +197,7 @@ class History:
             Entry(
                 id=r[0], created=r[1], kind=r[2], text=r[3], duration_s=r[4], latency_s=r[5],
                 status=r[6], error=r[7], source=r[8], has_audio=bool(r[9]),
+                outputs=tuple(Path(p) for p in r[10].split("\n") if p),
             )
             for r in rows
         ]

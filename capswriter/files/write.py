@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from capswriter.asr.result import Segment
-from capswriter.config import data_dir
+from capswriter.config import FILE_FORMATS, data_dir
 from capswriter.errors import ConfigError
 
 if TYPE_CHECKING:
     from capswriter.files.pipeline import FileTranscript
 
-FORMATS = ("txt", "srt", "vtt", "json")
+FORMATS = FILE_FORMATS
 # How many written files are remembered as ours (the oldest are forgotten first).
 REMEMBERED_OUTPUTS = 5000
 
