@@ -1,16 +1,20 @@
-"""Search the history, copy an entry, or paste it again into the focused window."""
+"""Search the history, copy an entry, paste it again into the focused window, open the
+transcripts of a file, or delete entries."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -19,74 +23,201 @@ from PySide6.QtWidgets import (
 )
 
 from capswriter.client.history import Entry, History
+from capswriter.client.i18n import translate
 
-COLUMNS = ("Time", "Kind", "Text", "Seconds", "Latency", "Status")
+COLUMNS = (
+    QT_TRANSLATE_NOOP("HistoryWindow", "When"),
+    QT_TRANSLATE_NOOP("HistoryWindow", "From"),
+    QT_TRANSLATE_NOOP("HistoryWindow", "Text"),
+    QT_TRANSLATE_NOOP("HistoryWindow", "Length"),
+    QT_TRANSLATE_NOOP("HistoryWindow", "Status"),
+)
+TEXT_COLUMN = 2
+# Longer texts are cut in the table (the full text is the cell's tooltip, and Copy copies it).
+SHOWN_CHARS = 400
+STATUS_WORDS = {
+    "done": QT_TRANSLATE_NOOP("HistoryWindow", "Done"),
+    "pending": QT_TRANSLATE_NOOP("HistoryWindow", "Waiting for the server"),
+    "failed": QT_TRANSLATE_NOOP("HistoryWindow", "Failed"),
+}
+
+
+def _tr(text: str) -> str:
+    return translate("HistoryWindow", text)
+
+
+def _opener(path: Path) -> None:
+    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 def row_values(entry: Entry) -> tuple[str, ...]:
-    latency = f"{entry.latency_s:.2f}" if entry.latency_s is not None else ""
-    status = entry.status + (f": {entry.error}" if entry.error else "")
-    text = entry.text or (entry.source if entry.kind == "file" else "")
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created))
-    return (when, entry.kind, text, f"{entry.duration_s:.1f}", latency, status)
+    """The cells of an entry, in words: where it came from, its text, how long, how it went."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created))
+    if entry.kind == "file":
+        origin = Path(entry.source).name
+    else:
+        origin = _tr("Dictation") + (f" → {entry.source}" if entry.source else "")
+    text = entry.text if len(entry.text) <= SHOWN_CHARS else entry.text[:SHOWN_CHARS] + "…"
+    length = f"{entry.duration_s:.1f} s" if entry.duration_s else ""
+    status = _tr(STATUS_WORDS.get(entry.status, entry.status))
+    if entry.error:
+        status += f": {entry.error}"
+    return (when, origin, text, length, status)
+
+
+def row_tooltips(entry: Entry) -> tuple[str, ...]:
+    took = (_tr("Text ready {seconds:.2f} s after the key was released").format(
+        seconds=entry.latency_s) if entry.kind == "dictation" and entry.latency_s is not None
+        else "")
+    outputs = "\n".join(str(p) for p in entry.outputs)
+    return ("", entry.source if entry.kind == "file" else "", entry.text, took,
+            (entry.error or "") + ("\n" + outputs if outputs else ""))
 
 
 class HistoryWindow(QWidget):
-    def __init__(self, history: History, repaste: Callable[[int], object]) -> None:
+    def __init__(
+        self,
+        history: History,
+        repaste: Callable[[int], object],
+        open_path: Callable[[Path], None] = _opener,
+        confirm_delete: Callable[[int], bool] | None = None,
+    ) -> None:
         super().__init__()
         self.history = history
         self.repaste = repaste
-        self.setWindowTitle("CapsWriter: history")
+        self.open_path = open_path
+        self.confirm_delete = confirm_delete or self._ask_delete
+        self.setWindowTitle(self.tr("CapsWriter: history"))
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search text or file name")
+        self.search.setPlaceholderText(self.tr("Search text or file name"))
+        self.search.setClearButtonEnabled(True)
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setHorizontalHeaderLabels([_tr(c) for c in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.copy_button = QPushButton("Copy")
-        self.repaste_button = QPushButton("Paste again")
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # The text takes the room that is left and wraps in it, so it is never cut at the edge.
+        header.setSectionResizeMode(TEXT_COLUMN, QHeaderView.ResizeMode.Stretch)
+        self.copy_button = QPushButton(self.tr("Copy"))
+        self.repaste_button = QPushButton(self.tr("Paste again"))
+        self.open_button = QPushButton(self.tr("Open transcript"))
+        self.folder_button = QPushButton(self.tr("Show in folder"))
+        self.delete_button = QPushButton(self.tr("Delete"))
         buttons = QHBoxLayout()
+        buttons.addWidget(self.delete_button)
         buttons.addStretch(1)
-        buttons.addWidget(self.copy_button)
-        buttons.addWidget(self.repaste_button)
+        for button in (self.open_button, self.folder_button, self.copy_button,
+                       self.repaste_button):
+            buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
-        self.resize(720, 420)
+        self.resize(820, 460)
         # Searching on every keystroke would query SQLite per character; wait for a pause.
         self._debounce = QTimer(self, singleShot=True, interval=150)
         self._debounce.timeout.connect(self.refresh)
         self.search.textChanged.connect(lambda _text: self._debounce.start())
         self.copy_button.clicked.connect(self.copy_selected)
         self.repaste_button.clicked.connect(self.repaste_selected)
+        self.open_button.clicked.connect(self.open_selected)
+        self.folder_button.clicked.connect(self.show_selected_folder)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.table.itemSelectionChanged.connect(self.update_actions)
+        self.table.doubleClicked.connect(lambda _index: self.open_selected())
         self.entries: list[Entry] = []
         self.refresh()
 
     def refresh(self) -> None:
+        chosen = {e.id for e in self.selected_entries()}
         query = self.search.text().strip()
         self.entries = self.history.search(query) if query else self.history.recent()
+        self.table.clearSelection()
         self.table.setRowCount(len(self.entries))
         for row, entry in enumerate(self.entries):
-            for column, value in enumerate(row_values(entry)):
+            cells = zip(row_values(entry), row_tooltips(entry), strict=True)
+            for column, (value, tip) in enumerate(cells):
                 item = QTableWidgetItem(value)
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
+                if tip:
+                    item.setToolTip(tip)
                 self.table.setItem(row, column, item)
+            if entry.id in chosen:
+                self.table.selectRow(row)
+        self.table.resizeRowsToContents()
+        self.update_actions()
+
+    # ---- selection and what it allows ------------------------------------------------------
+
+    def selected_entries(self) -> list[Entry]:
+        model = self.table.selectionModel()
+        rows = sorted(index.row() for index in model.selectedRows()) if model else []
+        return [self.entries[row] for row in rows if row < len(self.entries)]
 
     def selected(self) -> Entry | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.entries[rows[0].row()] if rows else None
+        """The one entry selected, or None when none or several are."""
+        chosen = self.selected_entries()
+        return chosen[0] if len(chosen) == 1 else None
+
+    def transcript_of(self, entry: Entry | None) -> Path | None:
+        """The file entry's transcript to open: its text file first, else the first it wrote."""
+        if entry is None:
+            return None
+        existing = [p for p in entry.outputs if p.is_file()]
+        for path in existing:
+            if path.suffix == ".txt":
+                return path
+        return existing[0] if existing else None
+
+    def update_actions(self) -> None:
+        chosen = self.selected_entries()
+        one = chosen[0] if len(chosen) == 1 else None
+        self.copy_button.setEnabled(any(e.text for e in chosen))
+        self.repaste_button.setEnabled(one is not None and bool(one.text))
+        self.open_button.setEnabled(self.transcript_of(one) is not None)
+        self.folder_button.setEnabled(one is not None and one.kind == "file"
+                                      and Path(one.source).parent.is_dir())
+        self.delete_button.setEnabled(bool(chosen))
+
+    # ---- actions -----------------------------------------------------------------------------
 
     def copy_selected(self) -> None:
-        entry = self.selected()
-        if entry is not None:
-            QGuiApplication.clipboard().setText(entry.text)
+        texts = [e.text for e in self.selected_entries() if e.text]
+        if texts:
+            QGuiApplication.clipboard().setText("\n".join(texts))
 
     def repaste_selected(self) -> None:
         entry = self.selected()
-        if entry is not None:
+        if entry is not None and entry.text:
             # Hide first so the window that had focus before gets it back and receives the text.
             self.hide()
             QTimer.singleShot(300, lambda: self.repaste(entry.id))
+
+    def open_selected(self) -> None:
+        path = self.transcript_of(self.selected())
+        if path is not None:
+            self.open_path(path)
+
+    def show_selected_folder(self) -> None:
+        entry = self.selected()
+        if entry is not None and entry.kind == "file":
+            self.open_path(Path(entry.source).parent)
+
+    def delete_selected(self) -> None:
+        chosen = self.selected_entries()
+        if chosen and self.confirm_delete(len(chosen)):
+            self.history.delete(e.id for e in chosen)
+            self.refresh()
+
+    def _ask_delete(self, count: int) -> bool:
+        answer = QMessageBox.question(
+            self, self.tr("Delete from history"),
+            self.tr("Delete %n entries from the history? Their text and audio are removed; "
+                    "transcript files stay where they are.", "", count),
+        )
+        return answer == QMessageBox.StandardButton.Yes

@@ -87,3 +87,55 @@ def test_concurrent_writers_lose_nothing(history):
     for t in threads:
         t.join()
     assert len(history.recent(limit=1000)) == 200
+
+
+def test_deleted_entries_are_gone_with_their_audio(history):
+    keep = history.add("dictation", "keep me", created=1.0)
+    drop = history.add("dictation", "drop me", created=2.0, audio=np.zeros(1600, np.float32))
+    other = history.add("file", "x", source="/tmp/x.wav", created=3.0)
+    assert history.delete([drop, other]) == 2
+    assert [e.id for e in history.recent()] == [keep]
+    assert history.audio(drop) is None
+    assert history.delete([drop]) == 0
+
+
+def test_retention_keeps_recent_days_and_the_newest_entries_but_never_pending(history):
+    day = 86400.0
+    now = 100 * day
+    old = history.add("dictation", "old", created=now - 40 * day)
+    waiting = history.add("dictation", status="pending", created=now - 90 * day,
+                          audio=np.zeros(1600, np.float32))
+    recent = [history.add("dictation", f"r{i}", created=now - i * day) for i in range(5)]
+    assert history.prune(keep_days=0, keep_entries=0, now=now) == 0  # 0 keeps everything
+    assert history.prune(keep_days=30, now=now) == 1
+    assert history.get(old) is None and history.get(waiting) is not None
+    assert history.prune(keep_entries=3, now=now) == 2
+    assert {e.id for e in history.recent()} == {*recent[:3], waiting}
+
+
+def test_file_entries_keep_the_paths_of_their_transcripts(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    history = History(path)
+    outputs = [tmp_path / "talk.txt", tmp_path / "talk.srt"]
+    entry_id = history.add("file", "words", source=str(tmp_path / "talk.mp3"), outputs=outputs)
+    history.close()
+    assert History(path).get(entry_id).outputs == tuple(outputs)
+
+
+def test_a_database_from_before_outputs_were_kept_gains_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE entries (id INTEGER PRIMARY KEY, created REAL NOT NULL, kind TEXT NOT NULL,"
+        " text TEXT NOT NULL DEFAULT '', duration_s REAL NOT NULL DEFAULT 0, latency_s REAL,"
+        " status TEXT NOT NULL DEFAULT 'done', error TEXT NOT NULL DEFAULT '',"
+        " source TEXT NOT NULL DEFAULT '', audio BLOB);"
+        "INSERT INTO entries (created, kind, text) VALUES (1.0, 'dictation', 'from before');"
+    )
+    db.commit()
+    db.close()
+    history = History(path)
+    assert [(e.text, e.outputs) for e in history.recent()] == [("from before", ())]
+    history.close()
