@@ -8,12 +8,13 @@ import warnings
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from capswriter.client.app import ClientApp
 from capswriter.client.controller import ClientController, TrayState
-from capswriter.client.drop_window import DropWindow
+from capswriter.client.drop_window import DRAG_STYLE, DropWindow
+from capswriter.client.file_jobs import FileJob, JobState
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
 from capswriter.config import Settings
@@ -21,8 +22,8 @@ from capswriter.config import Settings
 from .speech import AUDIO
 
 
-def drop(window: DropWindow, paths: list[Path]) -> bool:
-    """Drag ``paths`` over the window and release; returns whether the drag was welcome."""
+def drag_over(window: DropWindow, paths: list[Path]) -> tuple[bool, QMimeData]:
+    """Hold ``paths`` over the window; returns whether the drag was welcome, and its data."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     with warnings.catch_warnings():
@@ -32,12 +33,18 @@ def drop(window: DropWindow, paths: list[Path]) -> bool:
             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
         )
     QApplication.sendEvent(window, enter)
+    return enter.isAccepted(), mime
+
+
+def drop(window: DropWindow, paths: list[Path]) -> bool:
+    """Drag ``paths`` over the window and release; returns whether the drag was welcome."""
+    welcome, mime = drag_over(window, paths)
     event = QDropEvent(
         QPointF(10, 10), Qt.DropAction.CopyAction, mime,
         Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(window, event)
-    return enter.isAccepted()
+    return welcome
 
 
 def test_drop_window_accepts_local_files_only(qtbot, tmp_path):
@@ -52,6 +59,55 @@ def test_drop_window_accepts_local_files_only(qtbot, tmp_path):
     assert got == []
     assert drop(window, [audio, tmp_path / "missing.wav"])
     assert got == [[audio]]
+
+
+def test_the_zone_lights_up_while_files_are_held_over_it(qtbot, tmp_path):
+    window = DropWindow()
+    qtbot.addWidget(window)
+    window.show()
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"RIFF")
+    idle_style, idle_text = window.hint.styleSheet(), window.hint.text()
+    assert not drag_over(window, [tmp_path])[0]  # a folder is not welcome: no highlight
+    assert not window.dragging and window.hint.styleSheet() == idle_style
+    assert drag_over(window, [audio])[0]
+    assert window.dragging and window.hint.styleSheet() == DRAG_STYLE
+    assert window.hint.text() == "Release to transcribe"
+    QApplication.sendEvent(window, QDragLeaveEvent())
+    assert not window.dragging
+    assert (window.hint.styleSheet(), window.hint.text()) == (idle_style, idle_text)
+    drop(window, [audio])
+    assert not window.dragging  # a drop ends the highlight too
+
+
+def test_each_file_shows_its_percentage_and_a_failure_in_full(qtbot, tmp_path):
+    window = DropWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    running = FileJob(tmp_path / "talk.mp3", state=JobState.RUNNING, fraction=0.42)
+    window.show_job(running)
+    row = window.job_row(running)
+    assert row.progress.value() == 42 and row.progress.text() == "42%"
+    assert row.status.text() == "talk.mp3: 42%"
+    running.fraction = 0.875
+    window.show_job(running)
+    assert row.progress.text() == "88%" and window.job_lines() == ["talk.mp3: 88%"]
+    reason = ("the server refused the file: the audio could not be decoded (ffmpeg: invalid "
+              "data found when processing input; moov atom not found) — try converting it")
+    failed = FileJob(tmp_path / "broken recording from the meeting.m4a", state=JobState.FAILED,
+                     error=reason)
+    window.show_job(failed)
+    failed_row = window.job_row(failed)
+    assert failed_row.status.text().endswith(reason)  # the whole reason, not cut
+    assert reason in failed_row.status.toolTip()
+    assert failed_row.status.wordWrap() and failed_row.progress.isHidden()
+    # The row is as tall as the wrapped text needs, and no wider than the list.
+    item = window.jobs.item(1)
+    width = window.jobs.viewport().width()
+    assert item.sizeHint().width() <= width
+    assert item.sizeHint().height() >= failed_row.status.heightForWidth(width - 12)
+    assert failed_row.status.heightForWidth(width - 12) > 2 * row.status.sizeHint().height()
 
 
 def test_dropped_files_are_transcribed_with_outputs_beside_them(
