@@ -21,9 +21,10 @@ from capswriter.client.dictation import Notice
 from capswriter.client.drop_window import DropWindow
 from capswriter.client.history_window import HistoryWindow
 from capswriter.client.hotkey import HotkeyListener
+from capswriter.client.i18n import translate, use_language
 from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.single_instance import InstanceServer, forward_files
-from capswriter.client.tray import MenuHandlers, make_status_view
+from capswriter.client.tray import MenuHandlers, make_status_view, retranslate_menu
 from capswriter.config import Settings
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,10 @@ class ClientApp:
         except Exception as exc:  # no X display, no accessibility permission, unknown key
             self.hotkey = None
             self.controller.notice.emit(Notice(
-                "Push-to-talk unavailable", f"{exc}. Files can still be transcribed.", "error"
+                translate("Notices", "Push-to-talk unavailable"),
+                translate("Notices", "{reason}. Files can still be transcribed.").format(
+                    reason=exc),
+                "error",
             ))
 
     # ---- menu entries --------------------------------------------------------------------
@@ -95,9 +99,10 @@ class ClientApp:
 
     def choose_files(self) -> None:
         names, _ = QFileDialog.getOpenFileNames(
-            None, "Transcribe files", str(Path.home()),
-            "Audio and video (*.wav *.mp3 *.m4a *.flac *.ogg *.opus *.aac *.wma *.mp4 *.mkv "
-            "*.mov *.webm *.avi);;All files (*)",
+            None, translate("Tray", "Transcribe files"), str(Path.home()),
+            translate("Tray", "Audio and video")
+            + " (*.wav *.mp3 *.m4a *.flac *.ogg *.opus *.aac *.wma *.mp4 *.mkv *.mov *.webm *.avi)"
+            + ";;" + translate("Tray", "All files") + " (*)",
         )
         self.transcribe([Path(n) for n in names])
 
@@ -126,6 +131,7 @@ class ClientApp:
         moved = (new.server.host, new.server.port) != (
             self.settings.server.host, self.settings.server.port
         )
+        relabel = new.client.ui_language != self.settings.client.ui_language
         for section in ("asr", "server", "client", "files"):
             target, source = getattr(self.settings, section), getattr(new, section)
             for f in dataclasses.fields(source):
@@ -133,10 +139,24 @@ class ClientApp:
         self.controller.apply_settings()
         if self.use_hotkey:
             self.start_hotkey()
+        if relabel:
+            self.use_language(new.client.ui_language)
         if moved:
             self.controller.notice.emit(Notice(
-                "Settings saved", "The new server address is used after a restart."
+                translate("Notices", "Settings saved"),
+                translate("Notices", "The new server address is used after a restart."),
             ))
+
+    def use_language(self, choice: str) -> None:
+        """Menus and windows in the chosen interface language from now on."""
+        use_language(choice)
+        retranslate_menu(self.view.menu)
+        # Windows are built in one language; hidden ones are built again when next opened.
+        for name in ("drop_window", "history_window"):
+            window = getattr(self, name)
+            if window is not None and not window.isVisible():
+                window.deleteLater()
+                setattr(self, name, None)
 
     def open_logs(self) -> None:
         folder = self.controller.log_path()
@@ -172,6 +192,7 @@ def run_client(settings: Settings, files: list[Path]) -> int:
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setApplicationName("CapsWriter")
     qapp.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive
+    use_language(settings.client.ui_language)
     # Claim the instance name before anything slow, so two launches at once make one client.
     instance = InstanceServer()
     handed_over = forward_files(files, name=instance.name)

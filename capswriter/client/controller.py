@@ -15,11 +15,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 
 from capswriter.client.dictation import DictationFlow, DictationOutcome, DictationPhase, Notice
 from capswriter.client.file_jobs import FileJob, FileJobs
 from capswriter.client.history import History
+from capswriter.client.i18n import translate
 from capswriter.client.link import Health, ServerLink, launch_server, server_output_path
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder
@@ -72,13 +73,13 @@ SERVER_TOPIC = "server"
 REFUSED_MAX_BACKOFF_S = 300.0
 
 STATE_TEXT = {
-    TrayState.STARTING: "Starting the recognition server…",
-    TrayState.LOADING: "Loading the speech model…",
-    TrayState.READY: "Ready: hold {key} to dictate",
-    TrayState.RECORDING: "Listening…",
-    TrayState.TRANSCRIBING: "Transcribing…",
-    TrayState.BUSY: "Transcribing files…",
-    TrayState.ERROR: "No recognition server: {detail}",
+    TrayState.STARTING: QT_TRANSLATE_NOOP("Status", "Starting the recognition server…"),
+    TrayState.LOADING: QT_TRANSLATE_NOOP("Status", "Loading the speech model…"),
+    TrayState.READY: QT_TRANSLATE_NOOP("Status", "Ready: hold {key} to dictate"),
+    TrayState.RECORDING: QT_TRANSLATE_NOOP("Status", "Listening…"),
+    TrayState.TRANSCRIBING: QT_TRANSLATE_NOOP("Status", "Transcribing…"),
+    TrayState.BUSY: QT_TRANSLATE_NOOP("Status", "Transcribing files…"),
+    TrayState.ERROR: QT_TRANSLATE_NOOP("Status", "No recognition server: {detail}"),
 }
 
 
@@ -132,7 +133,8 @@ class ClientController(QObject):
             device=settings.client.input_device or None,
             keep_open=settings.client.keep_stream_open,
             idle_minutes=settings.client.stream_idle_minutes,
-            on_error=lambda message: self._notice(Notice("Microphone lost", message, "error")),
+            on_error=lambda message: self._notice(Notice(
+                translate("Notices", "Microphone lost"), message, "error")),
         )
         self.post = PostProcessor(settings)
         self.output = TextOutput(settings)
@@ -206,13 +208,17 @@ class ClientController(QObject):
     def _deliver_again(self, text: str) -> bool:
         result = self.output.deliver(text)
         if not result.delivered:
-            self._notice(Notice("Text not inserted", f"{result.reason}. It is on the clipboard."))
+            self._notice(Notice(
+                translate("Notices", "Text not inserted"),
+                translate("Notices", "{reason}. It is on the clipboard.").format(
+                    reason=result.reason),
+            ))
         return result.delivered
 
     def status_text(self) -> str:
-        return STATE_TEXT[self.state].format(
-            key=key_label(self.settings.client.hotkey),
-            detail=self.health.detail or "nothing answers",
+        return translate("Status", STATE_TEXT[self.state]).format(
+            key=translate("Keys", key_label(self.settings.client.hotkey)),
+            detail=self.health.detail or translate("Status", "nothing answers"),
         )
 
     def log_path(self) -> Path:
@@ -235,7 +241,8 @@ class ClientController(QObject):
         self.connection = connection
         if became_ready and self._server_trouble:
             self._server_trouble = False
-            self._notice(Notice("The recognition server is back", "Dictation works again.",
+            self._notice(Notice(translate("Notices", "The recognition server is back"),
+                                translate("Notices", "Dictation works again."),
                                 topic=SERVER_TOPIC))
         self._update()
         # Kept dictations go again when the server is back, and now and then while it is up:
@@ -272,7 +279,7 @@ class ClientController(QObject):
         if process is not None and process.poll() is not None:
             # The server we started is gone: say why and start it again with back-off.
             self.server_process = None
-            self._notice(Notice("The recognition server stopped",
+            self._notice(Notice(translate("Notices", "The recognition server stopped"),
                                 self._why_server_stopped(process.returncode), "error",
                                 topic=SERVER_TOPIC))
             self._server_trouble = True
@@ -301,12 +308,14 @@ class ClientController(QObject):
                    if line.startswith(("error:", "capswriter server:"))
                    or " ERROR " in line or " CRITICAL " in line]
         if returncode is not None and returncode < 0:
-            return f"It was stopped by signal {-returncode}; it is being started again."
+            return translate("Notices", "It was stopped by signal {signal}; it is being "
+                             "started again.").format(signal=-returncode)
         if reasons:
             return reasons[-1][-300:]
         if returncode == 2:
-            return "It refused to start; see the server log (Open logs)."
-        return f"It exited with code {returncode}; it is being started again."
+            return translate("Notices", "It refused to start; see the server log (Open logs).")
+        return translate("Notices", "It exited with code {code}; it is being started "
+                         "again.").format(code=returncode)
 
     def _maybe_launch_server(self) -> None:
         # Only a server on this machine is ours to start.
@@ -317,7 +326,8 @@ class ClientController(QObject):
         try:
             self.server_process = launch_server(self.settings, logs / "server.log")
         except OSError as exc:
-            self._notice(Notice("Could not start the server", str(exc), "error"))
+            self._notice(Notice(translate("Notices", "Could not start the server"), str(exc),
+                                "error"))
 
     def apply_settings(self) -> None:
         """Settings were saved in place: give the microphone and file jobs their new values."""
@@ -327,8 +337,9 @@ class ClientController(QObject):
         self.files.language = self.settings.asr.language
         if self.flow.phase is not DictationPhase.IDLE:
             # Never pull the microphone away mid-dictation; the next save or launch applies it.
-            self._notice(Notice("Settings saved",
-                                "Microphone changes apply after the current dictation."))
+            self._notice(Notice(translate("Notices", "Settings saved"),
+                                translate("Notices", "Microphone changes apply after the "
+                                          "current dictation.")))
             return
         changed = self.recorder.reconfigure(
             client.input_device or None, client.keep_stream_open, client.stream_idle_minutes
@@ -346,7 +357,8 @@ class ClientController(QObject):
         try:
             self.recorder.open()
         except Exception as exc:
-            self._notice(Notice("Microphone unavailable", str(exc), "error"))
+            self._notice(Notice(translate("Notices", "Microphone unavailable"), str(exc),
+                                "error"))
 
     def _file_update(self, job: FileJob) -> None:
         self.file_job_changed.emit(job)

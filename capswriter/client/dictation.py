@@ -22,6 +22,7 @@ import numpy as np
 from capswriter.audio import SAMPLE_RATE
 from capswriter.client.history import History
 from capswriter.client.hotkey import Action
+from capswriter.client.i18n import translate
 from capswriter.client.link import DictationStream, ServerLink
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder, RecorderError
@@ -137,7 +138,8 @@ class DictationFlow:
             self._armed = True
         except RecorderError as exc:
             self._armed = False
-            self.on_notice(Notice("Microphone unavailable", str(exc), "error"))
+            self.on_notice(Notice(translate("Notices", "Microphone unavailable"), str(exc),
+                                  "error"))
 
     def _start(self) -> None:
         if not self._armed:
@@ -161,7 +163,7 @@ class DictationFlow:
             audio = self.recorder.stop()
         except RecorderError as exc:
             audio = np.zeros(0, np.float32)
-            self.on_notice(Notice("Recording failed", str(exc), "error"))
+            self.on_notice(Notice(translate("Notices", "Recording failed"), str(exc), "error"))
         stream, self._stream = self._stream, None
         with self._lock:
             self._transcribing += 1
@@ -196,8 +198,10 @@ class DictationFlow:
                                             error=str(exc), audio=audio)
                 self.on_history()
                 self.on_notice(Notice(
-                    "Dictation could not be transcribed",
-                    f"The server refused this audio ({exc}). It is kept in History.", "error",
+                    translate("Notices", "Dictation could not be transcribed"),
+                    translate("Notices", "The server refused this audio ({reason}). "
+                              "It is kept in History.").format(reason=exc),
+                    "error",
                 ))
                 return DictationOutcome(entry_id, "", False, time.monotonic() - released)
             entry_id = self.history.add(
@@ -205,9 +209,10 @@ class DictationFlow:
             )
             self.on_history()
             self.on_notice(Notice(
-                "Dictation kept for later",
-                f"The server could not transcribe it ({exc}). The {seconds:.1f} s of audio are "
-                "in History and will be transcribed when the server is back.",
+                translate("Notices", "Dictation kept for later"),
+                translate("Notices", "The server could not transcribe it ({reason}). The "
+                          "{seconds:.1f} s of audio are in History and will be transcribed "
+                          "when the server is back.").format(reason=exc, seconds=seconds),
                 "warning",
             ))
             return DictationOutcome(entry_id, "", False, time.monotonic() - released)
@@ -224,8 +229,9 @@ class DictationFlow:
         self.on_history()
         if not delivered.delivered:
             self.on_notice(Notice(
-                "Text not inserted",
-                f"{delivered.reason}. The text is on the clipboard and in History: {text[:80]}",
+                translate("Notices", "Text not inserted"),
+                translate("Notices", "{reason}. The text is on the clipboard and in History: "
+                          "{text}").format(reason=delivered.reason, text=text[:80]),
                 "warning",
             ))
         return DictationOutcome(entry_id, text, delivered.delivered, latency)
@@ -251,7 +257,8 @@ class DictationFlow:
             if not self.settings.client.save_audio:
                 self.history.drop_audio(entry.id)
             done += 1
-            self.on_notice(Notice("Kept dictation transcribed", text or "(no speech)", "info"))
+            self.on_notice(Notice(translate("Notices", "Kept dictation transcribed"),
+                                  text or translate("Notices", "(no speech)"), "info"))
         if done:
             self.on_history()
         return done

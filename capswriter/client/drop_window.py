@@ -45,15 +45,15 @@ def describe(job: FileJob) -> str:
     name = job.path.name
     if job.state is JobState.QUEUED:
         if job.queue_position:
-            return _tr("{name}: waiting (position {position})").format(
+            return translate("DropWindow", "{name}: waiting (position {position})").format(
                 name=name, position=job.queue_position)
-        return _tr("{name}: waiting").format(name=name)
+        return translate("DropWindow", "{name}: waiting").format(name=name)
     if job.state is JobState.RUNNING:
         return f"{name}: {job.fraction:.0%}"
     if job.state is JobState.DONE:
-        return _tr("{name}: done → {formats}").format(
+        return translate("DropWindow", "{name}: done → {formats}").format(
             name=name, formats=", ".join(p.suffix[1:] for p in job.outputs))
-    return _tr("{name}: failed: {reason}").format(name=name, reason=job.error)
+    return translate("DropWindow", "{name}: failed: {reason}").format(name=name, reason=job.error)
 
 
 class JobRow(QWidget):

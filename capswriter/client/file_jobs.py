@@ -15,6 +15,7 @@ from pathlib import Path
 from capswriter.asr.result import Segment
 from capswriter.client.dictation import Notice
 from capswriter.client.history import History
+from capswriter.client.i18n import translate
 from capswriter.client.link import ServerLink
 from capswriter.files.pipeline import FileTranscript
 from capswriter.files.write import sharing_a_name, write_transcript
@@ -88,7 +89,8 @@ class FileJobs:
                 self.jobs.append(job)
             jobs.append(job)
             if not job.path.is_file():
-                self._fail(job, f"{job.path} is not a file")
+                self._fail(job, translate("Notices", "{path} is not a file").format(
+                    path=job.path))
                 continue
             self.on_update(job)
             future = self.link.transcribe_file(
@@ -126,7 +128,8 @@ class FileJobs:
         try:
             job.outputs = write_transcript(transcript, self.formats, job.keep_suffix)
         except Exception as exc:
-            self._fail(job, f"transcribed, but writing the outputs failed: {exc}", text=result.text)
+            self._fail(job, translate("Notices", "transcribed, but writing the outputs failed: "
+                                      "{reason}").format(reason=exc), text=result.text)
             return
         job.state, job.fraction, job.text = JobState.DONE, 1.0, result.text
         self.history.add(
@@ -136,8 +139,9 @@ class FileJobs:
         self.on_history()
         self.on_update(job)
         self.on_notice(Notice(
-            f"Transcribed {job.path.name}",
-            "Wrote " + ", ".join(p.name for p in job.outputs),
+            translate("Notices", "Transcribed {name}").format(name=job.path.name),
+            translate("Notices", "Wrote {files}").format(
+                files=", ".join(p.name for p in job.outputs)),
             folder=str(job.path.parent),
         ))
 
@@ -146,4 +150,7 @@ class FileJobs:
         self.history.add("file", text, status="failed", error=reason, source=str(job.path))
         self.on_history()
         self.on_update(job)
-        self.on_notice(Notice(f"Could not transcribe {job.path.name}", reason, "error"))
+        self.on_notice(Notice(
+            translate("Notices", "Could not transcribe {name}").format(name=job.path.name),
+            reason, "error",
+        ))

@@ -56,7 +56,9 @@ def row_values(entry: Entry) -> tuple[str, ...]:
     if entry.kind == "file":
         origin = Path(entry.source).name
     else:
-        origin = _tr("Dictation") + (f" → {entry.source}" if entry.source else "")
+        origin = translate("HistoryWindow", "Dictation")
+        if entry.source:
+            origin += f" → {entry.source}"
     text = entry.text if len(entry.text) <= SHOWN_CHARS else entry.text[:SHOWN_CHARS] + "…"
     length = f"{entry.duration_s:.1f} s" if entry.duration_s else ""
     status = _tr(STATUS_WORDS.get(entry.status, entry.status))
@@ -66,9 +68,10 @@ def row_values(entry: Entry) -> tuple[str, ...]:
 
 
 def row_tooltips(entry: Entry) -> tuple[str, ...]:
-    took = (_tr("Text ready {seconds:.2f} s after the key was released").format(
-        seconds=entry.latency_s) if entry.kind == "dictation" and entry.latency_s is not None
-        else "")
+    took = ""
+    if entry.kind == "dictation" and entry.latency_s is not None:
+        took = translate("HistoryWindow", "Text ready {seconds:.2f} s after the key was "
+                         "released").format(seconds=entry.latency_s)
     outputs = "\n".join(str(p) for p in entry.outputs)
     return ("", entry.source if entry.kind == "file" else "", entry.text, took,
             (entry.error or "") + ("\n" + outputs if outputs else ""))

@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from capswriter.audio import to_pcm16
+from capswriter.client.i18n import translate
 from capswriter.config import CONSOLE_PROGRAM, FROZEN, Settings, url_host
 from capswriter.errors import ServerUnavailable
 from capswriter.server import protocol
@@ -133,16 +134,21 @@ class ServerLink:
         """Why the server could not be asked, in the words a user acts on (not "[Errno 111]")."""
         where = f"{self.host}:{self.port}"
         if isinstance(exc, httpx.ConnectError):
-            return f"nothing answers at {where}"
+            return translate("Link", "nothing answers at {where}").format(where=where)
         if isinstance(exc, httpx.TimeoutException):
-            return f"the server at {where} does not answer in time"
+            return translate("Link", "the server at {where} does not answer in time").format(
+                where=where)
         if isinstance(exc, httpx.HTTPStatusError):
             if exc.response.status_code in (401, 403):
-                return f"the server at {where} refuses this client: check the token in Settings"
-            return f"the server at {where} answered with an error ({exc.response.status_code})"
+                return translate("Link", "the server at {where} refuses this client: check the "
+                                 "token in Settings").format(where=where)
+            return translate("Link", "the server at {where} answered with an error "
+                             "({status})").format(where=where, status=exc.response.status_code)
         if isinstance(exc, ValueError):
-            return f"something else answers at {where}: is the port right?"
-        return f"the server at {where} cannot be reached ({type(exc).__name__})"
+            return translate("Link", "something else answers at {where}: is the port "
+                             "right?").format(where=where)
+        return translate("Link", "the server at {where} cannot be reached ({error})").format(
+            where=where, error=type(exc).__name__)
 
     def open_dictation(self, language: str = "") -> DictationStream:
         return DictationStream(self, language)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
+from capswriter.client.i18n import translate
 from capswriter.client.notices import DISPLAY_S, NoticeQueue
 from capswriter.config import ASSETS_DIR
 
@@ -50,14 +51,14 @@ class MenuHandlers:
 
 
 MENU_ENTRIES = (
-    ("Transcribe files…", "transcribe_files"),
-    ("Drop window", "drop_window"),
-    ("History", "history"),
-    ("Settings", "settings"),
-    ("Open logs", "open_logs"),
-    ("Retry connecting to the server", "retry_server"),
+    (QT_TRANSLATE_NOOP("Tray", "Transcribe files…"), "transcribe_files"),
+    (QT_TRANSLATE_NOOP("Tray", "Drop window"), "drop_window"),
+    (QT_TRANSLATE_NOOP("Tray", "History"), "history"),
+    (QT_TRANSLATE_NOOP("Tray", "Settings"), "settings"),
+    (QT_TRANSLATE_NOOP("Tray", "Open logs"), "open_logs"),
+    (QT_TRANSLATE_NOOP("Tray", "Retry connecting to the server"), "retry_server"),
     (None, None),
-    ("Quit", "quit"),
+    (QT_TRANSLATE_NOOP("Tray", "Quit"), "quit"),
 )
 
 
@@ -67,11 +68,19 @@ def build_menu(parent: QWidget | None, handlers: MenuHandlers) -> QMenu:
         if label is None:
             menu.addSeparator()
             continue
-        action = QAction(label, menu)
+        action = QAction(translate("Tray", label), menu)
         action.setObjectName(name)
         action.triggered.connect(lambda _checked=False, n=name: getattr(handlers, n)())
         menu.addAction(action)
     return menu
+
+
+def retranslate_menu(menu: QMenu) -> None:
+    """Menu entries in the interface language now in use (after it was changed)."""
+    labels = {name: label for label, name in MENU_ENTRIES if name}
+    for action in menu.actions():
+        if action.objectName() in labels:
+            action.setText(translate("Tray", labels[action.objectName()]))
 
 
 class TrayView:
@@ -115,7 +124,9 @@ class TrayView:
             "error": QSystemTrayIcon.MessageIcon.Critical,
             "warning": QSystemTrayIcon.MessageIcon.Warning,
         }.get(notice.level, QSystemTrayIcon.MessageIcon.Information)
-        message = notice.message + ("\nClick to open the folder." if notice.folder else "")
+        message = notice.message
+        if notice.folder:
+            message += "\n" + translate("Tray", "Click to open the folder.")
         self.icon.showMessage(notice.title, message, kind, int(DISPLAY_S * 1000))
         self._next_notice.start(int(DISPLAY_S * 1000))
 
@@ -136,7 +147,7 @@ class StatusWindow(QWidget):
         self.status_label.setWordWrap(True)
         self.notice_label = QLabel()
         self.notice_label.setWordWrap(True)
-        self.open_folder_button = QPushButton("Open folder")
+        self.open_folder_button = QPushButton(translate("Tray", "Open folder"))
         self.open_folder_button.hide()
         self._folder = ""
         self._open_folder: Callable[[str], None] = lambda folder: None
