@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QLocale, QTranslator
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QLocale, QTranslator
 
 from capswriter.config import ASSETS_DIR
 
@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 I18N_DIR = ASSETS_DIR / "i18n"
 # The choices of ClientSettings.ui_language, each in its own language.
-LANGUAGE_NAMES = {"auto": "Automatic (system language)", "en": "English", "zh_CN": "简体中文"}
+LANGUAGE_NAMES = {
+    "auto": QT_TRANSLATE_NOOP("SettingsDialog", "Automatic (system language)"),
+    "en": "English",
+    "zh_CN": "简体中文",
+}
 TRANSLATED = ("zh_CN",)
 
 _installed: QTranslator | None = None
@@ -41,10 +45,8 @@ def resolve(choice: str, system: QLocale | None = None) -> str:
     system = system or QLocale.system()
     # Chinese in Simplified script (mainland China, Singapore) reads zh_CN; Traditional
     # readers (zh_TW, zh_HK) are better served by English than by the wrong script.
-    if system.language() == QLocale.Language.Chinese and system.script() in (
-        QLocale.Script.SimplifiedChineseScript, QLocale.Script.AnyScript
-    ) and system.territory() not in (QLocale.Territory.Taiwan, QLocale.Territory.HongKong,
-                                     QLocale.Territory.Macau):
+    if (system.language() == QLocale.Language.Chinese
+            and system.script() == QLocale.Script.SimplifiedChineseScript):
         return "zh_CN"
     return "en"
 

@@ -1,0 +1,720 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>DropWindow</name>
+    <message>
+        <source>{name}: waiting (position {position})</source>
+        <translation>{name}：排队中（第 {position} 位）</translation>
+    </message>
+    <message>
+        <source>{name}: waiting</source>
+        <translation>{name}：排队中</translation>
+    </message>
+    <message>
+        <source>{name}: done → {formats}</source>
+        <translation>{name}：完成 → {formats}</translation>
+    </message>
+    <message>
+        <source>{name}: failed: {reason}</source>
+        <translation>{name}：失败：{reason}</translation>
+    </message>
+    <message>
+        <source>CapsWriter: drop files</source>
+        <translation>CapsWriter：拖入文件</translation>
+    </message>
+    <message>
+        <source>Drop audio or video files here</source>
+        <translation>把音频或视频文件拖到这里</translation>
+    </message>
+    <message>
+        <source>Release to transcribe</source>
+        <translation>松开即开始转写</translation>
+    </message>
+</context>
+<context>
+    <name>HistoryWindow</name>
+    <message>
+        <source>When</source>
+        <translation>时间</translation>
+    </message>
+    <message>
+        <source>From</source>
+        <translation>来源</translation>
+    </message>
+    <message>
+        <source>Text</source>
+        <translation>文字</translation>
+    </message>
+    <message>
+        <source>Length</source>
+        <translation>时长</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>完成</translation>
+    </message>
+    <message>
+        <source>Waiting for the server</source>
+        <translation>等待服务器</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Dictation</source>
+        <translation>听写</translation>
+    </message>
+    <message>
+        <source>Text ready {seconds:.2f} s after the key was released</source>
+        <translation>松开按键 {seconds:.2f} 秒后出字</translation>
+    </message>
+    <message>
+        <source>CapsWriter: history</source>
+        <translation>CapsWriter：历史记录</translation>
+    </message>
+    <message>
+        <source>Search text or file name</source>
+        <translation>搜索文字或文件名</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Paste again</source>
+        <translation>再次粘贴</translation>
+    </message>
+    <message>
+        <source>Open transcript</source>
+        <translation>打开转写稿</translation>
+    </message>
+    <message>
+        <source>Show in folder</source>
+        <translation>在文件夹中显示</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Delete from history</source>
+        <translation>从历史记录中删除</translation>
+    </message>
+    <message numerus="yes">
+        <source>Delete %n entries from the history? Their text and audio are removed; transcript files stay where they are.</source>
+        <translation>
+            <numerusform>从历史记录中删除 %n 条？其文字和音频将被删除；转写文件保留在原处。</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>HotkeyPicker</name>
+    <message>
+        <source>Press a key to set…</source>
+        <translation>按键设置…</translation>
+    </message>
+    <message>
+        <source>Press the key now (Esc cancels)</source>
+        <translation>请按下按键（Esc 取消）</translation>
+    </message>
+    <message>
+        <source>That key</source>
+        <translation>该按键</translation>
+    </message>
+    <message>
+        <source>{key} cannot be used for push-to-talk: it types or is a shortcut. Try Caps Lock, Right Alt, Right Ctrl or F13.</source>
+        <translation>{key} 不能用作按住说话键：它会输入字符或是快捷键。可试试 Caps Lock、右 Alt、右 Ctrl 或 F13。</translation>
+    </message>
+</context>
+<context>
+    <name>Keys</name>
+    <message>
+        <source>Caps Lock</source>
+        <translation>Caps Lock（大写锁定）</translation>
+    </message>
+    <message>
+        <source>Scroll Lock</source>
+        <translation>Scroll Lock（滚动锁定）</translation>
+    </message>
+    <message>
+        <source>Num Lock</source>
+        <translation>Num Lock（数字锁定）</translation>
+    </message>
+    <message>
+        <source>Pause</source>
+        <translation>Pause（暂停）</translation>
+    </message>
+    <message>
+        <source>Insert</source>
+        <translation>Insert（插入）</translation>
+    </message>
+    <message>
+        <source>Menu</source>
+        <translation>菜单键</translation>
+    </message>
+    <message>
+        <source>Print Screen</source>
+        <translation>Print Screen（截屏）</translation>
+    </message>
+    <message>
+        <source>Right Alt</source>
+        <translation>右 Alt</translation>
+    </message>
+    <message>
+        <source>AltGr</source>
+        <translation>AltGr</translation>
+    </message>
+    <message>
+        <source>Right Ctrl</source>
+        <translation>右 Ctrl</translation>
+    </message>
+    <message>
+        <source>Right Shift</source>
+        <translation>右 Shift</translation>
+    </message>
+    <message>
+        <source>Right Windows / Command</source>
+        <translation>右 Windows / Command</translation>
+    </message>
+    <message>
+        <source>Left Alt</source>
+        <translation>左 Alt</translation>
+    </message>
+    <message>
+        <source>Left Ctrl</source>
+        <translation>左 Ctrl</translation>
+    </message>
+    <message>
+        <source>Left Shift</source>
+        <translation>左 Shift</translation>
+    </message>
+    <message>
+        <source>Left Windows / Command</source>
+        <translation>左 Windows / Command</translation>
+    </message>
+    <message>
+        <source>Mouse back button</source>
+        <translation>鼠标后退键</translation>
+    </message>
+    <message>
+        <source>Mouse forward button</source>
+        <translation>鼠标前进键</translation>
+    </message>
+    <message>
+        <source>Middle mouse button</source>
+        <translation>鼠标中键</translation>
+    </message>
+</context>
+<context>
+    <name>Link</name>
+    <message>
+        <source>nothing answers at {where}</source>
+        <translation>{where} 无响应</translation>
+    </message>
+    <message>
+        <source>the server at {where} does not answer in time</source>
+        <translation>{where} 的服务器响应超时</translation>
+    </message>
+    <message>
+        <source>the server at {where} refuses this client: check the token in Settings</source>
+        <translation>{where} 的服务器拒绝了本客户端：请检查设置中的访问令牌</translation>
+    </message>
+    <message>
+        <source>the server at {where} answered with an error ({status})</source>
+        <translation>{where} 的服务器返回错误（{status}）</translation>
+    </message>
+    <message>
+        <source>something else answers at {where}: is the port right?</source>
+        <translation>{where} 上运行的不是识别服务器：端口是否正确？</translation>
+    </message>
+    <message>
+        <source>the server at {where} cannot be reached ({error})</source>
+        <translation>无法连接 {where} 的服务器（{error}）</translation>
+    </message>
+</context>
+<context>
+    <name>Notices</name>
+    <message>
+        <source>Push-to-talk unavailable</source>
+        <translation>按住说话不可用</translation>
+    </message>
+    <message>
+        <source>{reason}. Files can still be transcribed.</source>
+        <translation>{reason}。仍可转写文件。</translation>
+    </message>
+    <message>
+        <source>Settings saved</source>
+        <translation>设置已保存</translation>
+    </message>
+    <message>
+        <source>The new server address is used after a restart.</source>
+        <translation>新的服务器地址将在重启后生效。</translation>
+    </message>
+    <message>
+        <source>Microphone lost</source>
+        <translation>麦克风已断开</translation>
+    </message>
+    <message>
+        <source>Text not inserted</source>
+        <translation>文字未能输入</translation>
+    </message>
+    <message>
+        <source>{reason}. It is on the clipboard.</source>
+        <translation>{reason}。文字已放在剪贴板上。</translation>
+    </message>
+    <message>
+        <source>The recognition server is back</source>
+        <translation>识别服务器已恢复</translation>
+    </message>
+    <message>
+        <source>Dictation works again.</source>
+        <translation>听写已可再次使用。</translation>
+    </message>
+    <message>
+        <source>The recognition server stopped</source>
+        <translation>识别服务器已停止</translation>
+    </message>
+    <message>
+        <source>It was stopped by signal {signal}; it is being started again.</source>
+        <translation>它被信号 {signal} 终止；正在重新启动。</translation>
+    </message>
+    <message>
+        <source>It refused to start; see the server log (Open logs).</source>
+        <translation>它无法启动；请查看服务器日志（打开日志）。</translation>
+    </message>
+    <message>
+        <source>It exited with code {code}; it is being started again.</source>
+        <translation>它以代码 {code} 退出；正在重新启动。</translation>
+    </message>
+    <message>
+        <source>Could not start the server</source>
+        <translation>无法启动服务器</translation>
+    </message>
+    <message>
+        <source>Microphone changes apply after the current dictation.</source>
+        <translation>麦克风的更改将在本次听写结束后生效。</translation>
+    </message>
+    <message>
+        <source>Microphone unavailable</source>
+        <translation>麦克风不可用</translation>
+    </message>
+    <message>
+        <source>Recording failed</source>
+        <translation>录音失败</translation>
+    </message>
+    <message>
+        <source>Dictation could not be transcribed</source>
+        <translation>听写无法转写</translation>
+    </message>
+    <message>
+        <source>The server refused this audio ({reason}). It is kept in History.</source>
+        <translation>服务器拒绝了这段音频（{reason}）。它已保存在历史记录中。</translation>
+    </message>
+    <message>
+        <source>Dictation kept for later</source>
+        <translation>听写已保存，稍后转写</translation>
+    </message>
+    <message>
+        <source>The server could not transcribe it ({reason}). The {seconds:.1f} s of audio are in History and will be transcribed when the server is back.</source>
+        <translation>服务器暂时无法转写（{reason}）。这 {seconds:.1f} 秒的音频已保存在历史记录中，服务器恢复后会自动转写。</translation>
+    </message>
+    <message>
+        <source>{reason}. The text is on the clipboard and in History: {text}</source>
+        <translation>{reason}。文字已放在剪贴板和历史记录中：{text}</translation>
+    </message>
+    <message>
+        <source>Kept dictation transcribed</source>
+        <translation>已保存的听写已转写</translation>
+    </message>
+    <message>
+        <source>(no speech)</source>
+        <translation>（没有语音）</translation>
+    </message>
+    <message>
+        <source>{path} is not a file</source>
+        <translation>{path} 不是文件</translation>
+    </message>
+    <message>
+        <source>transcribed, but writing the outputs failed: {reason}</source>
+        <translation>已转写，但写入结果文件失败：{reason}</translation>
+    </message>
+    <message>
+        <source>Transcribed {name}</source>
+        <translation>已转写 {name}</translation>
+    </message>
+    <message>
+        <source>Wrote {files}</source>
+        <translation>已写入 {files}</translation>
+    </message>
+    <message>
+        <source>Could not transcribe {name}</source>
+        <translation>无法转写 {name}</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsDialog</name>
+    <message>
+        <source>As recognised (no conversion)</source>
+        <translation>按识别结果（不转换）</translation>
+    </message>
+    <message>
+        <source>Paste (fast, uses the clipboard)</source>
+        <translation>粘贴（快，使用剪贴板）</translation>
+    </message>
+    <message>
+        <source>Type key by key</source>
+        <translation>逐键输入</translation>
+    </message>
+    <message>
+        <source>Plain text (.txt)</source>
+        <translation>纯文本（.txt）</translation>
+    </message>
+    <message>
+        <source>Subtitles (.srt)</source>
+        <translation>字幕（.srt）</translation>
+    </message>
+    <message>
+        <source>Web subtitles (.vtt)</source>
+        <translation>网页字幕（.vtt）</translation>
+    </message>
+    <message>
+        <source>Text with timings (.json)</source>
+        <translation>带时间的文字（.json）</translation>
+    </message>
+    <message>
+        <source>Dictation</source>
+        <translation>听写</translation>
+    </message>
+    <message>
+        <source>Output</source>
+        <translation>输出</translation>
+    </message>
+    <message>
+        <source>Files</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Models and language</source>
+        <translation>模型与语言</translation>
+    </message>
+    <message>
+        <source>Server</source>
+        <translation>服务器</translation>
+    </message>
+    <message>
+        <source>Default device (ALSA)</source>
+        <translation>默认设备（ALSA）</translation>
+    </message>
+    <message>
+        <source>System default device (ALSA)</source>
+        <translation>系统默认设备（ALSA）</translation>
+    </message>
+    <message>
+        <source>PulseAudio sound server</source>
+        <translation>PulseAudio 声音服务</translation>
+    </message>
+    <message>
+        <source>PipeWire sound server</source>
+        <translation>PipeWire 声音服务</translation>
+    </message>
+    <message>
+        <source>CapsWriter settings</source>
+        <translation>CapsWriter 设置</translation>
+    </message>
+    <message>
+        <source> s</source>
+        <translation> 秒</translation>
+    </message>
+    <message>
+        <source>System default</source>
+        <translation>系统默认</translation>
+    </message>
+    <message>
+        <source>Keep the microphone open (the first syllable is never lost)</source>
+        <translation>保持麦克风开启（不丢失第一个音节）</translation>
+    </message>
+    <message>
+        <source> min</source>
+        <translation> 分钟</translation>
+    </message>
+    <message>
+        <source>Keep the audio of every dictation in History</source>
+        <translation>在历史记录中保存每次听写的音频</translation>
+    </message>
+    <message>
+        <source> days</source>
+        <translation> 天</translation>
+    </message>
+    <message>
+        <source>Forever</source>
+        <translation>永久</translation>
+    </message>
+    <message>
+        <source>All</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Push-to-talk key</source>
+        <translation>按住说话键</translation>
+    </message>
+    <message>
+        <source>Hold the key at least</source>
+        <translation>按住按键至少</translation>
+    </message>
+    <message>
+        <source>Microphone</source>
+        <translation>麦克风</translation>
+    </message>
+    <message>
+        <source>Release an unused microphone after</source>
+        <translation>麦克风闲置多久后释放</translation>
+    </message>
+    <message>
+        <source>Keep History for</source>
+        <translation>历史记录保留</translation>
+    </message>
+    <message>
+        <source>Keep at most (entries)</source>
+        <translation>最多保留（条）</translation>
+    </message>
+    <message>
+        <source>Keep the final punctuation mark</source>
+        <translation>保留句末标点</translation>
+    </message>
+    <message>
+        <source>Add a space after the text</source>
+        <translation>在文字后加空格</translation>
+    </message>
+    <message>
+        <source>Application (part of its name or window title)</source>
+        <translation>应用程序（名称或窗口标题的一部分）</translation>
+    </message>
+    <message>
+        <source>Insert by</source>
+        <translation>输入方式</translation>
+    </message>
+    <message>
+        <source>Add application</source>
+        <translation>添加应用程序</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Insert text by</source>
+        <translation>文字输入方式</translation>
+    </message>
+    <message>
+        <source>Applications that need another way:</source>
+        <translation>需要其他输入方式的应用程序：</translation>
+    </message>
+    <message>
+        <source>Write beside each file</source>
+        <translation>在每个文件旁写入</translation>
+    </message>
+    <message>
+        <source>{name} (not installed)</source>
+        <translation>{name}（未安装）</translation>
+    </message>
+    <message>
+        <source>Speech model</source>
+        <translation>语音模型</translation>
+    </message>
+    <message>
+        <source>Spoken language</source>
+        <translation>说话语言</translation>
+    </message>
+    <message>
+        <source>Write Chinese as</source>
+        <translation>中文书写为</translation>
+    </message>
+    <message>
+        <source>Language of CapsWriter</source>
+        <translation>界面语言</translation>
+    </message>
+    <message>
+        <source>Detect automatically</source>
+        <translation>自动检测</translation>
+    </message>
+    <message>
+        <source>{code} (not known to this model)</source>
+        <translation>{code}（此模型不支持）</translation>
+    </message>
+    <message>
+        <source>For the recognition server CapsWriter starts on this computer, or the one it connects to. Changes apply after a restart.</source>
+        <translation>用于 CapsWriter 在本机启动或连接的识别服务器。更改在重启后生效。</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>One per processor core</source>
+        <translation>每个处理器核心一个</translation>
+    </message>
+    <message>
+        <source>Keep one more worker for dictation (never waits behind files)</source>
+        <translation>为听写多保留一个识别进程（不必排在文件之后）</translation>
+    </message>
+    <message>
+        <source>Server address</source>
+        <translation>服务器地址</translation>
+    </message>
+    <message>
+        <source>Port</source>
+        <translation>端口</translation>
+    </message>
+    <message>
+        <source>Access token</source>
+        <translation>访问令牌</translation>
+    </message>
+    <message>
+        <source>Recognition workers</source>
+        <translation>识别进程数</translation>
+    </message>
+    <message>
+        <source>{name} (not connected)</source>
+        <translation>{name}（未连接）</translation>
+    </message>
+    <message>
+        <source>Row {row} of the applications has no name.</source>
+        <translation>应用程序列表第 {row} 行没有名称。</translation>
+    </message>
+    <message>
+        <source>&apos;{name}&apos; is in the applications twice.</source>
+        <translation>“{name}”在应用程序列表中出现了两次。</translation>
+    </message>
+    <message>
+        <source>Not saved: {setting} {problem}</source>
+        <translation>未保存：{setting} {problem}</translation>
+    </message>
+    <message>
+        <source>Not saved: {reason}</source>
+        <translation>未保存：{reason}</translation>
+    </message>
+    <message>
+        <source>Could not save {path}: {reason}</source>
+        <translation>无法保存 {path}：{reason}</translation>
+    </message>
+    <message>
+        <source>Automatic (system language)</source>
+        <translation>自动（跟随系统语言）</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsRecovery</name>
+    <message>
+        <source>Open the settings file</source>
+        <translation>打开设置文件</translation>
+    </message>
+    <message>
+        <source>Reset to defaults</source>
+        <translation>恢复默认设置</translation>
+    </message>
+    <message>
+        <source>CapsWriter cannot start with its settings file.</source>
+        <translation>CapsWriter 无法使用其设置文件启动。</translation>
+    </message>
+    <message>
+        <source>{error}
+
+Fix the file and start CapsWriter again, or reset the settings to their defaults (the current file is kept as a backup).</source>
+        <translation>{error}
+
+请修正该文件后重新启动 CapsWriter，或将设置恢复为默认值（当前文件会保留为备份）。</translation>
+    </message>
+</context>
+<context>
+    <name>Status</name>
+    <message>
+        <source>Starting the recognition server…</source>
+        <translation>正在启动识别服务器…</translation>
+    </message>
+    <message>
+        <source>Loading the speech model…</source>
+        <translation>正在加载语音模型…</translation>
+    </message>
+    <message>
+        <source>Ready: hold {key} to dictate</source>
+        <translation>就绪：按住 {key} 说话</translation>
+    </message>
+    <message>
+        <source>Listening…</source>
+        <translation>正在听…</translation>
+    </message>
+    <message>
+        <source>Transcribing…</source>
+        <translation>正在转写…</translation>
+    </message>
+    <message>
+        <source>Transcribing files…</source>
+        <translation>正在转写文件…</translation>
+    </message>
+    <message>
+        <source>No recognition server: {detail}</source>
+        <translation>没有识别服务器：{detail}</translation>
+    </message>
+    <message>
+        <source>nothing answers</source>
+        <translation>无响应</translation>
+    </message>
+</context>
+<context>
+    <name>Tray</name>
+    <message>
+        <source>Transcribe files</source>
+        <translation>转写文件</translation>
+    </message>
+    <message>
+        <source>Audio and video</source>
+        <translation>音频和视频</translation>
+    </message>
+    <message>
+        <source>All files</source>
+        <translation>所有文件</translation>
+    </message>
+    <message>
+        <source>Transcribe files…</source>
+        <translation>转写文件…</translation>
+    </message>
+    <message>
+        <source>Drop window</source>
+        <translation>拖放窗口</translation>
+    </message>
+    <message>
+        <source>History</source>
+        <translation>历史记录</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Open logs</source>
+        <translation>打开日志</translation>
+    </message>
+    <message>
+        <source>Retry connecting to the server</source>
+        <translation>重新连接服务器</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>退出</translation>
+    </message>
+    <message>
+        <source>Click to open the folder.</source>
+        <translation>点击打开文件夹。</translation>
+    </message>
+    <message>
+        <source>Open folder</source>
+        <translation>打开文件夹</translation>
+    </message>
+</context>
+</TS>
