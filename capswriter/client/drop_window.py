@@ -151,7 +151,7 @@ class DropWindow(QWidget):
         # The list sizes its rows once; a status that wraps over more lines needs more room.
         width = self.jobs.viewport().width()
         height = row.heightForWidth(width) if row.hasHeightForWidth() else -1
-        item.setSizeHint(QSize(width, max(height, row.sizeHint().height())))
+        item.setSizeHint(QSize(width, height if height > 0 else row.sizeHint().height()))
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

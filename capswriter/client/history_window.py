@@ -33,6 +33,8 @@ COLUMNS = (
     QT_TRANSLATE_NOOP("HistoryWindow", "Status"),
 )
 TEXT_COLUMN = 2
+# Widest a column other than the text is made at first (its text wraps; the user may widen it).
+MAX_COLUMN_WIDTH = {1: 200, 4: 220}
 # Longer texts are cut in the table (the full text is the cell's tooltip, and Copy copies it).
 SHOWN_CHARS = 400
 STATUS_WORDS = {
@@ -60,11 +62,22 @@ def row_values(entry: Entry) -> tuple[str, ...]:
         if entry.source:
             origin += f" → {entry.source}"
     text = entry.text if len(entry.text) <= SHOWN_CHARS else entry.text[:SHOWN_CHARS] + "…"
-    length = f"{entry.duration_s:.1f} s" if entry.duration_s else ""
+    length = duration_text(entry.duration_s)
     status = _tr(STATUS_WORDS.get(entry.status, entry.status))
     if entry.error:
         status += f": {entry.error}"
     return (when, origin, text, length, status)
+
+
+def duration_text(seconds: float) -> str:
+    """"4.2 s" for a dictation, "30:34" or "1:02:05" for a recording."""
+    if not seconds:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def row_tooltips(entry: Entry) -> tuple[str, ...]:
@@ -101,11 +114,11 @@ class HistoryWindow(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setWordWrap(True)
         self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        for column in range(len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         # The text takes the room that is left and wraps in it, so it is never cut at the edge.
+        header = self.table.horizontalHeader()
         header.setSectionResizeMode(TEXT_COLUMN, QHeaderView.ResizeMode.Stretch)
+        # Wrapped text needs taller rows when its column gets narrower.
+        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         self.copy_button = QPushButton(self.tr("Copy"))
         self.repaste_button = QPushButton(self.tr("Paste again"))
         self.open_button = QPushButton(self.tr("Open transcript"))
@@ -152,6 +165,12 @@ class HistoryWindow(QWidget):
                 self.table.setItem(row, column, item)
             if entry.id in chosen:
                 self.table.selectRow(row)
+        for column in range(len(COLUMNS)):
+            if column != TEXT_COLUMN:
+                self.table.resizeColumnToContents(column)
+                limit = MAX_COLUMN_WIDTH.get(column)
+                if limit and self.table.columnWidth(column) > limit:
+                    self.table.setColumnWidth(column, limit)
         self.table.resizeRowsToContents()
         self.update_actions()
 

@@ -324,7 +324,7 @@ class SettingsDialog(QDialog):
     def _page() -> tuple[QWidget, QFormLayout]:
         page = QWidget()
         form = QFormLayout(page)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         return page, form
 
     def _field(self, page: QWidget, section: str, key: str, widget: QWidget) -> QWidget:
@@ -384,6 +384,8 @@ class SettingsDialog(QDialog):
         self.app_modes.setHorizontalHeaderLabels(
             [self.tr("Application (part of its name or window title)"), self.tr("Insert by")])
         self.app_modes.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.app_modes.horizontalHeader().setSectionResizeMode(
+            1, QHeaderView.ResizeMode.ResizeToContents)
         self.app_modes.verticalHeader().hide()
         self.app_modes.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         try:
