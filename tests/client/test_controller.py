@@ -49,6 +49,24 @@ def make_controller(tmp_path, port: int, start_server: bool) -> ClientController
     )
 
 
+def test_history_is_kept_as_long_as_the_settings_say(qtbot, tmp_path):
+    controller = make_controller(tmp_path, free_port(), start_server=False)
+    history = controller.history
+    ids = [history.add("dictation", f"entry {i}", created=float(i + 1)) for i in range(4)]
+    controller.settings.client.history_keep_entries = 3
+    changed = []
+    controller.history_changed.connect(lambda: changed.append(True))
+    try:
+        controller.startup()
+        assert [e.id for e in history.recent()] == ids[:0:-1]
+        controller.settings.client.history_keep_entries = 0
+        controller.settings.client.history_keep_days = 1  # the entries are from 1970
+        controller.apply_settings()
+        assert history.recent() == [] and len(changed) == 2
+    finally:
+        controller.shutdown()
+
+
 def test_no_server_and_not_allowed_to_start_one_is_an_error(qtbot, tmp_path):
     controller = make_controller(tmp_path, free_port(), start_server=False)
     try:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QLocale
 
+from capswriter.client.app import ClientApp
+from capswriter.client.controller import ClientController
+from capswriter.client.history import History
 from capswriter.client.i18n import I18N_DIR, qm_path, resolve, use_language
+from capswriter.client.link import ServerLink
 from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.tray import MenuHandlers, build_menu, retranslate_menu
 from capswriter.config import Settings
+
+from .servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +78,32 @@ def test_switching_the_language_retranslates_the_menu(qapp):
     retranslate_menu(menu)
     assert menu_texts(menu)["history"] == "History"
     assert menu_texts(menu)["retry_server"] == "Retry connecting to the server"
+
+
+def test_choosing_chinese_in_settings_switches_the_running_app(qtbot, tmp_path):
+    settings = Settings()
+    settings.client.keep_stream_open = False
+    port = free_port()
+    settings.server.port = port
+    controller = ClientController(settings, history=History(tmp_path / "h.sqlite3"),
+                                  link=ServerLink(port=port), start_server=False)
+    app = ClientApp(settings, controller, instance_name=f"t-{uuid.uuid4().hex[:8]}",
+                    use_hotkey=False)
+    try:
+        app.show_history()
+        app.history_window.hide()
+        assert menu_texts(app.view.menu)["history"] == "History"
+        chosen = copy.deepcopy(settings)
+        chosen.client.ui_language = "zh_CN"
+        app.apply_settings(chosen)
+        assert menu_texts(app.view.menu)["history"] == "历史记录"
+        assert app.history_window is None  # built again, in Chinese, when next opened
+        app.show_history()
+        assert app.history_window.windowTitle() == "CapsWriter：历史记录"
+        assert app.history_window.copy_button.text() == "复制"
+    finally:
+        use_language("en")
+        app.shutdown()
 
 
 def test_every_string_has_a_chinese_translation():
