@@ -179,6 +179,11 @@ class HotkeyPicker(QWidget):
             self.capture_button.releaseKeyboard()
             self.capture_button.setText(self.tr("Press a key to set…"))
 
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt override
+        # A dialog closed while listening must give the keyboard back.
+        self.capture_button.setChecked(False)
+        super().hideEvent(event)
+
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
         if watched is not self.capture_button or not self.capturing:
             return False
