@@ -38,6 +38,7 @@ def main() -> int:
 
 
 def take_all(out: Path, language: str, tmp: Path) -> list[Path]:
+    from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication
 
     from capswriter.client.i18n import use_language
@@ -61,6 +62,12 @@ def take_all(out: Path, language: str, tmp: Path) -> list[Path]:
         path = out / f"{name}{suffix}.png"
         widget.grab().save(str(path))
         written.append(path)
+    # Widgets left to the interpreter's exit are destroyed after Qt's own state: a crash.
+    for widget in shots.values():
+        widget.close()
+        widget.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
     return written
 
 
