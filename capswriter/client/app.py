@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from capswriter.client.history_window import HistoryWindow
 from capswriter.client.hotkey import HotkeyListener
 from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.single_instance import InstanceServer, forward_files
-from capswriter.client.tray import MenuHandlers, make_status_view
+from capswriter.client.tray import MenuHandlers, StatusWindow, make_status_view
 from capswriter.config import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class ClientApp:
         self.settings_dialog: SettingsDialog | None = None
         self.use_hotkey = use_hotkey
         self.hotkey: HotkeyListener | None = None
+        self._shut_down: bool | None = None  # set by shutdown(): whether the mic was released
         self.controller.file_job_changed.connect(self._show_job)
 
     def start(self, files: list[Path]) -> None:
@@ -80,6 +82,7 @@ class ClientApp:
                 client.hotkey, client.hold_threshold_s, self.controller.flow.handle
             )
             self.hotkey.start()
+            log.info("push-to-talk ready: hold %s", client.hotkey)
         except Exception as exc:  # no X display, no accessibility permission, unknown key
             self.hotkey = None
             self.controller.notice.emit(Notice(
@@ -153,13 +156,31 @@ class ClientApp:
         if app is not None:
             app.exit(0)
 
-    def shutdown(self) -> None:
-        if self.hotkey is not None:
-            self.hotkey.stop()
-        self.instance.close()
-        self.controller.shutdown()
+    def end_session(self, manager=None) -> None:
+        """The desktop session is ending (logout): let the status window close with it.
+
+        Qt then quits by closing every window; the status window, which otherwise only
+        minimises, would veto that. History is written as it happens: nothing is left to save.
+        """
+        if isinstance(self.view, StatusWindow):
+            self.view.closing_for_good = True
+
+    def shutdown(self) -> bool:
+        """Release everything (once); returns whether the microphone was let go of in time."""
+        if self._shut_down is not None:
+            return self._shut_down
+        self._shut_down = False
+        try:
+            if self.hotkey is not None:
+                self.hotkey.stop()
+            self.instance.close()
+        finally:
+            self._shut_down = self.controller.shutdown()
         if hasattr(self.view, "close"):
+            if isinstance(self.view, StatusWindow):
+                self.view.closing_for_good = True
             self.view.close()
+        return self._shut_down
 
     def _show_job(self, job) -> None:
         if self.drop_window is not None:
@@ -183,17 +204,31 @@ def run_client(settings: Settings, files: list[Path]) -> int:
         return 0
     app = ClientApp(settings, instance=instance)
     logs.add_file(app.controller.log_path() / "client.log")
+    # Every way out (Quit, a signal, the end of the desktop session) passes through shutdown,
+    # which closes the microphone while the interpreter still runs.
+    qapp.aboutToQuit.connect(app.shutdown)
+    qapp.commitDataRequest.connect(app.end_session)
     app.start(files)
     _quit_on_signals(qapp)
+    code = 1
     try:
-        return qapp.exec()
+        code = qapp.exec()
     finally:
-        app.shutdown()
+        released = app.shutdown()
+    log.info("exiting")
+    if not released:
+        # PortAudio still holds the stream: sounddevice's exit handler would wait on it for
+        # good. Leave without it (the system releases the device with the process).
+        log.warning("the microphone did not close in time; leaving without waiting for it")
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _quit_on_signals(qapp: QApplication) -> None:
-    """Ctrl+C in the terminal and SIGTERM end the client cleanly (history closed, mic released)."""
-    for name in ("SIGINT", "SIGTERM"):
+    """Ctrl+C in the terminal, SIGTERM (sent at logout) and SIGHUP (the terminal closed) end the
+    client cleanly (history closed, mic released, our server stopped)."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), lambda *_: qapp.exit(0))
     # Python runs signal handlers only between bytecodes; Qt's C++ loop needs a nudge.
