@@ -62,18 +62,29 @@ class ClientProcess:
             **(env or {}),
         }
         self.proc: subprocess.Popen | None = None
+        self._read = 0
 
     def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-c", CLIENT], env=self.env,
                                      cwd=PROJECT_ROOT)
 
-    def logged(self, text: str) -> bool:
-        return self.log.exists() and text in self.log.read_text(encoding="utf-8", errors="replace")
+    def _find(self, text: str) -> int:
+        """Where ``text`` is logged after the line last waited for; -1 if not yet."""
+        if not self.log.exists():
+            return -1
+        return self.log.read_text(encoding="utf-8", errors="replace").find(text, self._read)
 
-    def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
-        if not wait_until(lambda: self.logged(text) or self.proc.poll() is not None, timeout,
-                          interval=0.05) or not self.logged(text):
-            raise AssertionError(f"the client never logged {text!r}; see {self.log}")
+    def wait_for_log(self, *texts: str, timeout: float = 30.0) -> None:
+        """Wait until the client logs each of ``texts`` (in any order) after what the previous
+        wait found."""
+        def all_found() -> bool:
+            return all(self._find(text) >= 0 for text in texts)
+
+        wait_until(lambda: all_found() or self.proc.poll() is not None, timeout, interval=0.05)
+        missing = [text for text in texts if self._find(text) < 0]
+        if missing:
+            raise AssertionError(f"the client never logged {missing}; see {self.log}")
+        self._read = max(self._find(text) + len(text) for text in texts)
 
     def hold_hotkey(self) -> None:
         self.x.xdotool("keydown", "Caps_Lock")

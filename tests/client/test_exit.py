@@ -45,9 +45,8 @@ def test_sigterm_while_recording_exits_keeps_the_audio_and_stops_the_server_it_s
     client = ClientProcess(tmp_path, x_server, pulse_source, client_settings(free_port()))
     client.start()
     try:
-        client.wait_for_log("starting a server")  # nothing answered: it starts its own
-        client.wait_for_log("microphone open")
-        client.wait_for_log("push-to-talk ready")
+        # Nothing answered, so it starts its own server.
+        client.wait_for_log("starting a server", "microphone open", "push-to-talk ready")
         client.hold_hotkey()
         client.wait_for_log("state: recording")
         seconds = pulse_source.play(clip_pcm())
@@ -76,9 +75,7 @@ def test_quit_after_a_dictation_exits(
                            client_settings(recognition_server.port))
     client.start()
     try:
-        client.wait_for_log("state: ready")
-        client.wait_for_log("microphone open")
-        client.wait_for_log("push-to-talk ready")
+        client.wait_for_log("state: ready", "microphone open", "push-to-talk ready")
         client.hold_hotkey()
         client.wait_for_log("state: recording")
         time.sleep(pulse_source.play(clip_pcm()))
