@@ -22,6 +22,7 @@ from capswriter.client.dictation import Notice
 from capswriter.client.drop_window import DropWindow
 from capswriter.client.history_window import HistoryWindow
 from capswriter.client.hotkey import HotkeyListener
+from capswriter.client.overlay import RecordingOverlay, follow
 from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.single_instance import InstanceServer, forward_files
 from capswriter.client.tray import MenuHandlers, StatusWindow, make_status_view
@@ -63,6 +64,10 @@ class ClientApp:
         self.hotkey: HotkeyListener | None = None
         self._shut_down: bool | None = None  # set by shutdown(): whether the mic was released
         self.controller.file_job_changed.connect(self._show_job)
+        recorder = self.controller.recorder
+        self.overlay = RecordingOverlay(level=lambda: recorder.level)
+        self.overlay.set_enabled(settings.client.recording_overlay)
+        follow(self.overlay, self.controller)
 
     def start(self, files: list[Path]) -> None:
         if not self.instance.listen():
@@ -134,6 +139,7 @@ class ClientApp:
             for f in dataclasses.fields(source):
                 setattr(target, f.name, getattr(source, f.name))
         self.controller.apply_settings()
+        self.overlay.set_enabled(self.settings.client.recording_overlay)
         if self.use_hotkey:
             self.start_hotkey()
         if moved:
@@ -176,6 +182,7 @@ class ClientApp:
             self.instance.close()
         finally:
             self._shut_down = self.controller.shutdown()
+        self.overlay.clear()
         if hasattr(self.view, "close"):
             if isinstance(self.view, StatusWindow):
                 self.view.closing_for_good = True

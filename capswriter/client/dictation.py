@@ -76,16 +76,24 @@ class OutcomeKind(enum.Enum):
     FAILED = "failed"  # it will not be transcribed: no microphone, or refused by the server
 
 
+class Shortfall(enum.Enum):
+    """Why a dictation did not end with its text inserted; the windows word it for the user."""
+
+    NO_MICROPHONE = "no_microphone"
+    RECORDING_FAILED = "recording_failed"
+    REFUSED = "refused"  # the server will never transcribe this audio
+    SERVER_UNAVAILABLE = "server_unavailable"  # kept in History, sent again later
+    NOT_INSERTED = "not_inserted"  # the text is on the clipboard
+
+
 @dataclass
 class DictationOutcome:
-    """How one dictation ended; ``reason`` says in a few words why it brought no text."""
-
     entry_id: int | None
     text: str
     delivered: bool
     release_to_text_s: float
     kind: OutcomeKind = OutcomeKind.TEXT
-    reason: str = ""
+    shortfall: Shortfall | None = None
 
 
 class DictationFlow:
@@ -119,6 +127,7 @@ class DictationFlow:
         self._recording = False
         self._transcribing = 0
         self._closing = threading.Event()
+        self._closed = False
         self._waiting: DictationStream | None = None  # the stream whose text is awaited
         self._stream: DictationStream | None = None
         self._lock = threading.Lock()
@@ -146,6 +155,9 @@ class DictationFlow:
     def close(self, grace_s: float = 60.0) -> None:
         """End the flow: a recording under way ends as if the key went up, and a text not back
         within ``grace_s`` is given up on, its audio kept in History for the next start."""
+        if self._closed:
+            return
+        self._closed = True
         if self._recording:
             self._stop()
         elif self._armed:
@@ -172,7 +184,7 @@ class DictationFlow:
         if not self._armed:
             if self._arm_failure:  # held on: a dictation was meant, say why there is none
                 self.on_outcome(DictationOutcome(None, "", False, 0.0, OutcomeKind.FAILED,
-                                                 "Microphone unavailable"))
+                                                 Shortfall.NO_MICROPHONE))
             return
         self._stream = self.link.open_dictation(self.settings.asr.language)
         stream = self._stream
@@ -189,11 +201,11 @@ class DictationFlow:
             return
         released = time.monotonic()
         self._armed = False
-        failure = ""
+        failure: Shortfall | None = None
         try:
             audio = self.recorder.stop()
         except RecorderError as exc:
-            audio, failure = np.zeros(0, np.float32), "Recording failed"
+            audio, failure = np.zeros(0, np.float32), Shortfall.RECORDING_FAILED
             self.on_notice(Notice("Recording failed", str(exc), "error"))
         stream, self._stream = self._stream, None
         with self._lock:
@@ -202,10 +214,11 @@ class DictationFlow:
         self._finisher.submit(self._finish, stream, audio, released, failure)
 
     def _finish(
-        self, stream: DictationStream | None, audio: np.ndarray, released: float, failure: str
+        self, stream: DictationStream | None, audio: np.ndarray, released: float,
+        failure: Shortfall | None,
     ) -> None:
         try:
-            if failure:
+            if failure is not None:
                 if stream is not None:
                     stream.abort()
                 outcome = DictationOutcome(None, "", False, time.monotonic() - released,
@@ -248,7 +261,7 @@ class DictationFlow:
                     f"The server refused this audio ({problem}). It is kept in History.", "error",
                 ))
                 return DictationOutcome(entry_id, "", False, time.monotonic() - released,
-                                        OutcomeKind.FAILED, "Refused by the server")
+                                        OutcomeKind.FAILED, Shortfall.REFUSED)
             entry_id = self.history.add(
                 "dictation", status="pending", duration_s=seconds, error=str(problem), audio=audio
             )
@@ -260,7 +273,7 @@ class DictationFlow:
                 "warning",
             ))
             return DictationOutcome(entry_id, "", False, time.monotonic() - released,
-                                    OutcomeKind.KEPT, "Server unavailable: kept in History")
+                                    OutcomeKind.KEPT, Shortfall.SERVER_UNAVAILABLE)
         finally:
             self._waiting = None
         text = self._post_process(result.text)
@@ -283,7 +296,7 @@ class DictationFlow:
                 "warning",
             ))
             return DictationOutcome(entry_id, text, False, latency, OutcomeKind.TEXT,
-                                    "Not inserted: the text is on the clipboard")
+                                    Shortfall.NOT_INSERTED)
         return DictationOutcome(entry_id, text, True, latency)
 
     def retry_pending(self) -> int:
