@@ -17,7 +17,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from capswriter import logs
-from capswriter.client.controller import ClientController
+from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
 from capswriter.client.drop_window import DropWindow
 from capswriter.client.history_window import HistoryWindow
@@ -25,6 +25,7 @@ from capswriter.client.hotkey import HotkeyListener
 from capswriter.client.overlay import RecordingOverlay, follow
 from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.single_instance import InstanceServer, forward_files
+from capswriter.client.sounds import SoundCues
 from capswriter.client.tray import MenuHandlers, StatusWindow, make_status_view
 from capswriter.config import Settings
 
@@ -62,12 +63,15 @@ class ClientApp:
         self.settings_dialog: SettingsDialog | None = None
         self.use_hotkey = use_hotkey
         self.hotkey: HotkeyListener | None = None
-        self._shut_down: bool | None = None  # set by shutdown(): whether the mic was released
+        self._shut_down: bool | None = None  # set by shutdown(): whether devices were released
         self.controller.file_job_changed.connect(self._show_job)
         recorder = self.controller.recorder
         self.overlay = RecordingOverlay(level=lambda: recorder.level)
         self.overlay.set_enabled(settings.client.recording_overlay)
         follow(self.overlay, self.controller)
+        self.sounds = SoundCues(settings.client.sound_cues)
+        self._was_recording = False
+        self.controller.state_changed.connect(self._cue)
 
     def start(self, files: list[Path]) -> None:
         if not self.instance.listen():
@@ -140,6 +144,7 @@ class ClientApp:
                 setattr(target, f.name, getattr(source, f.name))
         self.controller.apply_settings()
         self.overlay.set_enabled(self.settings.client.recording_overlay)
+        self.sounds.set_enabled(self.settings.client.sound_cues)
         if self.use_hotkey:
             self.start_hotkey()
         if moved:
@@ -172,7 +177,7 @@ class ClientApp:
             self.view.closing_for_good = True
 
     def shutdown(self) -> bool:
-        """Release everything (once); returns whether the microphone was let go of in time."""
+        """Release everything (once); returns whether the sound devices were let go of in time."""
         if self._shut_down is not None:
             return self._shut_down
         self._shut_down = False
@@ -181,13 +186,21 @@ class ClientApp:
                 self.hotkey.stop()
             self.instance.close()
         finally:
-            self._shut_down = self.controller.shutdown()
+            released = self.controller.shutdown()
+            sounds_closed = self.sounds.close()
+            self._shut_down = released and sounds_closed
         self.overlay.clear()
         if hasattr(self.view, "close"):
             if isinstance(self.view, StatusWindow):
                 self.view.closing_for_good = True
             self.view.close()
         return self._shut_down
+
+    def _cue(self, state: TrayState) -> None:
+        recording = state is TrayState.RECORDING
+        if recording != self._was_recording:
+            self.sounds.play("start" if recording else "stop")
+        self._was_recording = recording
 
     def _show_job(self, job) -> None:
         if self.drop_window is not None:
@@ -224,9 +237,9 @@ def run_client(settings: Settings, files: list[Path]) -> int:
         released = app.shutdown()
     log.info("exiting")
     if not released:
-        # PortAudio still holds the stream: sounddevice's exit handler would wait on it for
+        # PortAudio still holds a stream: sounddevice's exit handler would wait on it for
         # good. Leave without it (the system releases the device with the process).
-        log.warning("the microphone did not close in time; leaving without waiting for it")
+        log.warning("a sound device did not close in time; leaving without waiting for it")
         logging.shutdown()
         os._exit(code)
     return code

@@ -71,8 +71,9 @@ def test_sigterm_while_recording_exits_keeps_the_audio_and_stops_the_server_it_s
 def test_quit_after_a_dictation_exits(
     tmp_path, x_server, pulse_source, recognition_server, restore_caps_lock
 ):
-    client = ClientProcess(tmp_path, x_server, pulse_source,
-                           client_settings(recognition_server.port))
+    settings = client_settings(recognition_server.port)
+    settings.client.sound_cues = True  # an output stream too, on the private sound server
+    client = ClientProcess(tmp_path, x_server, pulse_source, settings)
     client.start()
     try:
         client.wait_for_log("state: ready", "microphone open", "push-to-talk ready")
