@@ -183,6 +183,13 @@ class ClientSettings:
     history_keep_entries: int = 0
     # The language of the windows and menus: "auto" follows the system, or "en", "zh_CN".
     ui_language: str = "auto"
+    # A small always-on-top panel near the bottom of the screen while dictating: recording with
+    # a level meter, transcribing, then done / failed / nothing heard. It never takes focus.
+    recording_overlay: bool = True
+    # A short tone when recording starts and stops. Off by default: the overlay already shows
+    # it, the start tone can be picked up by the microphone at the start of the dictation on
+    # speakers, and a desktop app should not make sounds nobody asked for (shared offices).
+    sound_cues: bool = False
 
 
 @dataclass
@@ -239,9 +246,7 @@ def config_file() -> Path:
 def _coerce(value: Any, kind: Any, where: str) -> Any:
     try:
         if kind is bool:
-            if isinstance(value, str):
-                return value.strip().lower() in {"1", "true", "yes", "on"}
-            return bool(value)
+            return _to_bool(value)
         if kind in (int, float, str):
             return kind(value)
         if isinstance(value, str):  # list[str] from the environment
@@ -251,6 +256,20 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         raise ConfigError(
             f"{where}: {value!r} is not a valid {getattr(kind, '__name__', kind)}"
         ) from exc
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in {"1", "true", "yes", "on"}:
+            return True
+        if word in {"0", "false", "no", "off", ""}:
+            return False
+    raise ValueError(f"{value!r} is not true or false")
 
 
 # Settings of earlier versions that no longer do anything: accepted, so an old settings file
@@ -326,6 +345,12 @@ def check_settings(settings: Settings, where: str = "settings") -> None:
             f"= {hotkey[:24]!r} is not a key push-to-talk can use; use one of "
             f"{', '.join(list(KEY_LABELS)[:8])}, f1–f20, mouse_x1, mouse_x2",
         )
+    for name in ("asr", "server", "client", "files"):
+        section = getattr(settings, name)
+        for f in fields(section):
+            value = getattr(section, f.name)
+            if f.type in (bool, "bool") and not isinstance(value, bool):
+                raise InvalidSetting(where, name, f.name, f"= {value!r} is not true or false")
     if not 1 <= settings.server.port <= 65535:
         raise InvalidSetting(where, "server", "port", f"= {settings.server.port} is not 1–65535")
     host = settings.server.host

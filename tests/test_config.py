@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capswriter.config import load_settings
+from capswriter.config import Settings, check_settings, load_settings
 from capswriter.errors import ConfigError
 
 
@@ -21,6 +21,8 @@ from capswriter.errors import ConfigError
     ("[server]\nhost = \"my server\"\n", "host = 'my server' is not a host name"),
     ("[files]\nformats = []\n", "formats must name at least one of txt"),
     ("[files]\nformats = [\"doc\"]\n", "(not 'doc')"),
+    ("[client]\nrecording_overlay = \"maybe\"\n", "recording_overlay: 'maybe' is not a valid bool"),
+    ("[client]\nsound_cues = 2\n", "sound_cues: 2 is not a valid bool"),
 ])
 def test_a_value_that_cannot_work_is_named_with_its_file(tmp_path, toml, named) -> None:
     path = tmp_path / "config.toml"
@@ -42,3 +44,19 @@ def test_valid_choices_load(tmp_path) -> None:
                     encoding="utf-8")
     settings = load_settings(path, environ={})
     assert (settings.asr.chinese_script, settings.client.output_mode) == ("hongkong", "type")
+
+
+def test_a_setting_made_in_code_is_checked_like_one_read_from_the_file() -> None:
+    settings = Settings()
+    settings.client.recording_overlay = "yes"  # e.g. from a form field, not through the file
+    with pytest.raises(ConfigError, match="recording_overlay = 'yes' is not true or false"):
+        check_settings(settings)
+
+
+def test_overlay_on_and_sounds_off_by_default_and_both_switchable(tmp_path) -> None:
+    defaults = load_settings(tmp_path / "absent.toml", environ={})
+    assert defaults.client.recording_overlay and not defaults.client.sound_cues
+    path = tmp_path / "config.toml"
+    path.write_text("[client]\nrecording_overlay = false\nsound_cues = true\n", encoding="utf-8")
+    chosen = load_settings(path, environ={"CAPSWRITER_CLIENT_SOUND_CUES": "off"})
+    assert not chosen.client.recording_overlay and not chosen.client.sound_cues

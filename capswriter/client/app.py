@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -16,15 +17,17 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from capswriter import logs
-from capswriter.client.controller import ClientController
+from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
 from capswriter.client.drop_window import DropWindow
 from capswriter.client.history_window import HistoryWindow
 from capswriter.client.hotkey import HotkeyListener
 from capswriter.client.i18n import translate, use_language
+from capswriter.client.overlay import RecordingOverlay, follow
 from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.single_instance import InstanceServer, forward_files
-from capswriter.client.tray import MenuHandlers, make_status_view, retranslate_menu
+from capswriter.client.sounds import SoundCues
+from capswriter.client.tray import MenuHandlers, StatusWindow, make_status_view, retranslate_menu
 from capswriter.config import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,15 @@ class ClientApp:
         self.settings_dialog: SettingsDialog | None = None
         self.use_hotkey = use_hotkey
         self.hotkey: HotkeyListener | None = None
+        self._shut_down: bool | None = None  # set by shutdown(): whether devices were released
         self.controller.file_job_changed.connect(self._show_job)
+        recorder = self.controller.recorder
+        self.overlay = RecordingOverlay(level=lambda: recorder.level)
+        self.overlay.set_enabled(settings.client.recording_overlay)
+        follow(self.overlay, self.controller)
+        self.sounds = SoundCues(settings.client.sound_cues)
+        self._was_recording = False
+        self.controller.state_changed.connect(self._cue)
 
     def start(self, files: list[Path]) -> None:
         if not self.instance.listen():
@@ -81,6 +92,7 @@ class ClientApp:
                 client.hotkey, client.hold_threshold_s, self.controller.flow.handle
             )
             self.hotkey.start()
+            log.info("push-to-talk ready: hold %s", client.hotkey)
         except Exception as exc:  # no X display, no accessibility permission, unknown key
             self.hotkey = None
             self.controller.notice.emit(Notice(
@@ -137,6 +149,8 @@ class ClientApp:
             for f in dataclasses.fields(source):
                 setattr(target, f.name, getattr(source, f.name))
         self.controller.apply_settings()
+        self.overlay.set_enabled(self.settings.client.recording_overlay)
+        self.sounds.set_enabled(self.settings.client.sound_cues)
         if self.use_hotkey:
             self.start_hotkey()
         if relabel:
@@ -173,13 +187,40 @@ class ClientApp:
         if app is not None:
             app.exit(0)
 
-    def shutdown(self) -> None:
-        if self.hotkey is not None:
-            self.hotkey.stop()
-        self.instance.close()
-        self.controller.shutdown()
+    def end_session(self, manager=None) -> None:
+        """The desktop session is ending (logout): let the status window close with it.
+
+        Qt then quits by closing every window; the status window, which otherwise only
+        minimises, would veto that. History is written as it happens: nothing is left to save.
+        """
+        if isinstance(self.view, StatusWindow):
+            self.view.closing_for_good = True
+
+    def shutdown(self) -> bool:
+        """Release everything (once); returns whether the sound devices were let go of in time."""
+        if self._shut_down is not None:
+            return self._shut_down
+        self._shut_down = False
+        try:
+            if self.hotkey is not None:
+                self.hotkey.stop()
+            self.instance.close()
+        finally:
+            released = self.controller.shutdown()
+            sounds_closed = self.sounds.close()
+            self._shut_down = released and sounds_closed
+        self.overlay.clear()
         if hasattr(self.view, "close"):
+            if isinstance(self.view, StatusWindow):
+                self.view.closing_for_good = True
             self.view.close()
+        return self._shut_down
+
+    def _cue(self, state: TrayState) -> None:
+        recording = state is TrayState.RECORDING
+        if recording != self._was_recording:
+            self.sounds.play("start" if recording else "stop")
+        self._was_recording = recording
 
     def _show_job(self, job) -> None:
         if self.drop_window is not None:
@@ -204,17 +245,31 @@ def run_client(settings: Settings, files: list[Path]) -> int:
         return 0
     app = ClientApp(settings, instance=instance)
     logs.add_file(app.controller.log_path() / "client.log")
+    # Every way out (Quit, a signal, the end of the desktop session) passes through shutdown,
+    # which closes the microphone while the interpreter still runs.
+    qapp.aboutToQuit.connect(app.shutdown)
+    qapp.commitDataRequest.connect(app.end_session)
     app.start(files)
     _quit_on_signals(qapp)
+    code = 1
     try:
-        return qapp.exec()
+        code = qapp.exec()
     finally:
-        app.shutdown()
+        released = app.shutdown()
+    log.info("exiting")
+    if not released:
+        # PortAudio still holds a stream: sounddevice's exit handler would wait on it for
+        # good. Leave without it (the system releases the device with the process).
+        log.warning("a sound device did not close in time; leaving without waiting for it")
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _quit_on_signals(qapp: QApplication) -> None:
-    """Ctrl+C in the terminal and SIGTERM end the client cleanly (history closed, mic released)."""
-    for name in ("SIGINT", "SIGTERM"):
+    """Ctrl+C in the terminal, SIGTERM (sent at logout) and SIGHUP (the terminal closed) end the
+    client cleanly (history closed, mic released, our server stopped)."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), lambda *_: qapp.exit(0))
     # Python runs signal handlers only between bytecodes; Qt's C++ loop needs a nudge.

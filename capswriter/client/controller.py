@@ -71,6 +71,9 @@ REFUSED_BACKOFF_S = 30.0
 # The topic of the notices about the server's availability (one supersedes the other).
 SERVER_TOPIC = "server"
 REFUSED_MAX_BACKOFF_S = 300.0
+# On Quit a dictation still being transcribed has this long for its text; then its audio is
+# kept in History and transcribed at the next start. Quitting must not hang on the server.
+CLOSE_GRACE_S = 1.0
 
 STATE_TEXT = {
     TrayState.STARTING: QT_TRANSLATE_NOOP("Status", "Starting the recognition server…"),
@@ -163,6 +166,7 @@ class ClientController(QObject):
         self._retrying = threading.Lock()  # one pass over kept dictations at a time
         self._last_retry = 0.0
         self._relaunch_now = threading.Event()
+        self._launching = threading.Lock()  # a launch and the shutdown's stop never cross
         self._server_trouble = False  # a "server stopped" notice is out and not yet resolved
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -175,17 +179,33 @@ class ClientController(QObject):
         if self.settings.client.keep_stream_open:
             threading.Thread(target=self._open_microphone, name="mic-open", daemon=True).start()
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool:
+        """Stop everything, quickly (Quit, SIGTERM, logout); the server we started stops too.
+
+        Returns whether the microphone was let go of in time: the caller must not leave it to
+        the interpreter's exit (see :meth:`Recorder.close`).
+        """
         self._stop.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=3)
-        self.flow.close()
+        try:
+            # A dictation under way ends as if the key went up; its text has a moment to come.
+            self.flow.close(grace_s=CLOSE_GRACE_S)
+        finally:
+            self._stop_server()
+        released = self.recorder.close()
         self.output.close()
-        self.recorder.close()
         self.link.close()
+        if self._monitor is not None:
+            self._monitor.join(timeout=1.5)
         self.history.close()
-        if self.server_process is not None:
-            self.server_process.terminate()
+        return released
+
+    def _stop_server(self) -> None:
+        with self._launching:  # taken: no launch can start after this
+            process = self.server_process
+        if process is not None and process.poll() is None:
+            # It shuts its workers down itself; waiting for that would only delay our exit.
+            log.info("stopping the server we started (pid %d)", process.pid)
+            process.terminate()
 
     # ---- what widgets call -----------------------------------------------------------------
 
@@ -323,11 +343,14 @@ class ClientController(QObject):
             return
         logs = self.log_path()
         logs.mkdir(parents=True, exist_ok=True)
-        try:
-            self.server_process = launch_server(self.settings, logs / "server.log")
-        except OSError as exc:
-            self._notice(Notice(translate("Notices", "Could not start the server"), str(exc),
-                                "error"))
+        with self._launching:
+            if self._stop.is_set():
+                return
+            try:
+                self.server_process = launch_server(self.settings, logs / "server.log")
+            except OSError as exc:
+                self._notice(Notice(translate("Notices", "Could not start the server"),
+                                    str(exc), "error"))
 
     def apply_settings(self) -> None:
         """Settings were saved in place: give the microphone and file jobs their new values."""
@@ -371,6 +394,7 @@ class ClientController(QObject):
     def _update(self) -> None:
         state = tray_state(self.connection, self.flow.phase, self.files.active)
         if state is not self.state:
+            log.info("state: %s", state.value)
             self.state = state
             self.state_changed.emit(state)
 

@@ -27,6 +27,7 @@ from capswriter.client.link import DictationStream, ServerLink
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder, RecorderError
 from capswriter.config import Settings
+from capswriter.errors import ServerUnavailable
 from capswriter.server import protocol
 from capswriter.server.client_api import TaskFailed, TaskTimedOut
 
@@ -69,12 +70,31 @@ class Notice:
     topic: str = ""
 
 
+class OutcomeKind(enum.Enum):
+    TEXT = "text"  # words came back (inserted, or left on the clipboard when that failed)
+    NOTHING_HEARD = "nothing_heard"  # the recording held no speech
+    KEPT = "kept"  # the server could not transcribe it now; the audio waits in History
+    FAILED = "failed"  # it will not be transcribed: no microphone, or refused by the server
+
+
+class Shortfall(enum.Enum):
+    """Why a dictation did not end with its text inserted; the windows word it for the user."""
+
+    NO_MICROPHONE = "no_microphone"
+    RECORDING_FAILED = "recording_failed"
+    REFUSED = "refused"  # the server will never transcribe this audio
+    SERVER_UNAVAILABLE = "server_unavailable"  # kept in History, sent again later
+    NOT_INSERTED = "not_inserted"  # the text is on the clipboard
+
+
 @dataclass
 class DictationOutcome:
     entry_id: int | None
     text: str
     delivered: bool
     release_to_text_s: float
+    kind: OutcomeKind = OutcomeKind.TEXT
+    shortfall: Shortfall | None = None
 
 
 class DictationFlow:
@@ -104,8 +124,12 @@ class DictationFlow:
         self.on_history = on_history
         self.on_outcome = on_outcome
         self._armed = False
+        self._arm_failure = ""  # why the microphone did not open at the last press
         self._recording = False
         self._transcribing = 0
+        self._closing = threading.Event()
+        self._closed = False
+        self._waiting: DictationStream | None = None  # the stream whose text is awaited
         self._stream: DictationStream | None = None
         self._lock = threading.Lock()
         # One finisher keeps outputs in order and frees the hotkey thread for the next press.
@@ -129,20 +153,40 @@ class DictationFlow:
         elif action is Action.STOP:
             self._stop()
 
-    def close(self) -> None:
+    def close(self, grace_s: float = 60.0) -> None:
+        """End the flow: a recording under way ends as if the key went up, and a text not back
+        within ``grace_s`` is given up on, its audio kept in History for the next start."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._recording:
+            self._stop()
+        elif self._armed:
+            self._disarm()
+        queued = self._finisher.submit(lambda: None)  # done once everything before it is
+        try:
+            queued.result(timeout=grace_s)
+        except TimeoutError:
+            self._closing.set()
+            waiting = self._waiting
+            if waiting is not None:
+                waiting.abort()
         self._finisher.shutdown(wait=True)
 
     def _arm(self) -> None:
         try:
             self.recorder.arm()
-            self._armed = True
+            self._armed, self._arm_failure = True, ""
         except RecorderError as exc:
-            self._armed = False
+            self._armed, self._arm_failure = False, str(exc)
             self.on_notice(Notice(translate("Notices", "Microphone unavailable"), str(exc),
                                   "error"))
 
     def _start(self) -> None:
         if not self._armed:
+            if self._arm_failure:  # held on: a dictation was meant, say why there is none
+                self.on_outcome(DictationOutcome(None, "", False, 0.0, OutcomeKind.FAILED,
+                                                 Shortfall.NO_MICROPHONE))
             return
         self._stream = self.link.open_dictation(self.settings.asr.language)
         stream = self._stream
@@ -159,20 +203,30 @@ class DictationFlow:
             return
         released = time.monotonic()
         self._armed = False
+        failure: Shortfall | None = None
         try:
             audio = self.recorder.stop()
         except RecorderError as exc:
-            audio = np.zeros(0, np.float32)
+            audio, failure = np.zeros(0, np.float32), Shortfall.RECORDING_FAILED
             self.on_notice(Notice(translate("Notices", "Recording failed"), str(exc), "error"))
         stream, self._stream = self._stream, None
         with self._lock:
             self._transcribing += 1
         self._set(recording=False)
-        self._finisher.submit(self._finish, stream, audio, released)
+        self._finisher.submit(self._finish, stream, audio, released, failure)
 
-    def _finish(self, stream: DictationStream | None, audio: np.ndarray, released: float) -> None:
+    def _finish(
+        self, stream: DictationStream | None, audio: np.ndarray, released: float,
+        failure: Shortfall | None,
+    ) -> None:
         try:
-            outcome = self._transcribe_and_deliver(stream, audio, released)
+            if failure is not None:
+                if stream is not None:
+                    stream.abort()
+                outcome = DictationOutcome(None, "", False, time.monotonic() - released,
+                                           OutcomeKind.FAILED, failure)
+            else:
+                outcome = self._transcribe_and_deliver(stream, audio, released)
             if outcome is not None:
                 self.on_outcome(outcome)
         except Exception:  # the finisher must survive anything a dictation throws
@@ -186,39 +240,52 @@ class DictationFlow:
         self, stream: DictationStream | None, audio: np.ndarray, released: float
     ) -> DictationOutcome | None:
         seconds = len(audio) / SAMPLE_RATE
-        if stream is None or seconds < MIN_DICTATION_S:
-            if stream is not None:
-                stream.abort()
+        if stream is None:
             return None
+        if seconds < MIN_DICTATION_S:
+            stream.abort()
+            return DictationOutcome(None, "", True, time.monotonic() - released,
+                                    OutcomeKind.NOTHING_HEARD)
+        self._waiting = stream
+        if self._closing.is_set():
+            stream.abort()
         try:
             result = stream.finish(timeout=max(30.0, 3 * seconds))
         except Exception as exc:
-            if is_final(exc):
+            problem = ServerUnavailable("CapsWriter was closed before the text came back") \
+                if self._closing.is_set() else exc
+            if is_final(problem):
                 entry_id = self.history.add("dictation", status="failed", duration_s=seconds,
-                                            error=str(exc), audio=audio)
+                                            error=str(problem), audio=audio)
                 self.on_history()
                 self.on_notice(Notice(
                     translate("Notices", "Dictation could not be transcribed"),
                     translate("Notices", "The server refused this audio ({reason}). "
-                              "It is kept in History.").format(reason=exc),
+                              "It is kept in History.").format(reason=problem),
                     "error",
                 ))
-                return DictationOutcome(entry_id, "", False, time.monotonic() - released)
+                return DictationOutcome(entry_id, "", False, time.monotonic() - released,
+                                        OutcomeKind.FAILED, Shortfall.REFUSED)
             entry_id = self.history.add(
-                "dictation", status="pending", duration_s=seconds, error=str(exc), audio=audio
+                "dictation", status="pending", duration_s=seconds, error=str(problem), audio=audio
             )
             self.on_history()
             self.on_notice(Notice(
                 translate("Notices", "Dictation kept for later"),
                 translate("Notices", "The server could not transcribe it ({reason}). The "
                           "{seconds:.1f} s of audio are in History and will be transcribed "
-                          "when the server is back.").format(reason=exc, seconds=seconds),
+                          "when the server is back.").format(reason=problem, seconds=seconds),
                 "warning",
             ))
-            return DictationOutcome(entry_id, "", False, time.monotonic() - released)
+            return DictationOutcome(entry_id, "", False, time.monotonic() - released,
+                                    OutcomeKind.KEPT, Shortfall.SERVER_UNAVAILABLE)
+        finally:
+            self._waiting = None
         text = self._post_process(result.text)
         if not text:
-            return DictationOutcome(None, "", True, time.monotonic() - released)
+            # The server's speech gate found no speech (or Whisper wrote nothing).
+            return DictationOutcome(None, "", True, time.monotonic() - released,
+                                    OutcomeKind.NOTHING_HEARD)
         keep_audio = audio if self.settings.client.save_audio else None
         entry_id = self.history.add("dictation", text, duration_s=seconds, audio=keep_audio)
         delivered = self.output.deliver(text)
@@ -234,7 +301,9 @@ class DictationFlow:
                           "{text}").format(reason=delivered.reason, text=text[:80]),
                 "warning",
             ))
-        return DictationOutcome(entry_id, text, delivered.delivered, latency)
+            return DictationOutcome(entry_id, text, False, latency, OutcomeKind.TEXT,
+                                    Shortfall.NOT_INSERTED)
+        return DictationOutcome(entry_id, text, True, latency)
 
     def retry_pending(self) -> int:
         """Transcribe dictations kept while the server was away; returns how many succeeded."""

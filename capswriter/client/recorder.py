@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,24 @@ ChunkSink = Callable[[np.ndarray], None]
 
 class RecorderError(CapsWriterError):
     """No usable microphone, or it went away while recording."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """How loud the latest block from the microphone was, as full-scale fractions."""
+
+    rms: float = 0.0
+    peak: float = 0.0
+
+    @classmethod
+    def of(cls, block: np.ndarray) -> Level:
+        if len(block) == 0:
+            return cls()
+        return cls(float(np.sqrt(np.mean(np.square(block, dtype=np.float64)))),
+                   float(np.max(np.abs(block))))
+
+
+SILENT = Level()
 
 
 class AudioPipeline:
@@ -175,10 +194,16 @@ class Recorder:
         self._idle_timer: threading.Timer | None = None
         self._lost = threading.Event()
         self._stream_token: object | None = None
+        self._level = SILENT
 
     @property
     def is_open(self) -> bool:
         return self._stream is not None
+
+    @property
+    def level(self) -> Level:
+        """The loudness of the latest block heard; silent while the device is closed."""
+        return self._level if self._stream is not None else SILENT
 
     @property
     def input_rate(self) -> int | None:
@@ -229,16 +254,30 @@ class Recorder:
             self.device, self.keep_open, self.idle_s = new
         return new != old
 
-    def close(self) -> None:
-        """Release the device and end the worker; the recorder is not used afterwards."""
+    def close(self, timeout: float = 1.5) -> bool:
+        """Release the device and end the worker; the recorder is not used afterwards.
+
+        Waits up to ``timeout`` for PortAudio to let go of the stream and returns whether it
+        did. The application closes the recorder before the interpreter exits: a stream still
+        open (or still closing on another thread) when sounddevice's exit handler terminates
+        PortAudio can hang that handler for good.
+        """
         with self._lock:
-            self._close_locked()
+            closing = self._close_locked(abort=True)
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
             worker, self._worker = self._worker, None
         if worker is not None:
             self._inbox.put(None)
-            worker.join(timeout=2)
+        released = True
+        if closing is not None:
+            closing.join(timeout)
+            released = not closing.is_alive()
+            if not released:
+                log.warning("the microphone did not close within %.1f s", timeout)
+        if worker is not None:
+            worker.join(timeout=1)
+        return released
 
     def _open_locked(self) -> None:
         if self._stream is not None:
@@ -273,12 +312,18 @@ class Recorder:
             self._worker.start()
         log.info("microphone open: %s at %d Hz", info["name"], rate)
 
-    def _close_locked(self) -> None:
+    def _close_locked(self, abort: bool = False) -> threading.Thread | None:
+        """Let go of the stream on a thread of its own, which is returned."""
         stream, self._stream = self._stream, None
         if stream is None:
-            return
+            return None
         # stop() can block for seconds when the device has stalled; never on the caller's thread.
-        threading.Thread(target=_close_quietly, args=(stream,), daemon=True).start()
+        # abort() drops what is buffered instead of playing it out: for when nothing more is
+        # wanted from the stream.
+        closing = threading.Thread(target=_close_quietly, args=(stream, abort),
+                                   name="mic-close", daemon=True)
+        closing.start()
+        return closing
 
     def _on_audio(self, indata, frames, time_info, status) -> None:
         self._inbox.put(indata[:, 0].copy())
@@ -317,6 +362,7 @@ class Recorder:
                     log.exception("recorder command failed")
                     done.put(exc)
             elif pipeline is not None:
+                self._level = Level.of(item)
                 try:
                     pipeline.feed(item)
                 except Exception:
@@ -343,9 +389,12 @@ class Recorder:
                 self._close_locked()
 
 
-def _close_quietly(stream) -> None:
+def _close_quietly(stream, abort: bool = False) -> None:
     try:
-        stream.stop()
+        if abort:
+            stream.abort()
+        else:
+            stream.stop()
         stream.close()
     except Exception as exc:
         log.debug("closing the input stream: %s", exc)

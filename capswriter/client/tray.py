@@ -140,6 +140,7 @@ class StatusWindow(QWidget):
     def __init__(self, controller: ClientController, handlers: MenuHandlers) -> None:
         super().__init__()
         self.controller = controller
+        self.closing_for_good = False
         self.setWindowTitle("CapsWriter")
         self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
         self.icon_label = QLabel()
@@ -190,6 +191,10 @@ class StatusWindow(QWidget):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         # Closing the window stands for "hide the tray icon": the app keeps running via Quit.
+        # At the end of the session or on Quit it closes like any window.
+        if self.closing_for_good:
+            event.accept()
+            return
         event.ignore()
         self.showMinimized()
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from capswriter.client.dictation import DictationFlow, DictationPhase
+from capswriter.client.dictation import DictationFlow, DictationPhase, OutcomeKind
 from capswriter.client.history import History
 from capswriter.client.hotkey import Action
 from capswriter.client.link import ServerLink
@@ -175,3 +175,13 @@ def test_a_kept_dictation_of_minutes_is_transcribed_although_the_dictation_queue
         assert words(done.text).count("forward") >= 15, done.text
     finally:
         server.stop()
+
+
+def test_a_dictation_of_silence_ends_as_nothing_heard(make_flow, pulse_source, recognition_server):
+    f = make_flow(recognition_server.port)
+    f.recorder.open()
+    f.dictate(pulse_source, np.zeros(16000, np.int16))  # a second of the source's silence
+    assert wait_until(lambda: bool(f.outcomes), 30)
+    [outcome] = f.outcomes
+    assert outcome.kind is OutcomeKind.NOTHING_HEARD and outcome.text == ""
+    assert f.history.recent() == []

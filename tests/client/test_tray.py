@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QPushButton, QSystemTrayIcon
 
 from capswriter.client.controller import ClientController, TrayState
@@ -90,3 +91,20 @@ def test_notices_are_shown_with_an_open_folder_button(qtbot, controller, handler
     assert view.open_folder_button.isVisibleTo(view)
     view.open_folder_button.click()
     assert opened == ["/tmp/x"]
+
+
+def alpha_mask(state: TrayState, size: int) -> list[bool]:
+    image = QIcon(str(icon_path(state))).pixmap(size, size).toImage()
+    return [image.pixelColor(x, y).alpha() > 128 for y in range(size) for x in range(size)]
+
+
+@pytest.mark.parametrize("size", [22, 64])
+def test_every_state_has_its_own_shape_not_only_its_own_colour(qtbot, size):
+    masks = {state: alpha_mask(state, size) for state in TrayState}
+    states = list(TrayState)
+    for i, a in enumerate(states):
+        for b in states[i + 1:]:
+            both = sum(x and y for x, y in zip(masks[a], masks[b], strict=True))
+            either = sum(x or y for x, y in zip(masks[a], masks[b], strict=True))
+            # Silhouettes overlapping this little are told apart without colour.
+            assert both / either < 0.8, (a, b, round(both / either, 2))
