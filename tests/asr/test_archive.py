@@ -76,16 +76,16 @@ def _members(path: Path) -> dict[str, bytes]:
 def test_the_archive_holds_the_default_precision_files_with_their_checksums(
     archive: Path,
 ) -> None:
-    assert archive.name == "capswriter-model-whisper-base-v6.tar.gz"
+    assert archive.name == "capswriter-model-whisper-base-v7.tar.gz"
     members = _members(archive)
-    # auto: the float32 encoder and the int8 step decoder; no other precision's files.
+    # auto: the encoder scaled per frame and the int8 step decoder; no other precision's files.
     assert sorted(members) == [
-        ARCHIVE_MANIFEST, "silero-vad/silero_vad.onnx", "whisper-base/encoder.onnx",
+        ARCHIVE_MANIFEST, "silero-vad/silero_vad.onnx", "whisper-base/encoder.int8-rows.onnx",
         "whisper-base/manifest.toml", "whisper-base/step_decoder.int8.onnx",
         "whisper-base/tokens.txt",
     ]  # fmt: skip
     listing = ArchiveManifest.from_toml(members[ARCHIVE_MANIFEST].decode())
-    assert listing.version == "v6" and listing.precision == "auto"
+    assert listing.version == "v7" and listing.precision == "auto"
     assert {f.path for f in listing.files} == set(members) - {ARCHIVE_MANIFEST}
     for entry in listing.files:
         assert hashlib.sha256(members[entry.path]).hexdigest() == entry.sha256

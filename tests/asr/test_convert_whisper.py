@@ -26,7 +26,7 @@ def whisper_dir(models_dir: Path) -> Path:
     return models_dir / "whisper-base"
 
 
-@pytest.mark.parametrize("precision", ["", ".int8"])
+@pytest.mark.parametrize("precision", ["", ".int8", ".int8-rows"])
 def test_encoder_contract(whisper_dir: Path, precision: str) -> None:
     model = onnx.load(str(whisper_dir / f"encoder{precision}.onnx"))
     assert [i.name for i in model.graph.input] == ENCODER_INPUTS
