@@ -55,6 +55,7 @@ def take_all(out: Path, language: str, tmp: Path) -> list[Path]:
         "drop-window": drop_window(tmp),
         "drop-window-drag": drop_window(tmp, dragging=True),
         "settings-recovery": recovery_dialog(tmp),
+        "overlay-recording": recording_overlay(),
     }
     written = []
     for name, widget in shots.items():
@@ -156,6 +157,22 @@ def drop_window(tmp: Path, dragging: bool = False):
                                     Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
         QApplication.sendEvent(window, event)
     return window
+
+
+def recording_overlay():
+    """The panel while dictating, its meter at speech loudness (-20 dB)."""
+    from PySide6.QtWidgets import QApplication
+
+    from capswriter.client.overlay import RecordingOverlay
+    from capswriter.client.recorder import Level
+
+    overlay = RecordingOverlay(level=lambda: Level(rms=0.1, peak=0.5))
+    overlay.show_recording()
+    deadline = time.monotonic() + 5.0
+    while overlay.meter == 0.0 and time.monotonic() < deadline:  # the meter's first reading
+        QApplication.processEvents()
+        time.sleep(0.01)
+    return overlay
 
 
 def recovery_dialog(tmp: Path):

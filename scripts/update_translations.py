@@ -1,7 +1,8 @@
 """Refresh the translation sources from the code and compile them for the app.
 
     python scripts/update_translations.py          # lupdate, then lrelease
-    python scripts/update_translations.py --check  # exit 1 if a .qm is not its .ts compiled
+    python scripts/update_translations.py --check  # exit 1 if a .ts misses strings of the
+                                                   # code or a .qm is not its .ts compiled
 
 ``pyside6-lupdate`` collects every ``translate("Context", "text")``, ``self.tr("text")`` and
 ``QT_TRANSLATE_NOOP`` of the client into ``capswriter/assets/i18n/capswriter_<lang>.ts``
@@ -12,9 +13,11 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,29 +40,51 @@ def release(ts: Path, qm: Path) -> None:
     subprocess.run([tool("lrelease"), "-silent", str(ts), "-qm", str(qm)], check=True)
 
 
+def collect(ts: Path, language: str, quiet: bool = False) -> None:
+    """Bring ``ts`` up to date with the strings of the code (its translations are kept)."""
+    subprocess.run([tool("lupdate"), "-no-obsolete", "-locations", "none",
+                    "-target-language", language, *map(str, SOURCES), "-ts", str(ts)],
+                   check=True, capture_output=quiet)
+
+
+def messages(ts: Path) -> set[tuple[str, str]]:
+    """The (context, source text) pairs a .ts file holds."""
+    return {(context.findtext("name"), message.findtext("source"))
+            for context in ET.parse(ts).iter("context") for message in context.iter("message")}
+
+
 def update() -> None:
     I18N.mkdir(parents=True, exist_ok=True)
     for language in LANGUAGES:
         ts = ts_path(language)
-        subprocess.run([tool("lupdate"), "-no-obsolete", "-locations", "none",
-                        "-target-language", language, *map(str, SOURCES), "-ts", str(ts)],
-                       check=True)
+        collect(ts, language)
         release(ts, ts.with_suffix(".qm"))
 
 
 def check() -> int:
-    """1 when a committed .qm is not what its .ts compiles to."""
-    stale = []
+    """1 when a .ts does not hold exactly the strings of the code, or a committed .qm is not
+    what its .ts compiles to."""
+    problems = []
     with tempfile.TemporaryDirectory() as tmp:
         for language in LANGUAGES:
             ts = ts_path(language)
+            current = Path(tmp) / ts.name
+            shutil.copyfile(ts, current)
+            collect(current, language, quiet=True)
+            new, gone = messages(current) - messages(ts), messages(ts) - messages(current)
+            for context, source in sorted(new):
+                problems.append(f"{ts.name} lacks {context}: {source!r}")
+            for context, source in sorted(gone):
+                problems.append(f"{ts.name} holds {context}: {source!r}, no longer in the code")
             fresh = Path(tmp) / ts.with_suffix(".qm").name
             release(ts, fresh)
             if fresh.read_bytes() != ts.with_suffix(".qm").read_bytes():
-                stale.append(ts.with_suffix(".qm").name)
-    for name in stale:
-        print(f"{name} is not compiled from its .ts: run scripts/update_translations.py")
-    return 1 if stale else 0
+                problems.append(f"{fresh.name} is not compiled from its .ts")
+    for problem in problems:
+        print(problem)
+    if problems:
+        print("run scripts/update_translations.py (then translate what is new)")
+    return 1 if problems else 0
 
 
 def main() -> int:

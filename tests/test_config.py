@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capswriter.config import Settings, check_settings, load_settings
+from capswriter.config import InvalidSetting, Settings, check_settings, load_settings
 from capswriter.errors import ConfigError
 
 
@@ -49,8 +49,11 @@ def test_valid_choices_load(tmp_path) -> None:
 def test_a_setting_made_in_code_is_checked_like_one_read_from_the_file() -> None:
     settings = Settings()
     settings.client.recording_overlay = "yes"  # e.g. from a form field, not through the file
-    with pytest.raises(ConfigError, match="recording_overlay = 'yes' is not true or false"):
+    with pytest.raises(InvalidSetting, match="recording_overlay = 'yes' is not true or false") \
+            as refused:
         check_settings(settings)
+    # Named so that the settings dialog can point at the box that holds it.
+    assert (refused.value.section, refused.value.key) == ("client", "recording_overlay")
 
 
 def test_overlay_on_and_sounds_off_by_default_and_both_switchable(tmp_path) -> None:

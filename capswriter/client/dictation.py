@@ -252,8 +252,10 @@ class DictationFlow:
         try:
             result = stream.finish(timeout=max(30.0, 3 * seconds))
         except Exception as exc:
-            problem = ServerUnavailable("CapsWriter was closed before the text came back") \
-                if self._closing.is_set() else exc
+            problem: Exception = exc
+            if self._closing.is_set():
+                problem = ServerUnavailable(translate(
+                    "Notices", "CapsWriter was closed before the text came back"))
             if is_final(problem):
                 entry_id = self.history.add("dictation", status="failed", duration_s=seconds,
                                             error=str(problem), audio=audio)

@@ -13,7 +13,7 @@ import enum
 import math
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QCursor,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QWidget
 
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
+from capswriter.client.i18n import translate
 from capswriter.client.recorder import SILENT, Level
 
 
@@ -71,18 +72,15 @@ def meter_fraction(level: Level) -> float:
 
 def shortfall_text(shortfall: Shortfall | None) -> str:
     texts = {
-        Shortfall.NO_MICROPHONE: QCoreApplication.translate(
-            "RecordingOverlay", "No microphone"),
-        Shortfall.RECORDING_FAILED: QCoreApplication.translate(
-            "RecordingOverlay", "Recording failed"),
-        Shortfall.REFUSED: QCoreApplication.translate(
-            "RecordingOverlay", "The server could not read this audio"),
-        Shortfall.SERVER_UNAVAILABLE: QCoreApplication.translate(
-            "RecordingOverlay", "Server unavailable: kept in History"),
-        Shortfall.NOT_INSERTED: QCoreApplication.translate(
-            "RecordingOverlay", "Not inserted: the text is on the clipboard"),
+        Shortfall.NO_MICROPHONE: translate("RecordingOverlay", "No microphone"),
+        Shortfall.RECORDING_FAILED: translate("RecordingOverlay", "Recording failed"),
+        Shortfall.REFUSED: translate("RecordingOverlay", "The server could not read this audio"),
+        Shortfall.SERVER_UNAVAILABLE: translate("RecordingOverlay",
+                                                "Server unavailable: kept in History"),
+        Shortfall.NOT_INSERTED: translate("RecordingOverlay",
+                                          "Not inserted: the text is on the clipboard"),
     }
-    return texts.get(shortfall, QCoreApplication.translate("RecordingOverlay", "Failed"))
+    return texts.get(shortfall, translate("RecordingOverlay", "Failed"))
 
 
 class RecordingOverlay(QWidget):
@@ -123,20 +121,20 @@ class RecordingOverlay(QWidget):
         self.meter = 0.0
         self._meter_timer.start()
         self._show(OverlayState.RECORDING,
-                   QCoreApplication.translate("RecordingOverlay", "Listening…"))
+                   translate("RecordingOverlay", "Listening…"))
 
     def show_transcribing(self) -> None:
         self._show(OverlayState.TRANSCRIBING,
-                   QCoreApplication.translate("RecordingOverlay", "Transcribing…"))
+                   translate("RecordingOverlay", "Transcribing…"))
 
     def show_outcome(self, outcome: DictationOutcome) -> None:
         if self.state is OverlayState.RECORDING:
             return  # an earlier dictation finished while the next is being spoken
         if outcome.kind is OutcomeKind.NOTHING_HEARD:
             self._show(OverlayState.NOTHING_HEARD,
-                       QCoreApplication.translate("RecordingOverlay", "Nothing heard"), PROBLEM_S)
+                       translate("RecordingOverlay", "Nothing heard"), PROBLEM_S)
         elif outcome.kind is OutcomeKind.TEXT and outcome.shortfall is None:
-            self._show(OverlayState.DONE, QCoreApplication.translate("RecordingOverlay", "Done"),
+            self._show(OverlayState.DONE, translate("RecordingOverlay", "Done"),
                        DONE_S)
         else:
             self._show(OverlayState.FAILED, shortfall_text(outcome.shortfall), PROBLEM_S)

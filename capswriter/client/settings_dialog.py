@@ -356,6 +356,12 @@ class SettingsDialog(QDialog):
                                                QDoubleSpinBox(minimum=0.0, maximum=600,
                                                               decimals=1, suffix=self.tr(" min")))
         self.stream_idle_minutes.setValue(c.stream_idle_minutes)
+        self.recording_overlay = self._field(page, "client", "recording_overlay", QCheckBox(
+            self.tr("Show a small panel on screen while dictating")))
+        self.recording_overlay.setChecked(c.recording_overlay)
+        self.sound_cues = self._field(page, "client", "sound_cues", QCheckBox(
+            self.tr("Play a short sound when recording starts and stops")))
+        self.sound_cues.setChecked(c.sound_cues)
         self.save_audio = QCheckBox(self.tr("Keep the audio of every dictation in History"))
         self.save_audio.setChecked(c.save_audio)
         self.history_keep_days = self._field(page, "client", "history_keep_days", QSpinBox(
@@ -371,6 +377,8 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("Microphone"), self.input_device)
         form.addRow("", self.keep_stream_open)
         form.addRow(self.tr("Release an unused microphone after"), self.stream_idle_minutes)
+        form.addRow("", self.recording_overlay)
+        form.addRow("", self.sound_cues)
         form.addRow("", self.save_audio)
         form.addRow(self.tr("Keep History for"), self.history_keep_days)
         form.addRow(self.tr("Keep at most (entries)"), self.history_keep_entries)
@@ -541,6 +549,8 @@ class SettingsDialog(QDialog):
         c.input_device = self.input_device.currentData()
         c.keep_stream_open = self.keep_stream_open.isChecked()
         c.stream_idle_minutes = round(self.stream_idle_minutes.value(), 1)
+        c.recording_overlay = self.recording_overlay.isChecked()
+        c.sound_cues = self.sound_cues.isChecked()
         c.save_audio = self.save_audio.isChecked()
         c.history_keep_days = self.history_keep_days.value()
         c.history_keep_entries = self.history_keep_entries.value()
@@ -559,11 +569,16 @@ class SettingsDialog(QDialog):
     # ---- saving ----------------------------------------------------------------------------
 
     def setting_label(self, section: str, key: str) -> str:
-        """The words the form shows beside a setting (its file name when it has no row)."""
+        """The words the form shows beside a setting, or on its check box (its file name when it
+        has no row)."""
         widget = self._fields.get((section, key))
         form = self._tab_of[(section, key)].layout() if widget is not None else None
         label = form.labelForField(widget) if isinstance(form, QFormLayout) else None
-        return f"“{label.text()}”" if label is not None else f"[{section}] {key}"
+        if label is not None and label.text():
+            return f"“{label.text()}”"
+        if isinstance(widget, QCheckBox):
+            return f"“{widget.text()}”"
+        return f"[{section}] {key}"
 
     def show_error(self, message: str, setting: tuple[str, str] | None = None) -> None:
         """Name the problem under the form and bring the setting that has it into view."""

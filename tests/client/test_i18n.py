@@ -13,10 +13,12 @@ import pytest
 from PySide6.QtCore import QLocale
 
 from capswriter.client.app import ClientApp
-from capswriter.client.controller import ClientController
+from capswriter.client.controller import ClientController, TrayState
+from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
 from capswriter.client.history import History
 from capswriter.client.i18n import I18N_DIR, qm_path, resolve, use_language
 from capswriter.client.link import ServerLink
+from capswriter.client.overlay import RecordingOverlay
 from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.tray import MenuHandlers, build_menu, retranslate_menu
 from capswriter.config import Settings
@@ -63,6 +65,22 @@ def test_with_the_chinese_translator_the_menu_and_settings_are_in_chinese(qtbot,
     assert dialog.setting_label("client", "hotkey") == "“按住说话键”"
     assert dialog.hotkey.combo.currentText() == "Caps Lock（大写锁定）"
     assert dialog.windowTitle() == "CapsWriter 设置"
+    assert dialog.setting_label("client", "sound_cues") == "“开始和停止录音时播放提示音”"
+    assert dialog.recording_overlay.text() == "听写时在屏幕上显示一个小面板"
+
+
+def test_the_recording_overlay_speaks_chinese(qtbot, chinese):
+    overlay = RecordingOverlay()
+    qtbot.addWidget(overlay)
+    overlay.follow_state(TrayState.RECORDING)
+    assert overlay.text == "正在听…"
+    overlay.follow_state(TrayState.TRANSCRIBING)
+    assert overlay.text == "正在转写…"
+    overlay.show_outcome(DictationOutcome(None, "", True, 0.3, OutcomeKind.NOTHING_HEARD))
+    assert overlay.text == "没有听到声音"
+    overlay.show_outcome(DictationOutcome(4, "", False, 0.3, OutcomeKind.KEPT,
+                                          Shortfall.SERVER_UNAVAILABLE))
+    assert overlay.text == "服务器不可用：已保存在历史记录中"
 
 
 def test_switching_the_language_retranslates_the_menu(qapp):

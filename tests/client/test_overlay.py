@@ -3,17 +3,22 @@ microphone frames, and that it never takes focus or clicks."""
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 import time
+import uuid
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from capswriter.client.controller import TrayState
+from capswriter.client.app import ClientApp
+from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
+from capswriter.client.history import History
+from capswriter.client.link import ServerLink
 from capswriter.client.overlay import (
     DONE_S,
     OverlayState,
@@ -21,8 +26,9 @@ from capswriter.client.overlay import (
     meter_fraction,
 )
 from capswriter.client.recorder import Level, Recorder
-from capswriter.config import PROJECT_ROOT
+from capswriter.config import PROJECT_ROOT, Settings
 
+from .servers import free_port
 from .speech import clip_pcm
 
 
@@ -177,3 +183,34 @@ def test_the_level_meter_follows_real_speech_from_the_microphone(qtbot, overlay,
     assert after < max(loudest)
     rms = float(np.sqrt(np.mean((pcm.astype(np.float32) / 32768) ** 2)))
     assert max(loudest) >= meter_fraction(Level(rms, rms)) - 0.1
+
+
+def test_settings_saved_in_the_running_app_turn_the_panel_and_the_sounds_on_and_off(
+    qtbot, tmp_path
+):
+    settings = Settings()
+    settings.client.keep_stream_open = False
+    port = free_port()
+    settings.server.port = port
+    controller = ClientController(settings, history=History(tmp_path / "h.sqlite3"),
+                                  link=ServerLink(port=port), start_server=False)
+    app = ClientApp(settings, controller, instance_name=f"t-{uuid.uuid4().hex[:8]}",
+                    use_hotkey=False)
+    try:
+        assert app.overlay.enabled and not app.sounds.enabled  # the defaults
+        controller.state_changed.emit(TrayState.RECORDING)
+        assert app.overlay.isVisible()
+        controller.state_changed.emit(TrayState.READY)
+        chosen = copy.deepcopy(settings)
+        chosen.client.recording_overlay = False
+        app.apply_settings(chosen)
+        assert not app.overlay.enabled
+        controller.state_changed.emit(TrayState.RECORDING)
+        assert not app.overlay.isVisible() and app.overlay.state is OverlayState.HIDDEN
+        controller.state_changed.emit(TrayState.READY)
+        chosen = copy.deepcopy(settings)
+        chosen.client.recording_overlay, chosen.client.sound_cues = True, True
+        app.apply_settings(chosen)
+        assert app.overlay.enabled and app.sounds.enabled
+    finally:
+        app.shutdown()

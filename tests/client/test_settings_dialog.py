@@ -52,6 +52,8 @@ def test_saved_settings_round_trip_through_the_toml_file(qtbot, tmp_path):
     dialog.set_microphone("USB Microphone")
     dialog.stream_idle_minutes.setValue(3.5)
     dialog.save_audio.setChecked(True)
+    dialog.recording_overlay.setChecked(False)
+    dialog.sound_cues.setChecked(True)
     dialog.history_keep_days.setValue(30)
     dialog.history_keep_entries.setValue(500)
     dialog.port.setValue(7017)
@@ -70,6 +72,7 @@ def test_saved_settings_round_trip_through_the_toml_file(qtbot, tmp_path):
     assert (c.hotkey, c.hold_threshold_s, c.output_mode) == ("f13", 0.45, "type")
     assert (c.trailing_punctuation, c.trailing_space, c.keep_stream_open) == (False, True, False)
     assert (c.stream_idle_minutes, c.save_audio) == (3.5, True)
+    assert (c.recording_overlay, c.sound_cues) == (False, True)
     assert (c.history_keep_days, c.history_keep_entries, c.ui_language) == (30, 500, "zh_CN")
     assert c.input_device == "USB Microphone"
     s = loaded.server
@@ -84,12 +87,14 @@ def test_dialog_shows_what_the_file_holds(qtbot, tmp_path):
     settings = Settings()
     settings.client.hotkey = "mouse_x1"
     settings.asr.chinese_script = "taiwan"
+    settings.client.recording_overlay, settings.client.sound_cues = False, True
     settings.save(path)
     dialog = make_dialog(qtbot, tmp_path, load_settings(path, environ={}))
     assert dialog.hotkey.key() == "mouse_x1"
     assert dialog.hotkey.combo.currentText() == "Mouse back button"
     assert dialog.chinese_script.currentData() == "taiwan"
     assert "zh-TW" in dialog.chinese_script.currentText()
+    assert not dialog.recording_overlay.isChecked() and dialog.sound_cues.isChecked()
     assert dialog.edited() == load_settings(path, environ={})
 
 
@@ -102,6 +107,7 @@ def test_settings_are_grouped_in_pages_with_plain_labels(qtbot, tmp_path):
         "output_mode": dialog.output_mode, "formats": dialog.formats["txt"],
         "model": dialog.model, "language": dialog.language, "host": dialog.host,
         "dictation_worker": dialog.dictation_worker,
+        "recording_overlay": dialog.recording_overlay, "sound_cues": dialog.sound_cues,
     }
     page = {name: dialog.tabs.tabText(dialog.tabs.indexOf(_page_of(dialog, w)))
             for name, w in where.items()}
@@ -109,8 +115,15 @@ def test_settings_are_grouped_in_pages_with_plain_labels(qtbot, tmp_path):
         "hotkey": "Dictation", "input_device": "Dictation", "output_mode": "Output",
         "formats": "Files", "model": "Models and language",
         "language": "Models and language", "host": "Server", "dictation_worker": "Server",
+        "recording_overlay": "Dictation", "sound_cues": "Dictation",
     }
     assert dialog.setting_label("client", "hotkey") == "“Push-to-talk key”"
+    assert dialog.setting_label("client", "recording_overlay") == \
+        "“Show a small panel on screen while dictating”"
+    assert dialog.setting_label("client", "sound_cues") == \
+        "“Play a short sound when recording starts and stops”"
+    # The defaults: the panel on, the sounds off.
+    assert dialog.recording_overlay.isChecked() and not dialog.sound_cues.isChecked()
     assert dialog.output_mode.currentText() == "Paste (fast, uses the clipboard)"
     assert dialog.formats["srt"].text() == "Subtitles (.srt)"
     assert "caps_lock" not in dialog.hotkey.combo.currentText()

@@ -309,6 +309,10 @@
         <translation>录音失败</translation>
     </message>
     <message>
+        <source>CapsWriter was closed before the text came back</source>
+        <translation>文字返回之前 CapsWriter 已关闭</translation>
+    </message>
+    <message>
         <source>Dictation could not be transcribed</source>
         <translation>听写无法转写</translation>
     </message>
@@ -355,6 +359,49 @@
     <message>
         <source>Could not transcribe {name}</source>
         <translation>无法转写 {name}</translation>
+    </message>
+</context>
+<context>
+    <name>RecordingOverlay</name>
+    <message>
+        <source>No microphone</source>
+        <translation>没有麦克风</translation>
+    </message>
+    <message>
+        <source>Recording failed</source>
+        <translation>录音失败</translation>
+    </message>
+    <message>
+        <source>The server could not read this audio</source>
+        <translation>服务器无法读取这段音频</translation>
+    </message>
+    <message>
+        <source>Server unavailable: kept in History</source>
+        <translation>服务器不可用：已保存在历史记录中</translation>
+    </message>
+    <message>
+        <source>Not inserted: the text is on the clipboard</source>
+        <translation>未插入：文字在剪贴板上</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Listening…</source>
+        <translation>正在听…</translation>
+    </message>
+    <message>
+        <source>Transcribing…</source>
+        <translation>正在转写…</translation>
+    </message>
+    <message>
+        <source>Nothing heard</source>
+        <translation>没有听到声音</translation>
+    </message>
+    <message>
+        <source>Done</source>
+        <translation>完成</translation>
     </message>
 </context>
 <context>
@@ -442,6 +489,14 @@
     <message>
         <source> min</source>
         <translation> 分钟</translation>
+    </message>
+    <message>
+        <source>Show a small panel on screen while dictating</source>
+        <translation>听写时在屏幕上显示一个小面板</translation>
+    </message>
+    <message>
+        <source>Play a short sound when recording starts and stops</source>
+        <translation>开始和停止录音时播放提示音</translation>
     </message>
     <message>
         <source>Keep the audio of every dictation in History</source>
