@@ -19,8 +19,8 @@ from capswriter.config import Settings, data_dir
 from capswriter.errors import CapsWriterError, QueueFull, ServerUnavailable
 from capswriter.files.pipeline import FileTranscript
 from capswriter.files.write import sharing_a_name, write_transcript
-from capswriter.server import protocol
-from capswriter.server.client_api import RecognitionClient, server_url
+from capswriter.wire import protocol
+from capswriter.wire.client import RecognitionClient, server_url
 
 BUSY_RETRIES = 30
 

@@ -18,7 +18,7 @@ from capswriter.client.history import History
 from capswriter.client.link import ServerLink
 from capswriter.files.pipeline import FileTranscript
 from capswriter.files.write import sharing_a_name, write_transcript
-from capswriter.server import protocol
+from capswriter.wire import protocol
 
 log = logging.getLogger(__name__)
 

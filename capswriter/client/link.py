@@ -1,6 +1,6 @@
 """The client's line to the recognition server: health, dictation streams, file jobs, launch.
 
-The server speaks asyncio WebSockets (``capswriter.server.client_api``); the hotkey, recorder and
+The server speaks asyncio WebSockets (``capswriter.wire.client``); the hotkey, recorder and
 Qt run on ordinary threads. :class:`ServerLink` owns one event loop on a thread of its own and
 offers blocking or future-returning calls that are safe from any thread.
 """
@@ -26,8 +26,9 @@ import soundfile as sf
 from capswriter.audio import to_pcm16
 from capswriter.config import CONSOLE_PROGRAM, FROZEN, Settings, url_host
 from capswriter.errors import ServerUnavailable
-from capswriter.server import protocol
-from capswriter.server.client_api import RecognitionClient, server_url
+from capswriter.wire import protocol
+from capswriter.wire.client import RecognitionClient, server_url
+from capswriter.wire.health import HealthReport
 
 log = logging.getLogger(__name__)
 
@@ -120,14 +121,10 @@ class ServerLink:
         try:
             reply = httpx.get(f"{self.http_url}/health", timeout=timeout, headers=headers)
             reply.raise_for_status()
-            data = reply.json()
+            report = HealthReport.from_dict(reply.json())
         except Exception as exc:  # noqa: BLE001 - e.g. httpx.InvalidURL for a mistyped host
             return Health("down", detail=self._why_down(exc))
-        return Health(
-            status=str(data.get("status", "down")),
-            model=str(data.get("model", "")),
-            workers_ready=int(data.get("workers_ready", 0)),
-        )
+        return Health(report.status, str(report.model), int(report.workers_ready))
 
     def _why_down(self, exc: Exception) -> str:
         """Why the server could not be asked, in the words a user acts on (not "[Errno 111]")."""

@@ -28,8 +28,8 @@ from typing import Any
 import psutil
 
 from capswriter.config import Settings
-from capswriter.server import broker
-from capswriter.server.broker import (
+from capswriter.wire import broker
+from capswriter.wire.broker import (
     DEAD,
     DONE,
     ERROR,

@@ -33,13 +33,22 @@ class Scheduler:
         self.max_dictation_jobs = max_dictation_jobs
         self.max_file_jobs = max_file_jobs
         self.max_pending_audio_seconds = max_pending_audio_seconds
-        # Measured by the pool: wall seconds the whole pool needs per second of queued audio.
+        # Wall seconds of decoding per second of audio, per worker (moving average), and what
+        # the whole pool needs per second of queued audio: the basis of `retry_after`.
+        self.decode_rtf = 0.1
         self.seconds_per_audio_second = 0.1
         self._lock = threading.Lock()
         self._dictation: deque[Job] = deque()
         self._files: OrderedDict[str, deque[Job]] = OrderedDict()
         self._file_jobs = 0
         self._pending_audio = 0.0
+
+    def learn_speed(self, audio_seconds: float, decode_seconds: float, workers: int) -> None:
+        """A job of ``audio_seconds`` took ``decode_seconds`` on one of ``workers``."""
+        if audio_seconds > 0.5:
+            rtf = decode_seconds / audio_seconds
+            self.decode_rtf = 0.8 * self.decode_rtf + 0.2 * rtf
+            self.seconds_per_audio_second = self.decode_rtf / (workers or 1)
 
     # ---- admission -------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from capswriter.asr.languages import UnsupportedLanguage, check_language
+from capswriter.asr.languages import check_language
 from capswriter.asr.manifest import ModelManifest, load_manifest
 from capswriter.config import Settings
 from capswriter.errors import (
@@ -27,16 +27,18 @@ from capswriter.errors import (
     CapsWriterError,
     DecodeCancelled,
     QueueFull,
-    UnsupportedAudio,
+    ShuttingDown,
 )
-from capswriter.server import protocol
 from capswriter.server.admission import Admission, check_wait
 from capswriter.server.connections import Connections
 from capswriter.server.jobs import Job, JobState
 from capswriter.server.metrics import ServerMetrics
-from capswriter.server.pool import WorkerHandle, WorkerPool
+from capswriter.server.pool import WorkerPool
 from capswriter.server.scheduler import Scheduler
 from capswriter.server.tasks import Task
+from capswriter.server.worker_process import WorkerProcess
+from capswriter.wire import health, protocol
+from capswriter.wire.health import HealthReport
 
 log = logging.getLogger("capswriter.server")
 
@@ -45,25 +47,6 @@ _task_keys = itertools.count(1)
 DEADLINE_CHECK_S = 0.5
 # Bytes of decoded audio per second (float32 at 16 kHz), charged before a file is decoded.
 DECODED_BYTES_PER_SECOND = 4 * protocol.SAMPLE_RATE
-
-
-class ShuttingDown(CapsWriterError):
-    """The server is stopping and takes no new work."""
-
-
-def error_code(exc: Exception) -> str:
-    """The protocol error code a client gets for an exception raised while queueing audio."""
-    if isinstance(exc, AudioTooLarge):
-        return protocol.TOO_LARGE
-    if isinstance(exc, UnsupportedAudio):
-        return protocol.UNSUPPORTED_AUDIO
-    if isinstance(exc, ShuttingDown):
-        return protocol.SHUTTING_DOWN
-    if isinstance(exc, DecodeCancelled):
-        return protocol.CANCELLED
-    if isinstance(exc, UnsupportedLanguage):
-        return protocol.BAD_MESSAGE
-    return protocol.INTERNAL
 
 
 class RecognitionService:
@@ -313,7 +296,7 @@ class RecognitionService:
             self.job_counts[job.state.value] += 1
             self.recent_jobs.append(job.record())
 
-    def _worker_restarted(self, handle: WorkerHandle) -> None:
+    def _worker_restarted(self, handle: WorkerProcess) -> None:
         self.metrics.worker_restarts.labels(str(handle.id)).inc()
 
     # ---- reporting -------------------------------------------------------------------
@@ -326,27 +309,27 @@ class RecognitionService:
             records = [r for r in records if r["task_id"].split(":", 1)[1] == task_id]
         return records
 
-    def health(self) -> dict[str, Any]:
-        workers = self.pool.health()
+    def health(self) -> HealthReport:
+        workers = self.pool.worker_health()
         ready = self.pool.ready_count()
         with self._stats_lock:
             counts = dict(self.job_counts)
-        return {
-            "status": "draining" if self.draining else ("ok" if ready else "starting"),
-            "model": self.pool.model,
-            "protocol_version": protocol.PROTOCOL_VERSION,
-            "workers": workers,
-            "workers_ready": ready,
-            "queues": self.scheduler.depths(),
-            "jobs": {
+        return HealthReport(
+            status=health.DRAINING if self.draining else (health.OK if ready else health.STARTING),
+            model=self.pool.model,
+            protocol_version=protocol.PROTOCOL_VERSION,
+            workers=workers,
+            workers_ready=ready,
+            queues=self.scheduler.depths(),
+            jobs={
                 "running": len(self.pool.running),
                 "done": counts.get("done", 0),
                 "failed": counts.get("failed", 0),
                 "cancelled": counts.get("cancelled", 0),
             },
-            "open_tasks": len(self.tasks),
-            "connections": len(self.connections),
-            "upload_bytes": self.upload_bytes,
-            "supervisor_errors": self.pool.supervisor_errors,
-            **({"broker": self.pool.remote.health()} if self.pool.remote is not None else {}),
-        }
+            open_tasks=len(self.tasks),
+            connections=len(self.connections),
+            upload_bytes=self.upload_bytes,
+            supervisor_errors=self.pool.supervisor_errors,
+            broker=self.pool.remote.health() if self.pool.remote is not None else None,
+        )

@@ -15,13 +15,13 @@ import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from capswriter.asr.languages import UnsupportedLanguage
 from capswriter.audio import from_pcm16
-from capswriter.errors import CapsWriterError, QueueFull
-from capswriter.server import protocol
+from capswriter.errors import CapsWriterError, QueueFull, ShuttingDown, UnsupportedLanguage
 from capswriter.server.dictation import PauseCutter, Piece
-from capswriter.server.service import RecognitionService, ShuttingDown, error_code
+from capswriter.server.service import RecognitionService
 from capswriter.server.tasks import Task
+from capswriter.wire import protocol
+from capswriter.wire.errors import error_code
 
 log = logging.getLogger("capswriter.server")
 

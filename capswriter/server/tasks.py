@@ -16,8 +16,8 @@ import numpy as np
 from capswriter.asr.result import Segment
 from capswriter.files.pipeline import assemble, place_segments
 from capswriter.files.segment import AudioSegment
-from capswriter.server import protocol
 from capswriter.server.jobs import Job, JobState
+from capswriter.wire import protocol
 
 _NO_SAMPLES = np.zeros(0, dtype=np.float32)
 

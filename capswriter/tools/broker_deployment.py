@@ -92,7 +92,7 @@ class BrokerDeployment:
         return name
 
     def remote_workers(self) -> list[dict[str, Any]]:
-        return self.address.health(timeout=5.0).get("broker", {}).get("workers", [])
+        return (self.address.health(timeout=5.0).broker or {}).get("workers", [])
 
     def wait_workers(self, count: int) -> None:
         end = time.monotonic() + READY_TIMEOUT_S

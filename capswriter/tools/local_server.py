@@ -20,14 +20,10 @@ from typing import Any
 import httpx
 
 from capswriter.config import PROJECT_ROOT, Settings, url_host
-from capswriter.errors import CapsWriterError
+from capswriter.errors import ServerStartFailed
 from capswriter.tools.runlog import ServerAddress
 
 READY_TIMEOUT_S = 180.0
-
-
-class ServerStartFailed(CapsWriterError):
-    """The server subprocess exited or did not get its workers ready in time."""
 
 
 def free_port() -> int:
@@ -97,7 +93,7 @@ class LocalServer:
             try:
                 health = self.address.health(timeout=2.0)
                 # Every slot, the dictation worker's too when the server keeps one.
-                if health.get("workers_ready") == len(health.get("workers", [])) >= self.workers:
+                if health.workers_ready == len(health.workers) >= self.workers:
                     return
             except (httpx.HTTPError, ValueError):
                 pass

@@ -19,7 +19,7 @@ import soundfile as sf
 from websockets.sync.client import ClientConnection, connect
 
 from capswriter.config import PROJECT_ROOT
-from capswriter.server import protocol
+from capswriter.wire import protocol
 
 REAL = Path(__file__).parent.parent / "data" / "real"
 
