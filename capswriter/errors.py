@@ -68,5 +68,5 @@ class PortInUse(CapsWriterError):
     """Another process (likely another CapsWriter server) already listens on the port."""
 
 
-class ServerStartFailed(CapsWriterError):
+class ServerStartFailed(ServerUnavailable):
     """A server started by us exited or did not get its workers ready in time."""

@@ -7,7 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from capswriter.client.file_jobs import FileJob, JobState
+from capswriter.client.file_jobs import FileJob
+from capswriter.wire.jobs import JobState
 
 
 def dropped_files(mime) -> list[Path]:

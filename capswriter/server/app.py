@@ -48,6 +48,7 @@ from capswriter.server.session import Session
 from capswriter.server.tasks import Task
 from capswriter.wire import errors, protocol
 from capswriter.wire.errors import error_code
+from capswriter.wire.jobs import JobKind
 
 log = logging.getLogger("capswriter.server")
 
@@ -89,7 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def admit_upload(max_wait: float) -> None:
         try:
-            service.check_room("file", max_wait)
+            service.check_room(JobKind.FILE, max_wait)
         except ShuttingDown as exc:
             raise QueueFull(str(exc), 5.0) from None
 
@@ -209,11 +210,11 @@ async def _transcribe_upload(
     """The task's result or error, and when to retry if it waited too long in the queue."""
     task_id = f"http-{uuid.uuid4().hex[:12]}"
     try:
-        service.check_room("file", max_wait)
-        task = service.open_task(task_id, "file", language, lambda message: None, max_wait)
+        service.check_room(JobKind.FILE, max_wait)
+        task = service.open_task(task_id, JobKind.FILE, language, lambda message: None, max_wait)
         task.start_waiting()
     except QueueFull:
-        service.metrics.rejected.labels("file").inc()
+        service.metrics.rejected.labels(JobKind.FILE).inc()
         raise
     except ShuttingDown as exc:
         raise _openai_error(errors.http_status(protocol.SHUTTING_DOWN), str(exc),

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from capswriter.config import ServerSettings
 from capswriter.server.jobs import Job
 from capswriter.server.worker_process import DICTATION, GENERAL, WorkerProcess
+from capswriter.wire.jobs import JobKind
 
 
 def time_limit(settings: ServerSettings, job: Job) -> float:
@@ -50,6 +51,8 @@ class DispatchPolicy:
 
     def choose(self, job: Job, idle: Sequence[WorkerProcess]) -> WorkerProcess:
         """The idle worker for ``job`` (the caller took it knowing one can run it)."""
-        able = list(idle) if job.kind == "dictation" else [w for w in idle if w.role == GENERAL]
+        able = list(idle) if job.kind == JobKind.DICTATION else [
+            w for w in idle if w.role == GENERAL
+        ]
         fresh = [w for w in able if w.id not in job.workers_tried]
         return min(fresh or able, key=lambda w: (w.role != DICTATION, w.jobs_done))

@@ -34,10 +34,10 @@ TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 
 
 def token_of(headers: Any, query: Any) -> str:
-    auth = headers.get("authorization", "")
+    auth = str(headers.get("authorization", ""))
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return headers.get(TOKEN_HEADER) or query.get("token") or ""
+    return str(headers.get(TOKEN_HEADER) or query.get("token") or "")
 
 
 def authorized(expected: str, given: str) -> bool:

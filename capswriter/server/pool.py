@@ -157,10 +157,10 @@ class WorkerPool:
                     elif obj in by_object and isinstance(obj, Connection):
                         self._read(by_object[obj])
                 for obj in ready:
-                    w = by_object.get(obj)
-                    if w is not None and not isinstance(obj, Connection):
-                        if w.state in RUNNING and not w.alive():
-                            self._on_death(w, f"exit code {w.process.exitcode}")
+                    gone = by_object.get(obj)
+                    if gone is not None and not isinstance(obj, Connection):
+                        if gone.state in RUNNING and not gone.alive():
+                            self._on_death(gone, f"exit code {gone.process.exitcode}")
                 self._check_deadlines()
                 self._restart_due()
             finally:
@@ -260,7 +260,7 @@ class WorkerPool:
             else:
                 self._complete(job, None, reply.message)
 
-    def _complete(self, job: Job, result: dict | None, failure: str = "") -> None:
+    def _complete(self, job: Job, result: dict[str, Any] | None, failure: str = "") -> None:
         """A worker (local or remote) answered: the job succeeds with ``result`` or fails."""
         self.running.pop(job.id, None)
         if job.finished:  # cancelled while it ran

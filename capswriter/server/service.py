@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from capswriter.errors import (
 )
 from capswriter.server.admission import Admission, check_wait
 from capswriter.server.connections import Connections
-from capswriter.server.jobs import Job, JobState
+from capswriter.server.jobs import Job
 from capswriter.server.metrics import ServerMetrics
 from capswriter.server.pool import WorkerPool
 from capswriter.server.scheduler import Scheduler
@@ -39,6 +39,10 @@ from capswriter.server.tasks import Task
 from capswriter.server.worker_process import WorkerProcess
 from capswriter.wire import health, protocol
 from capswriter.wire.health import HealthReport
+from capswriter.wire.jobs import JobKind, JobState
+
+if TYPE_CHECKING:
+    from capswriter.files.segment import AudioSegment
 
 log = logging.getLogger("capswriter.server")
 
@@ -83,14 +87,14 @@ class RecognitionService:
         self._decoders = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, s.decode_threads), thread_name_prefix="decode"
         )
-        self._deadline_watch: asyncio.Task | None = None
+        self._deadline_watch: asyncio.Task[None] | None = None
         self.upload_bytes = 0  # file bytes held now, over all connections and HTTP uploads
         self.draining = False
         self._segmenter: Any = None
         self._stats_lock = threading.Lock()
         self.job_counts: collections.Counter[str] = collections.Counter()
         # Recent job records for /jobs (tests and tools look at where segments ran).
-        self.recent_jobs: collections.deque[dict] = collections.deque(maxlen=1000)
+        self.recent_jobs: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -141,7 +145,8 @@ class RecognitionService:
     # ---- tasks -----------------------------------------------------------------------
 
     def open_task(
-        self, task_id: str, kind: str, language: str, emit: Callable[[protocol.Message], None],
+        self, task_id: str, kind: JobKind, language: str,
+        emit: Callable[[protocol.Message], None],
         max_wait: float | None = None,
     ) -> Task:
         if self.draining:
@@ -163,12 +168,12 @@ class RecognitionService:
             on_input_over=lambda: self.pool.recording_stopped(key),
             max_wait=self.settings.server.max_wait_s if max_wait is None else max_wait,
         )
-        if kind == "dictation":
+        if kind == JobKind.DICTATION:
             self.pool.recording_started(key)
         self.tasks[key] = task
         return task
 
-    def check_room(self, kind: str, max_wait: float | None = None) -> None:
+    def check_room(self, kind: JobKind, max_wait: float | None = None) -> None:
         """Raise QueueFull now, before a client streams audio we could not queue or would
         keep waiting longer than ``max_wait`` (the server's default when None)."""
         if self.draining:
@@ -177,7 +182,7 @@ class RecognitionService:
         limit = self.settings.server.max_wait_s if max_wait is None else max_wait
         check_wait(self.expected_wait(kind), limit, kind)
 
-    def expected_wait(self, kind: str) -> float:
+    def expected_wait(self, kind: JobKind) -> float:
         """Seconds new work of ``kind`` would wait for a worker, from the work ahead of it."""
         return self.admission.expected_wait(kind, self.pool.snapshot())
 
@@ -258,7 +263,7 @@ class RecognitionService:
     def _segment(
         self, data: bytes, name: str | None, charge: Callable[[float], None],
         cancelled: Callable[[], bool],
-    ) -> tuple[list, float]:
+    ) -> tuple[list[AudioSegment], float]:
         from capswriter.files.decode import load_audio
         from capswriter.files.segment import Segmenter
 

@@ -77,7 +77,7 @@ def _parent_alive(parent_pid: int) -> bool:
     if os.name == "posix":
         # Re-parented to init/subreaper means the server is gone.
         return os.getppid() == parent_pid
-    return psutil.pid_exists(parent_pid)
+    return bool(psutil.pid_exists(parent_pid))
 
 
 def _watch_parent(parent_pid: int) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from capswriter.wire.jobs import JobKind
+
 # ---- pool → worker ----------------------------------------------------------------------
 
 
@@ -19,7 +21,7 @@ class DecodeRequest:
     job_id: int
     samples: bytes  # float32, 16 kHz mono
     language: str
-    kind: str  # "dictation" (quick settings) or "file" (beam search)
+    kind: JobKind  # a dictation is decoded with the quick settings, a file with beam search
     speech: list[tuple[int, int]] | None = None
 
 

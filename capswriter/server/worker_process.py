@@ -137,7 +137,7 @@ class WorkerProcess:
 
     def assign(self, job: Job, deadline: float) -> None:
         """Send ``job`` down the pipe; OSError or ValueError if the pipe is broken."""
-        assert self.conn is not None
+        assert self.conn is not None and job.samples is not None
         self.deadline = deadline
         self.job = job  # held even if the send fails, so the death handles it
         self.conn.send(DecodeRequest(job.id, job.samples.tobytes(), job.language, job.kind,

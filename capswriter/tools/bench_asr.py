@@ -150,7 +150,7 @@ def bench_asr(
     for seconds, clip in clips.items():
         dictation = seconds == DICTATION_SECONDS
 
-        def decode(clip=clip, dictation=dictation) -> str:
+        def decode(clip=clip, dictation=dictation, engine=engine) -> str:
             return engine.transcribe(clip, dictation=dictation).text
 
         text = decode()  # warm-up: first call allocates buffers
@@ -161,7 +161,7 @@ def bench_asr(
         )
     gc.collect()
     result.rss_mb_after_clips = round((process.memory_info().rss - before) / 2**20, 1)
-    del engine
+    del engine, decode  # the last decode holds the engine too
     gc.collect()
     if compare:
         result.faster_whisper = bench_faster_whisper(

@@ -21,7 +21,8 @@ import httpx
 
 from capswriter.config import PROJECT_ROOT
 from capswriter.errors import CapsWriterError
-from capswriter.tools.local_server import READY_TIMEOUT_S, LocalServer, free_port
+from capswriter.tools.local_server import LocalServer, free_port
+from capswriter.wire.launch import READY_TIMEOUT_S
 
 
 class DeploymentFailed(CapsWriterError):

@@ -38,7 +38,7 @@ class RecognitionClient:
         self.token = token
         self.open_timeout = open_timeout
         self._ws: Any = None
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._inboxes: dict[str, asyncio.Queue[protocol.Message | None]] = {}
         self._send_lock = asyncio.Lock()
         # Audio frames carry no task id, so one connection streams one task at a time;
