@@ -95,7 +95,7 @@ class ResourceMonitor:
         self._started = time.monotonic()
         self._http = httpx.Client(headers=address.headers(), timeout=2.0)
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.csv_path, "w", newline="", encoding="utf-8")
+        self._file = open(self.csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - until stop()
         self._csv = csv.writer(self._file)
         self._csv.writerow(CSV_FIELDS)
         self._file.flush()

@@ -46,7 +46,7 @@ class ResultLog:
         self.path = Path(path)
         self.tool = tool
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = open(self.path, "a", encoding="utf-8")
+        self._file: TextIO = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - until close()
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._last_sync = 0.0
