@@ -109,38 +109,35 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
-    from capswriter.asr.engine import Engine, vad_model_path
-    from capswriter.files.pipeline import transcribe_file
-    from capswriter.files.segment import Segmenter
-    from capswriter.files.write import sharing_a_name, write_transcript
+    from capswriter.files.pipeline import transcribe_files
 
     formats = args.formats.split(",") if args.formats else settings.files.formats
-    engine = Engine.load(settings.asr, settings.models_path)
-    segmenter = Segmenter(vad_model_path(settings.models_path), settings.files.max_segment_s)
-    started = time.perf_counter()
-    audio_total = 0.0
-    failures = 0
-    colliding = sharing_a_name(args.files)
-    for path in args.files:
-        bar = _file_progress_bar(path)
+    bars = {}
 
-        def progress(done: int, total: int, audio_done: float, bar=bar) -> None:
+    def progress_for(path: Path):
+        bar = bars[path] = _file_progress_bar(path)
+
+        def progress(done: int, total: int, audio_done: float) -> None:
             bar.total = total
             bar.n = done
             bar.set_postfix_str(f"{audio_done:.0f}s audio")
             bar.refresh()
 
-        try:
-            result = transcribe_file(path, engine, segmenter, progress, language=args.language)
-        except CapsWriterError as exc:
-            bar.close()
-            print(f"error: {exc}", file=sys.stderr)
+        return progress
+
+    started = time.perf_counter()
+    audio_total = 0.0
+    failures = 0
+    for run in transcribe_files(settings, args.files, formats=formats, language=args.language,
+                                progress_for=progress_for):
+        bars.pop(run.path).close()
+        if run.transcript is None:
+            print(f"error: {run.error}", file=sys.stderr)
             failures += 1
             continue
-        bar.close()
-        written = write_transcript(result, formats, path in colliding)
-        audio_total += result.audio_seconds
-        print(result.text if args.print_text else f"  → {', '.join(p.name for p in written)}")
+        audio_total += run.transcript.audio_seconds
+        print(run.transcript.text if args.print_text
+              else f"  → {', '.join(p.name for p in run.outputs)}")
     wall = time.perf_counter() - started
     rtf = wall / audio_total if audio_total else 0.0
     print(f"{len(args.files) - failures} of {len(args.files)} files: {audio_total:.1f} s audio "
@@ -156,14 +153,9 @@ def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
-    from capswriter.server.app import run_server
+    from capswriter.server.command import serve
 
-    settings.override("server", host=args.host, port=args.port, workers=args.workers,
-                      token=args.token, broker=args.broker,
-                      dictation_worker=False if args.no_dictation_worker else None)  # fmt: skip
-    settings.override("asr", num_threads=args.threads)
-    run_server(settings, log_file=Path(args.log_file) if args.log_file else None)
-    return 0
+    return serve(settings, args)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -191,7 +183,7 @@ def cmd_bench_asr(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
     require_extra("tools", "bench accuracy")
-    from capswriter.tools.bench_accuracy import parse_systems, run_accuracy
+    from capswriter.tools.bench_accuracy import parse_systems, run_accuracy, write_json
 
     run = run_accuracy(settings, Path(args.folder), parse_systems(args.systems),
                        threads=args.threads, long_seconds=args.long,
@@ -200,9 +192,7 @@ def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
     print()
     print(run.clip_lines())
     if args.output:
-        Path(args.output).write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2),
-                                     encoding="utf-8")
-        print(f"\nresults written to {args.output}")
+        print(f"\nresults written to {write_json(run, Path(args.output))}")
     return 0
 
 
@@ -276,18 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_client)
 
     p = sub.add_parser("server", help="run the recognition server (worker pool, WebSocket, HTTP)")
-    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default 6016)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
-    p.add_argument("--threads", type=int, default=None, help="recognizer threads per worker")
-    p.add_argument("--no-dictation-worker", action="store_true",
-                   help="no extra worker kept for dictations (default: one, see docs)")
-    p.add_argument("--token", default=None, help="required when binding beyond loopback")
-    p.add_argument("--log-file", default=None,
-                   help="write the log to this file, rotated (default: standard error)")
-    p.add_argument("--broker", default=None, metavar="URL",
-                   help="also feed remote workers through this Redis "
-                        "(redis://[:PASSWORD@]HOST:PORT/DB; with --workers 0, only them)")
+    from capswriter.server.command import add_server_arguments
+
+    add_server_arguments(p)
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("worker", help="run a remote recognizer that takes jobs from a broker")

@@ -75,6 +75,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CAPSWRITER_CACHE_DIR") or platformdirs.user_cache_dir(APP_NAME))
 
 
+def log_dir() -> Path:
+    """Where the desktop client and the servers it or the CLI start write their logs."""
+    return cache_dir() / "logs"
+
+
 def default_models_dir() -> Path:
     """`models/` of a source checkout or beside the desktop app's programs, else the data dir."""
     if os.environ.get("CAPSWRITER_MODELS_DIR"):

@@ -54,3 +54,19 @@ class MissingExtra(CapsWriterError):
 
 class DownloadError(CapsWriterError):
     """A download failed, was cut short or does not match its published size or checksum."""
+
+
+class UnsupportedLanguage(CapsWriterError):
+    """The requested language is not one the model knows."""
+
+
+class ShuttingDown(CapsWriterError):
+    """The server is stopping and takes no new work."""
+
+
+class PortInUse(CapsWriterError):
+    """Another process (likely another CapsWriter server) already listens on the port."""
+
+
+class ServerStartFailed(ServerUnavailable):
+    """A server started by us exited or did not get its workers ready in time."""

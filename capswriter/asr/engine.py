@@ -54,14 +54,14 @@ class SpeechGate:
 
     def __init__(self, vad_model: Path) -> None:
         # The file segmenter's detection, which handles onsets after digital silence and
-        # long input correctly; one detector per call, so the gate keeps no state.
-        from capswriter.files.segment import Segmenter
+        # long input correctly; reset for every call, so the gate keeps no state.
+        from capswriter.asr.vad import SpeechDetector
 
-        self._segmenter = Segmenter(vad_model)
+        self._detector = SpeechDetector(vad_model)
 
     def speech_spans(self, samples: np.ndarray) -> list[tuple[int, int]]:
         """(start, end) sample ranges where speech was heard."""
-        return [(span.start, span.end) for span in self._segmenter.speech_spans(samples)]
+        return [(span.start, span.end) for span in self._detector.speech_spans(samples)]
 
 
 def split_long(
@@ -72,17 +72,11 @@ def split_long(
     Callers that care about word boundaries segment with the VAD first (files/segment.py); this
     is the engine's own guarantee that nothing past 30 s is silently dropped.
     """
-    from capswriter.files.segment import quietest_point
+    from capswriter.asr.vad import cut_at_quiet_points
 
-    limit = int(max_seconds * SAMPLE_RATE)
-    bounds = []
-    start = 0
-    while len(samples) - start > limit:
-        cut = quietest_point(samples, start + limit - 5 * SAMPLE_RATE, start + limit)
-        bounds.append((start, cut))
-        start = cut
-    bounds.append((start, len(samples)))
-    return bounds
+    return cut_at_quiet_points(
+        samples, 0, len(samples), int(max_seconds * SAMPLE_RATE), 5 * SAMPLE_RATE
+    )
 
 
 def quiet_edges(

@@ -215,11 +215,16 @@ def verify_model(models_dir: Path, name: str, sample: Path = SAMPLE) -> str:
 
     Models that know English must find its words; others only have to load and decode.
     """
+    import soundfile as sf
+
     from capswriter.asr.engine import Engine
-    from capswriter.files.decode import load_audio
+    from capswriter.audio import SAMPLE_RATE
 
     engine = Engine.load(AsrSettings(model=name), models_dir)
-    text = engine.transcribe(load_audio(sample)).text
+    samples, rate = sf.read(sample, dtype="float32")  # the bundled sample: 16 kHz mono
+    if rate != SAMPLE_RATE or samples.ndim != 1:
+        raise ModelInstallError(f"{sample} is not 16 kHz mono audio")
+    text = engine.transcribe(samples).text
     manifest = engine.manifest
     knows_english = manifest.kind == "whisper" or "en" in manifest.language.split(",")
     if knows_english and not any(word in text.lower() for word in SAMPLE_WORDS):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from capswriter.asr.manifest import ModelManifest
-from capswriter.errors import CapsWriterError
+from capswriter.errors import UnsupportedLanguage
 
 # Whisper's codes in token order (multilingual models).
 WHISPER_LANGUAGES = tuple(
@@ -13,10 +13,6 @@ WHISPER_LANGUAGES = tuple(
     "gl,mr,pa,si,km,sn,yo,so,af,oc,ka,be,tg,sd,gu,am,yi,lo,uz,fo,ht,ps,tk,nn,mt,sa,lb,my,bo,tl,"
     "mg,as,tt,haw,ln,ha,ba,jw,su".split(",")
 )
-
-
-class UnsupportedLanguage(CapsWriterError):
-    """The requested language is not one the model knows."""
 
 
 def accepted_languages(manifest: ModelManifest) -> tuple[str, ...] | None:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 from capswriter.asr.result import Segment
 from capswriter.client.link import ServerLink, launch_server
-from capswriter.config import Settings, data_dir
-from capswriter.errors import CapsWriterError, QueueFull, ServerUnavailable
+from capswriter.config import Settings
+from capswriter.errors import CapsWriterError, QueueFull, ServerStartFailed, ServerUnavailable
 from capswriter.files.pipeline import FileTranscript
 from capswriter.files.write import sharing_a_name, write_transcript
-from capswriter.server import protocol
-from capswriter.server.client_api import RecognitionClient, server_url
+from capswriter.wire import protocol
+from capswriter.wire.client import RecognitionClient, server_url
+from capswriter.wire.launch import server_log_path, wait_until_ready
 
 BUSY_RETRIES = 30
 
@@ -51,30 +52,29 @@ class BatchSummary:
 def ensure_server(settings: Settings, wait_s: float = 180.0, say: Callable[[str], None] = print):
     """Return None if a server already answers, else the process of one started and now ready."""
     link = ServerLink.from_settings(settings)
-    log_path = data_dir() / "logs" / "server.log"
+    log_path = server_log_path()
     try:
         health = link.health()
         if health.ready:
             return None
-        process = None
-        if health.status == "down":
-            say(f"no server at {settings.server.host}:{settings.server.port}; starting one")
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            process = launch_server(settings, log_path)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
-                raise ServerUnavailable(
-                    f"the server exited at start-up (code {process.returncode}); see {log_path}"
-                )
-            if link.health().ready:
-                return process
-            time.sleep(0.3)
-        if process is not None:
+        if health.status != "down":  # someone else's server, still starting
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                if link.health().ready:
+                    return None
+                time.sleep(0.3)
+            raise ServerUnavailable(
+                f"the server did not become ready in {wait_s:.0f} s; see {log_path}"
+            )
+        say(f"no server at {settings.server.host}:{settings.server.port}; starting one")
+        process = launch_server(settings, log_path)
+        try:
+            wait_until_ready(process, lambda: link.health().ready, timeout=wait_s,
+                             log_path=log_path, poll_s=0.3)
+        except ServerStartFailed:
             process.terminate()
-        raise ServerUnavailable(
-            f"the server did not become ready in {wait_s:.0f} s; see {log_path}"
-        )
+            raise
+        return process
     finally:
         link.close()
 

@@ -21,11 +21,12 @@ from capswriter.client.dictation import DictationFlow, DictationOutcome, Dictati
 from capswriter.client.file_jobs import FileJob, FileJobs
 from capswriter.client.history import History
 from capswriter.client.i18n import translate
-from capswriter.client.link import Health, ServerLink, launch_server, server_output_path
+from capswriter.client.link import Health, ServerLink, launch_server
 from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder
-from capswriter.config import Settings, cache_dir, is_loopback
+from capswriter.config import Settings, is_loopback, log_dir
 from capswriter.keys import key_label
+from capswriter.wire.launch import server_log_path, server_output_path
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,7 @@ class ClientController(QObject):
         )
 
     def log_path(self) -> Path:
-        return cache_dir() / "logs"
+        return log_dir()
 
     # ---- inputs from the services ------------------------------------------------------------
 
@@ -314,7 +315,7 @@ class ClientController(QObject):
 
     def _why_server_stopped(self, returncode: int | None) -> str:
         """The reason a server we started stopped, from its exit and its own last words."""
-        log_file = self.log_path() / "server.log"
+        log_file = server_log_path()
         lines: list[str] = []
         # The log, then what the server printed outside it (a refusal to start, a crash).
         for path in (log_file, server_output_path(log_file)):
@@ -347,7 +348,7 @@ class ClientController(QObject):
             if self._stop.is_set():
                 return
             try:
-                self.server_process = launch_server(self.settings, logs / "server.log")
+                self.server_process = launch_server(self.settings, server_log_path())
             except OSError as exc:
                 self._notice(Notice(translate("Notices", "Could not start the server"),
                                     str(exc), "error"))

@@ -28,8 +28,7 @@ from capswriter.client.output import PostProcessor, TextOutput
 from capswriter.client.recorder import Recorder, RecorderError
 from capswriter.config import Settings
 from capswriter.errors import ServerUnavailable
-from capswriter.server import protocol
-from capswriter.server.client_api import TaskFailed, TaskTimedOut
+from capswriter.wire.errors import ERRORS, TaskFailed, TaskTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +38,7 @@ T = TypeVar("T")
 MIN_DICTATION_S = 0.15
 # Server answers after which sending the same audio again cannot help (the poison and hang
 # verdicts would even take recognizer processes down with it once more).
-FINAL_ERRORS = frozenset({
-    protocol.POISON_JOB, protocol.JOB_TIMEOUT, protocol.UNSUPPORTED_AUDIO, protocol.TOO_LARGE,
-    protocol.BAD_SAMPLE_RATE, protocol.BAD_MESSAGE, protocol.WORKER_ERROR,
-})
+FINAL_ERRORS = frozenset(code for code, kind in ERRORS.items() if kind.final)
 
 
 def is_final(exc: Exception) -> bool:

@@ -15,8 +15,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from capswriter.client.file_jobs import FileJob, JobState
+from capswriter.client.file_jobs import FileJob
 from capswriter.client.i18n import translate
+from capswriter.wire.jobs import JobState
 
 IDLE_STYLE = "QLabel { border: 2px dashed #888; border-radius: 8px; }"
 # A file held over the window: the zone says it will take it.

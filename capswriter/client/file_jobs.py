@@ -4,7 +4,6 @@ source, each job recorded in history. The server's scheduler keeps dictation ahe
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
@@ -19,16 +18,10 @@ from capswriter.client.i18n import translate
 from capswriter.client.link import ServerLink
 from capswriter.files.pipeline import FileTranscript
 from capswriter.files.write import sharing_a_name, write_transcript
-from capswriter.server import protocol
+from capswriter.wire import protocol
+from capswriter.wire.jobs import JobState
 
 log = logging.getLogger(__name__)
-
-
-class JobState(enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The client's line to the recognition server: health, dictation streams, file jobs, launch.
 
-The server speaks asyncio WebSockets (``capswriter.server.client_api``); the hotkey, recorder and
+The server speaks asyncio WebSockets (``capswriter.wire.client``); the hotkey, recorder and
 Qt run on ordinary threads. :class:`ServerLink` owns one event loop on a thread of its own and
 offers blocking or future-returning calls that are safe from any thread.
 """
@@ -11,9 +11,7 @@ import asyncio
 import concurrent.futures
 import io
 import logging
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +23,12 @@ import soundfile as sf
 
 from capswriter.audio import to_pcm16
 from capswriter.client.i18n import translate
-from capswriter.config import CONSOLE_PROGRAM, FROZEN, Settings, url_host
+from capswriter.config import Settings, url_host
 from capswriter.errors import ServerUnavailable
-from capswriter.server import protocol
-from capswriter.server.client_api import RecognitionClient, server_url
+from capswriter.wire import protocol
+from capswriter.wire.client import RecognitionClient, server_url
+from capswriter.wire.health import HealthReport
+from capswriter.wire.launch import server_output_path, start_server_process
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +121,10 @@ class ServerLink:
         try:
             reply = httpx.get(f"{self.http_url}/health", timeout=timeout, headers=headers)
             reply.raise_for_status()
-            data = reply.json()
+            report = HealthReport.from_dict(reply.json())
         except Exception as exc:  # noqa: BLE001 - e.g. httpx.InvalidURL for a mistyped host
             return Health("down", detail=self._why_down(exc))
-        return Health(
-            status=str(data.get("status", "down")),
-            model=str(data.get("model", "")),
-            workers_ready=int(data.get("workers_ready", 0)),
-        )
+        return Health(report.status, str(report.model), int(report.workers_ready))
 
     def _why_down(self, exc: Exception) -> str:
         """Why the server could not be asked, in the words a user acts on (not "[Errno 111]")."""
@@ -196,45 +192,15 @@ class ServerLink:
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout + 30.0)
 
 
-def server_output_path(log_path: Path) -> Path:
-    """Where a launched server's standard output and error go, beside its log."""
-    return log_path.with_suffix(".out")
-
-
-def cli_command() -> list[str]:
-    """How to run the `capswriter` CLI from this process.
-
-    The desktop build runs its console program (beside the windowed one, which has no
-    stdout for the server's logs); from source or a wheel, the same CLI through this Python.
-    """
-    if not FROZEN:
-        return [sys.executable, "-m", "capswriter"]
-    console = Path(sys.executable).with_name(CONSOLE_PROGRAM)
-    return [str(console if console.is_file() else sys.executable)]
-
-
 def launch_server(settings: Settings, log_path: Path | None = None) -> subprocess.Popen:
     """Start `capswriter server` for the configured address, detached from our stdin."""
-    args = cli_command()
-    if settings.models_dir:
-        args += ["--models-dir", settings.models_dir]
-    args += ["server", "--host", settings.server.host, "--port", str(settings.server.port)]
+    args = ["--host", settings.server.host, "--port", str(settings.server.port)]
     if log_path is not None:
         args += ["--log-file", str(log_path)]
-    env = os.environ.copy()
-    if settings.server.token:
+    return start_server_process(
+        args, models_dir=settings.models_dir or None, detached=True,
         # Through the environment, not argv: other users can read a process's command line.
-        env["CAPSWRITER_SERVER_TOKEN"] = settings.server.token
-    # The server writes its log (rotated) itself; what it prints before logging starts (a
-    # refusal to start, a crash) goes beside it, started afresh at each launch.
-    out = open(server_output_path(log_path), "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    kwargs: dict = {}
-    if sys.platform == "win32":  # pragma: no cover - Windows only
-        kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW
-    else:
-        kwargs["start_new_session"] = True  # Ctrl+C in the client's terminal is not for the server
-    log.info("starting a server: %s", " ".join(args))
-    return subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        env=env, **kwargs,
+        env={"CAPSWRITER_SERVER_TOKEN": settings.server.token} if settings.server.token else {},
+        # Started afresh at each launch.
+        output=server_output_path(log_path) if log_path else None,
     )

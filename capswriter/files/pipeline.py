@@ -7,21 +7,20 @@ form used by the CLI and by tests, and the reference the parallel form must agre
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from capswriter.asr.engine import join_texts
 from capswriter.asr.result import Segment, Transcript
-from capswriter.asr.text import looks_cut_short, text_units  # noqa: F401 - public here too
 from capswriter.audio import SAMPLE_RATE
+from capswriter.config import Settings
+from capswriter.errors import CapsWriterError
+from capswriter.files.assemble import assemble_pieces
 from capswriter.files.decode import load_audio
-from capswriter.files.segment import AudioSegment, Segmenter
-from capswriter.sentences import sentence_case
+from capswriter.files.segment import Segmenter
 
 # on_progress(done_segments, total_segments, audio_seconds_done)
 ProgressCallback = Callable[[int, int, float], None]
@@ -99,57 +98,57 @@ def transcribe_file(
     if on_progress is not None:
         on_progress(0, len(pieces), 0.0)
 
-    segments: list[Segment] = []
-    decode_seconds = 0.0
-    languages: list[str] = []
+    decoded: list[tuple[Transcript, float, float]] = []
     for done, piece in enumerate(pieces, start=1):
         result = engine.transcribe(piece.samples, language=language, speech=piece.speech_samples())
-        decode_seconds += result.decode_seconds
-        if result.language:
-            languages.append(result.language)
-        segments.extend(place_segments(result, piece))
+        decoded.append((result, piece.start, piece.end))
         if on_progress is not None:
             on_progress(done, len(pieces), piece.end)
 
-    segments, text = assemble(segments)
+    assembly = assemble_pieces(decoded, language=language or "")
     return FileTranscript(
         path=path,
-        segments=segments,
-        text=text,
+        segments=assembly.segments,
+        text=assembly.text,
         audio_seconds=len(samples) / SAMPLE_RATE,
         wall_seconds=time.perf_counter() - started,
         model=engine.model_name,
-        decode_seconds=decode_seconds,
-        # Whisper detects the language per piece; the file's is the most frequent (the first
-        # heard on a tie).
-        language=Counter(languages).most_common(1)[0][0] if languages else (language or ""),
+        decode_seconds=sum(result.decode_seconds for result, _, _ in decoded),
+        language=assembly.language,
     )
 
 
-def assemble(
-    segments: list[Segment], starts_sentence: bool = True
-) -> tuple[list[Segment], str]:
-    """Segments with each sentence's first word in reading case, and the text joined from them.
+@dataclass
+class FileRun:
+    """One file of ``transcribe_files``: its transcript and outputs, or why it failed."""
 
-    Every output (txt, srt, vtt, json, the server's result) is made from what this returns, so
-    they all agree; ``starts_sentence`` says whether the first segment begins a sentence.
-    """
-    texts = sentence_case([s.text for s in segments], first_starts_sentence=starts_sentence)
-    cased = [Segment(s.start, s.end, text) for s, text in zip(segments, texts, strict=True)]
-    return cased, join_texts(texts)
+    path: Path
+    transcript: FileTranscript | None = None
+    outputs: list[Path] = field(default_factory=list)
+    error: str = ""
 
 
-def place_segments(result: Transcript, piece: AudioSegment) -> list[Segment]:
-    """The recognizer's segments moved to source time; the whole piece if it gave none."""
-    text = result.text.strip()
-    if not result.segments:
-        return [Segment(piece.start, piece.end, text)] if text else []
-    placed = []
-    for segment in result.segments:
-        if not segment.text.strip():
+def transcribe_files(
+    settings: Settings,
+    paths: list[Path],
+    *,
+    formats: list[str],
+    language: str | None = None,
+    progress_for: Callable[[Path], ProgressCallback] | None = None,
+) -> Iterator[FileRun]:
+    """Load the engine once, then transcribe each file in turn in this process and write its
+    outputs beside it; yields each file as it is done (a failed one does not stop the rest)."""
+    from capswriter.asr.engine import Engine, vad_model_path
+    from capswriter.files.write import sharing_a_name, write_transcript
+
+    engine = Engine.load(settings.asr, settings.models_path)
+    segmenter = Segmenter(vad_model_path(settings.models_path), settings.files.max_segment_s)
+    colliding = sharing_a_name(paths)
+    for path in paths:
+        progress = progress_for(path) if progress_for is not None else None
+        try:
+            result = transcribe_file(path, engine, segmenter, progress, language=language)
+        except CapsWriterError as exc:
+            yield FileRun(path, error=str(exc))
             continue
-        # Keep times inside the piece: the recognizer may round past the end of its input.
-        start = min(piece.start + max(segment.start, 0.0), piece.end)
-        end = min(piece.start + max(segment.end, segment.start, 0.0), piece.end)
-        placed.append(Segment(start, end, segment.text.strip()))
-    return placed
+        yield FileRun(path, result, write_transcript(result, formats, path in colliding))

@@ -9,22 +9,14 @@ runs longer than the limit cuts inside it, at its quietest moment near the limit
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sherpa_onnx
 
+from capswriter.asr.vad import Span, SpeechDetector, cut_at_quiet_points
 from capswriter.audio import SAMPLE_RATE
-from capswriter.errors import ModelNotInstalled
-
-# Silero's window at 16 kHz, in samples.
-_VAD_WINDOW = 512
-# About -70 dBFS, see Segmenter.speech_spans; applied in blocks so memory does not grow.
-_DITHER_RMS = 3e-4
-_DITHER_BLOCK = _VAD_WINDOW * 1024
 
 
 @dataclass
@@ -41,47 +33,21 @@ class AudioSegment:
     def duration(self) -> float:
         return self.end - self.start
 
-    @property
-    def speech_seconds(self) -> float:
-        return sum(end - start for start, end in self.speech)
-
     def speech_samples(self) -> list[tuple[int, int]]:
         """The speech as (start, end) sample offsets into `samples`."""
         n = len(self.samples)
         spans = [
-            (max(0, round((a - self.start) * SAMPLE_RATE)), min(n, round((b - self.start) * SAMPLE_RATE)))
+            (max(0, round((a - self.start) * SAMPLE_RATE)),
+             min(n, round((b - self.start) * SAMPLE_RATE)))
             for a, b in self.speech
-        ]  # fmt: skip
+        ]
         return [(a, b) for a, b in spans if b > a]
-
-    def split_at_longest_pause(self) -> tuple[AudioSegment, AudioSegment] | None:
-        """Two pieces cut in the middle of the longest pause; None if there is no pause."""
-        if len(self.speech) < 2:
-            return None
-        gaps = [self.speech[k + 1][0] - self.speech[k][1] for k in range(len(self.speech) - 1)]
-        k = max(range(len(gaps)), key=lambda i: (gaps[i], i))
-        cut = (self.speech[k][1] + self.speech[k + 1][0]) / 2
-        at = min(len(self.samples), max(0, round((cut - self.start) * SAMPLE_RATE)))
-        cut = self.start + at / SAMPLE_RATE
-        return (
-            AudioSegment(self.start, cut, self.samples[:at], self.speech[: k + 1]),
-            AudioSegment(cut, self.end, self.samples[at:], self.speech[k + 1 :]),
-        )
-
-
-@dataclass(frozen=True)
-class Span:
-    """A range of samples, end exclusive."""
-
-    start: int
-    end: int
 
 
 class Segmenter:
     """Splits 16 kHz mono audio into speech segments no longer than ``max_segment_s``.
 
-    One instance can be reused for any number of files and threads: each thread keeps its own
-    detector (building one costs more than listening to a short clip), reset for every call.
+    One instance can be reused for any number of files and threads (see SpeechDetector).
     """
 
     def __init__(
@@ -103,22 +69,14 @@ class Segmenter:
         to invent text); ``search_s`` is how far before the limit a cut inside continuous speech
         may move to find a quiet moment.
         """
-        if not Path(vad_model).is_file():
-            raise ModelNotInstalled(
-                f"The voice activity model {vad_model} is missing; "
-                "run `capswriter models install whisper-base` to install it."
-            )
+        self.detector = SpeechDetector(vad_model, threshold=threshold,
+                                       min_silence_s=min_silence_s, min_speech_s=min_speech_s)
         if max_segment_s <= 2 * padding_s + 1.0:
             raise ValueError(f"max_segment_s={max_segment_s} is too short to hold speech")
-        self.vad_model = Path(vad_model)
         self.max_segment_s = max_segment_s
-        self.threshold = threshold
-        self.min_silence_s = min_silence_s
-        self.min_speech_s = min_speech_s
         self.padding_s = padding_s
         self.max_gap_s = max_gap_s
         self.search_s = min(search_s, max_segment_s / 2)
-        self._local = threading.local()
 
     def split(self, samples: np.ndarray) -> list[AudioSegment]:
         """Segments of ``samples`` (16 kHz mono float32) that contain speech, in order."""
@@ -151,41 +109,7 @@ class Segmenter:
 
     def speech_spans(self, samples: np.ndarray) -> list[Span]:
         """Where Silero hears speech, without padding."""
-        # The bare model, not sherpa-onnx's VoiceActivityDetector: the detector copies its
-        # whole buffer for every window while speech lasts, which turns minutes of unbroken
-        # speech (or music) into minutes of work, and it mishandles input longer than a window.
-        model = getattr(self._local, "model", None)
-        if model is None:
-            model = self._local.model = sherpa_onnx.VadModel.create(self._config())
-        model.reset()
-        window = model.window_size()
-        # is_speech() already bridges pauses shorter than min_silence and ignores bursts
-        # shorter than min_speech, so it reports each change that much late; move the edges
-        # back to where the change happened (the same margins sherpa-onnx's detector uses).
-        onset_delay = 2 * window + model.min_speech_duration_samples()
-        offset_delay = model.min_silence_duration_samples()
-        spans: list[Span] = []
-        start: int | None = None
-        # Silero misses a word that starts abruptly after exact digital silence (trimmed, gated
-        # or synthesized audio); a noise floor far below any microphone's restores it. The
-        # dither is seeded so the same audio always gives the same segments.
-        rng = np.random.default_rng(0)
-        for block in range(0, len(samples), _DITHER_BLOCK):
-            chunk = samples[block : block + _DITHER_BLOCK]
-            chunk = chunk + rng.normal(0.0, _DITHER_RMS, len(chunk)).astype(np.float32)
-            if len(chunk) % window:
-                chunk = np.concatenate([chunk, np.zeros(window - len(chunk) % window, np.float32)])
-            for offset in range(0, len(chunk), window):
-                heard = min(len(samples), block + offset + window)
-                speaking = model.is_speech(chunk[offset : offset + window])
-                if speaking and start is None:
-                    start = max(spans[-1].end if spans else 0, heard - onset_delay)
-                elif not speaking and start is not None:
-                    spans.append(Span(start, max(start + 1, heard - offset_delay)))
-                    start = None
-        if start is not None:
-            spans.append(Span(start, len(samples)))
-        return spans
+        return self.detector.speech_spans(samples)
 
     def pack(self, spans: list[Span], limit: int) -> list[Span]:
         """Join neighbouring spans into segments no longer than the limit.
@@ -222,20 +146,6 @@ class Segmenter:
             first = cut + 1
         return segments
 
-    def _config(self) -> sherpa_onnx.VadModelConfig:
-        config = sherpa_onnx.VadModelConfig()
-        config.silero_vad.model = str(self.vad_model)
-        config.silero_vad.threshold = self.threshold
-        config.silero_vad.min_silence_duration = self.min_silence_s
-        config.silero_vad.min_speech_duration = self.min_speech_s
-        # Long speech is cut here, at its quietest point, not by the model's own limit.
-        config.silero_vad.max_speech_duration = 1e6
-        config.silero_vad.window_size = _VAD_WINDOW
-        config.sample_rate = SAMPLE_RATE
-        config.num_threads = 1
-        return config
-
-
 def pad_spans(spans: list[Span], padding: int, total: int) -> list[Span]:
     """Widen each span by ``padding`` samples, never past the middle of the pause to a neighbour."""
     padded: list[Span] = []
@@ -267,31 +177,8 @@ def widen_into_pauses(spans: list[Span], limit: int, total: int) -> list[Span]:
 def split_long_span(samples: np.ndarray, span: Span, limit: int, window: int) -> list[Span]:
     """Cut a span longer than ``limit`` at its quietest moments, each within ``window`` before
     the limit."""
-    pieces: list[Span] = []
-    start = span.start
-    while span.end - start > limit:
-        cut = quietest_point(samples, start + limit - window, start + limit)
-        pieces.append(Span(start, cut))
-        start = cut
-    pieces.append(Span(start, span.end))
-    return pieces
-
-
-def quietest_point(samples: np.ndarray, lo: int, hi: int, frame: int = 320, hop: int = 160) -> int:
-    """Sample index in [lo, hi] at the centre of the 20 ms frame with the least energy.
-
-    Among equally quiet frames the latest wins, so segments stay as long as allowed.
-    """
-    lo = max(0, lo)
-    hi = min(len(samples), hi)
-    if hi - lo < frame:
-        return hi
-    region = samples[lo:hi].astype(np.float64)
-    starts = np.arange(0, len(region) - frame + 1, hop)
-    squares = np.concatenate(([0.0], np.cumsum(region * region)))
-    energy = squares[starts + frame] - squares[starts]
-    best = len(energy) - 1 - int(np.argmin(energy[::-1]))
-    return lo + int(starts[best]) + frame // 2
+    return [Span(a, b) for a, b in cut_at_quiet_points(samples, span.start, span.end, limit,
+                                                        window)]
 
 
 def _samples(seconds: float) -> int:

@@ -162,7 +162,7 @@ class OutputRegistry:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) in one step; on failure the old file stays."""
-    handle = tempfile.NamedTemporaryFile(
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place, then closed
         "w", encoding="utf-8", newline="\n", dir=path.parent, prefix=f".{path.name}.",
         suffix=".tmp", delete=False,
     )

@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass
 
 from capswriter.errors import QueueFull
+from capswriter.wire.jobs import JobKind
 
 # Costs before anything was measured on this machine: an encoder window and a few decoder
 # steps per job, a tenth of real time per audio second. The first decodes replace them.
-PRIOR_FIXED_S = {"dictation": 0.4, "file": 0.8}
-PRIOR_PER_SECOND = {"dictation": 0.05, "file": 0.05}
+PRIOR_FIXED_S = {JobKind.DICTATION: 0.4, JobKind.FILE: 0.8}
+PRIOR_PER_SECOND = {JobKind.DICTATION: 0.05, JobKind.FILE: 0.05}
 # How much one finished job moves the fit: about the last 50 jobs count.
 FORGET = 0.98
 
@@ -60,7 +61,7 @@ class CostModel:
 
 @dataclass(frozen=True)
 class RunningJob:
-    kind: str
+    kind: JobKind
     audio_seconds: float
     started_at: float
     general_worker: bool  # on a worker that also takes file work
@@ -92,47 +93,47 @@ class Admission:
             kind: CostModel(PRIOR_FIXED_S[kind], PRIOR_PER_SECOND[kind]) for kind in PRIOR_FIXED_S
         }
 
-    def learn(self, kind: str, audio_seconds: float, decode_seconds: float) -> None:
+    def learn(self, kind: JobKind, audio_seconds: float, decode_seconds: float) -> None:
         with self._lock:
             self.models[kind].learn(audio_seconds, decode_seconds)
 
-    def expected_wait(self, kind: str, queue: QueueSnapshot, now: float | None = None) -> float:
+    def expected_wait(self, kind: JobKind, queue: QueueSnapshot, now: float | None = None) -> float:
         """Seconds until a worker would take a new job of ``kind`` (dictation goes first)."""
         with self._lock:
-            dictation, file = self.models["dictation"], self.models["file"]
+            dictation, file = self.models[JobKind.DICTATION], self.models[JobKind.FILE]
             ahead = dictation.fixed * queue.dictation_jobs \
                 + dictation.per_second * queue.dictation_audio
-            if kind == "file":
+            if kind == JobKind.FILE:
                 ahead += file.fixed * queue.waiting_files + file.per_second * queue.next_file_audio
             ahead += self._running_left(kind, queue, now)
-        workers = queue.ready_file_workers if kind == "file" else queue.ready_workers
+        workers = queue.ready_file_workers if kind == JobKind.FILE else queue.ready_workers
         if workers <= 0:
             return math.inf if ahead > 0 else 0.0
         return ahead / workers
 
-    def wait_behind(self, kind: str, jobs_ahead: int, audio_ahead: float, queue: QueueSnapshot,
+    def wait_behind(self, kind: JobKind, jobs_ahead: int, audio_ahead: float, queue: QueueSnapshot,
                     now: float | None = None) -> float:
         """Seconds until a queued job of ``kind`` with this much work ahead of it is taken (for
         queue_status; an estimate, so no worker counts as one)."""
         with self._lock:
-            file = self.models["file"]
+            file = self.models[JobKind.FILE]
             ahead = file.fixed * jobs_ahead + file.per_second * audio_ahead
             ahead += self._running_left(kind, queue, now)
-        workers = queue.ready_file_workers if kind == "file" else queue.ready_workers
+        workers = queue.ready_file_workers if kind == JobKind.FILE else queue.ready_workers
         return ahead / (workers or 1)
 
-    def _running_left(self, kind: str, queue: QueueSnapshot, now: float | None) -> float:
+    def _running_left(self, kind: JobKind, queue: QueueSnapshot, now: float | None) -> float:
         """Decode seconds the running jobs that stand before ``kind`` still need."""
         now = time.monotonic() if now is None else now
         left = 0.0
         for job in queue.running:
-            if kind == "file" and not job.general_worker:
+            if kind == JobKind.FILE and not job.general_worker:
                 continue  # the dictation worker never takes file work
             left += max(0.0, self.models[job.kind].cost(job.audio_seconds) - (now - job.started_at))
         return left
 
 
-def check_wait(wait: float, max_wait: float, kind: str) -> None:
+def check_wait(wait: float, max_wait: float, kind: JobKind) -> None:
     """Raise QueueFull when new work would wait longer than its client wants to."""
     if wait <= max_wait:
         return

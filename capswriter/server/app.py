@@ -24,22 +24,31 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, Web
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from capswriter import __version__, logs
-from capswriter.asr.languages import UnsupportedLanguage
 from capswriter.asr.result import Segment
 from capswriter.config import Settings, is_loopback
-from capswriter.errors import CapsWriterError, ConfigError, QueueFull
-from capswriter.server import protocol
+from capswriter.errors import (
+    CapsWriterError,
+    ConfigError,
+    PortInUse,
+    QueueFull,
+    ShuttingDown,
+    UnsupportedLanguage,
+)
 from capswriter.server.guard import (
     HttpGuard,
     authorized,
+    busy_response,
     foreign_origin,
     header_timeout_protocol,
     requested_max_wait,
     token_of,
 )
-from capswriter.server.service import RecognitionService, ShuttingDown, error_code
+from capswriter.server.service import RecognitionService
 from capswriter.server.session import Session
 from capswriter.server.tasks import Task
+from capswriter.wire import errors, protocol
+from capswriter.wire.errors import error_code
+from capswriter.wire.jobs import JobKind
 
 log = logging.getLogger("capswriter.server")
 
@@ -63,10 +72,6 @@ class _RedactTokens(logging.Filter):
         return True
 
 
-class PortInUse(CapsWriterError):
-    """Another process (likely another CapsWriter server) already listens on the port."""
-
-
 def create_app(settings: Settings) -> FastAPI:
     """Build the application; the worker pool starts with the app's lifespan."""
     service = RecognitionService(settings)
@@ -85,7 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def admit_upload(max_wait: float) -> None:
         try:
-            service.check_room("file", max_wait)
+            service.check_room(JobKind.FILE, max_wait)
         except ShuttingDown as exc:
             raise QueueFull(str(exc), 5.0) from None
 
@@ -120,7 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return service.health()
+        return service.health().to_dict()
 
     @app.get("/jobs")
     async def jobs(task: str | None = None) -> list[dict[str, Any]]:
@@ -162,10 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
         size = file.size if file.size is not None else settings.server.max_upload_bytes
         if size > settings.server.max_upload_bytes:
             raise _openai_error(413, "file is larger than the server's upload limit")
-        try:
-            service.hold_upload(size)
-        except QueueFull as exc:
-            raise _busy(exc) from None
+        service.hold_upload(size)  # QueueFull: answered by busy_response
         try:
             data = await file.read(settings.server.max_upload_bytes + 1)
             if len(data) > settings.server.max_upload_bytes:
@@ -176,19 +178,21 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             service.release_upload(size)
         if isinstance(outcome, protocol.Error):
-            if outcome.code in (protocol.SHUTTING_DOWN, protocol.QUEUE_TIMEOUT):
-                error = _openai_error(503, outcome.message, outcome.code)
+            status = errors.http_status(outcome.code)
+            error = _openai_error(status, outcome.message, outcome.code)
+            if status == 503:  # a queue wait or a restart: worth asking again later
                 retry = retry_after if retry_after is not None else 5
                 error.headers = {"Retry-After": str(max(1, round(retry)))}
-                raise error
-            status = 400 if outcome.code in (protocol.UNSUPPORTED_AUDIO, protocol.TOO_LARGE,
-                                             protocol.BAD_MESSAGE) else 500
-            raise _openai_error(status, outcome.message, outcome.code)
+            raise error
         return _format_result(outcome, response_format)
 
     @app.exception_handler(ClientGone)
     async def client_gone(request: Request, exc: ClientGone) -> Response:
         return Response(status_code=499)  # nobody is listening; for the access log only
+
+    @app.exception_handler(QueueFull)
+    async def busy(request: Request, exc: QueueFull) -> Response:
+        return busy_response(exc)
 
     @app.exception_handler(HTTPException)
     async def openai_errors(request: Request, exc: HTTPException) -> Response:
@@ -206,24 +210,26 @@ async def _transcribe_upload(
     """The task's result or error, and when to retry if it waited too long in the queue."""
     task_id = f"http-{uuid.uuid4().hex[:12]}"
     try:
-        service.check_room("file", max_wait)
-        task = service.open_task(task_id, "file", language, lambda message: None, max_wait)
+        service.check_room(JobKind.FILE, max_wait)
+        task = service.open_task(task_id, JobKind.FILE, language, lambda message: None, max_wait)
         task.start_waiting()
-    except QueueFull as exc:
-        service.metrics.rejected.labels("file").inc()
-        raise _busy(exc) from None
+    except QueueFull:
+        service.metrics.rejected.labels(JobKind.FILE).inc()
+        raise
     except ShuttingDown as exc:
-        raise _openai_error(503, str(exc), protocol.SHUTTING_DOWN) from None
+        raise _openai_error(errors.http_status(protocol.SHUTTING_DOWN), str(exc),
+                            protocol.SHUTTING_DOWN) from None
     except UnsupportedLanguage as exc:
-        raise _openai_error(400, str(exc), "unsupported_language") from None
+        raise _openai_error(errors.http_status(errors.UNSUPPORTED_LANGUAGE), str(exc),
+                            errors.UNSUPPORTED_LANGUAGE) from None
     try:
         await _while_connected(service.submit_file(task, data, filename), request)
     except ClientGone:
         service.cancel(task, "the client disconnected")  # stops the decode between blocks
         raise
-    except QueueFull as exc:
+    except QueueFull:
         service.cancel(task, "queue full")
-        raise _busy(exc) from None
+        raise
     except CapsWriterError as exc:
         task.fail(error_code(exc), str(exc))
     except BaseException:
@@ -268,15 +274,7 @@ async def _wait_while_connected(task: Task, request: Request) -> None:
                 raise ClientGone from None
 
 
-def _busy(exc: QueueFull) -> HTTPException:
-    retry = max(1, round(exc.retry_after))
-    detail: dict[str, Any] = {"message": str(exc), "type": "server_busy", "code": "busy"}
-    if exc.eta is not None:
-        detail["eta_seconds"] = exc.eta
-    return HTTPException(status_code=503, detail=detail, headers={"Retry-After": str(retry)})
-
-
-def _openai_error(status: int, message: str, code: str = "invalid_request") -> HTTPException:
+def _openai_error(status: int, message: str, code: str = errors.INVALID_REQUEST) -> HTTPException:
     return HTTPException(status_code=status, detail={
         "message": message, "type": "invalid_request_error", "code": code,
     })
@@ -397,7 +395,7 @@ def run_server(settings: Settings, log_file: Path | None = None) -> None:
     logs.configure(settings.log_level, file=log_file)
     check_security(settings)
     if settings.server.broker:
-        from capswriter.server.broker import check_broker_url, require_redis
+        from capswriter.wire.broker import check_broker_url, require_redis
 
         check_broker_url(settings.server.broker)
         require_redis()

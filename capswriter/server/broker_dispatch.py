@@ -25,8 +25,11 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 
 from capswriter.config import Settings
-from capswriter.server import broker
-from capswriter.server.broker import (
+from capswriter.server.dispatch import time_limit
+from capswriter.server.jobs import Job
+from capswriter.server.scheduler import Scheduler
+from capswriter.wire import broker
+from capswriter.wire.broker import (
     DEAD_LETTER_STREAM,
     GROUP,
     JOB_STREAMS,
@@ -35,8 +38,6 @@ from capswriter.server.broker import (
     BrokerResult,
     Heartbeat,
 )
-from capswriter.server.jobs import Job
-from capswriter.server.scheduler import Scheduler
 
 log = logging.getLogger("capswriter.broker")
 
@@ -83,8 +84,7 @@ class BrokerDispatcher:
         self.results = broker.results_stream(self.server_id)
         self.reclaim_idle_s = s.broker_reclaim_idle_s
         self.deliveries = s.job_retry_limit + 1
-        self.deadline_base = s.job_timeout_s
-        self.deadline_per_audio_s = s.job_timeout_per_audio_s
+        self.server_settings = s
         self.on_result = on_result
         self.on_expired = on_expired
         self.wake = wake
@@ -150,24 +150,24 @@ class BrokerDispatcher:
                 break
             if job.finished:  # cancelled after it was taken from the queue
                 continue
-            time_limit = self.deadline_base + self.deadline_per_audio_s * job.audio_seconds
-            if not self._publish(job, time_limit):
+            limit = time_limit(self.server_settings, job)
+            if not self._publish(job, limit):
                 scheduler.requeue(job)  # still queued; it goes first once Redis is back
                 break
             now = time.monotonic()
-            job.start(SOME_REMOTE_WORKER, now + time_limit)
-            expires = now + self.deliveries * (time_limit + self.reclaim_idle_s) \
+            job.start(SOME_REMOTE_WORKER, now + limit)
+            expires = now + self.deliveries * (limit + self.reclaim_idle_s) \
                 + EXPIRY_MARGIN_S
             self.in_flight[job.id] = (job, expires)
             published.append(job)
         return published
 
-    def _publish(self, job: Job, time_limit: float) -> bool:
+    def _publish(self, job: Job, limit: float) -> bool:
         assert job.samples is not None
         message = BrokerJob(
             id=f"{self.server_id}:{job.id}", kind=job.kind, samples=job.samples,
             reply_to=self.results, language=job.language, speech=job.speech,
-            time_limit_s=time_limit,
+            time_limit_s=limit,
         )
         try:
             self._client.xadd(message.stream, message.to_fields())

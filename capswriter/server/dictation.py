@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from capswriter.asr.vad import quietest_point
 from capswriter.audio import SAMPLE_RATE
 
 FRAME = 480  # 30 ms
@@ -105,9 +106,8 @@ class PauseCutter:
 
     def _quietest(self, end: int) -> int:
         # No pause in a long stretch of speech: cut at the quietest frame of the last 5 s.
-        lo = max(self.min_piece, end - 5 * SAMPLE_RATE) // FRAME
-        frames = self._buffer[lo * FRAME : end].reshape(-1, FRAME)
-        return (lo + int(np.argmin(np.mean(frames * frames, axis=1)))) * FRAME + FRAME // 2
+        lo = max(self.min_piece, end - 5 * SAMPLE_RATE) // FRAME * FRAME
+        return quietest_point(self._buffer, lo, end, frame=FRAME, hop=FRAME, latest=False)
 
     def _take(self, cut: int) -> Piece:
         piece = Piece(self._index, self._consumed / SAMPLE_RATE, self._buffer[:cut].copy())

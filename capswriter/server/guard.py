@@ -23,6 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from capswriter.config import ServerSettings, is_loopback
 from capswriter.errors import QueueFull
+from capswriter.wire import errors
 
 log = logging.getLogger("capswriter.server")
 
@@ -33,10 +34,10 @@ TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 
 
 def token_of(headers: Any, query: Any) -> str:
-    auth = headers.get("authorization", "")
+    auth = str(headers.get("authorization", ""))
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return headers.get(TOKEN_HEADER) or query.get("token") or ""
+    return str(headers.get(TOKEN_HEADER) or query.get("token") or "")
 
 
 def authorized(expected: str, given: str) -> bool:
@@ -97,7 +98,7 @@ def error_response(status: int, code: str, message: str, kind: str = "invalid_re
 def busy_response(exc: QueueFull) -> JSONResponse:
     retry = max(1, round(exc.retry_after))
     extra = {} if exc.eta is None else {"eta_seconds": exc.eta}
-    return error_response(503, "busy", str(exc), "server_busy",
+    return error_response(errors.http_status(errors.BUSY), errors.BUSY, str(exc), "server_busy",
                           headers={"Retry-After": str(retry)}, **extra)
 
 

@@ -11,22 +11,14 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from typing import Any
 
 import numpy as np
 
 from capswriter.asr.result import Transcript
+from capswriter.wire.jobs import FINAL_STATES, JobKind, JobState
 
-
-class JobState(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+__all__ = ["FINAL_STATES", "InvalidTransition", "Job", "JobKind", "JobState"]
 
 
 class InvalidTransition(RuntimeError):
@@ -41,7 +33,7 @@ class Job:
     """One piece of audio to decode, and everything the pool learns while decoding it."""
 
     task_id: str
-    kind: str  # "dictation" or "file": dictation runs ahead of file segments
+    kind: JobKind
     index: int  # position of the piece within its task
     offset: float  # seconds from the start of the task's audio
     samples: np.ndarray | None  # float32 16 kHz mono; dropped once decoded
@@ -119,12 +111,12 @@ class Job:
         if self.on_finish is not None:
             self.on_finish(self)
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """A plain summary for /health, logs and tests."""
         return {
             "id": self.id,
             "task_id": self.task_id,
-            "kind": self.kind,
+            "kind": str(self.kind),
             "index": self.index,
             "state": self.state.value,
             "attempts": self.attempts,

@@ -5,8 +5,10 @@ thread) waits on every worker's pipe and process sentinel at once, so a death is
 it happens; it hands queued jobs to idle workers, kills workers past their job deadline and
 restarts dead ones with backoff; ``shutdown()`` fails what is left and stops the workers.
 
-The pool knows which job each worker holds. When a worker dies or hangs, its job is retried once
-on another worker; a job that took down two workers is a poison job and fails.
+A worker's own life (spawn, ready, busy, dead, restart backoff) is ``WorkerProcess``; which
+worker takes which job is ``DispatchPolicy``. The pool knows which job each worker holds. When a
+worker dies or hangs, its job is retried once on another worker; a job that took down two
+workers is a poison job and fails.
 """
 
 from __future__ import annotations
@@ -17,70 +19,40 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from capswriter.asr.result import Transcript
 from capswriter.config import Settings
-from capswriter.server import protocol
 from capswriter.server.admission import QueueSnapshot, RunningJob
+from capswriter.server.dispatch import DispatchPolicy
 from capswriter.server.jobs import Job
 from capswriter.server.scheduler import Scheduler
 from capswriter.server.worker import run_worker
+from capswriter.server.worker_messages import Decoded, DecodeFailed, LoadFailed, Ready
+from capswriter.server.worker_process import (
+    DICTATION,
+    GENERAL,
+    LOADED,
+    RUNNING,
+    WorkerProcess,
+    WorkerState,
+)
+from capswriter.wire import protocol
+from capswriter.wire.health import WorkerHealth
 
 if TYPE_CHECKING:
-    from capswriter.server.broker import BrokerResult
     from capswriter.server.broker_dispatch import BrokerDispatcher
+    from capswriter.wire.broker import BrokerResult
 
 log = logging.getLogger("capswriter.pool")
 
-# A worker slot's role: any job, or kept for dictations (see ServerSettings.dictation_worker).
-GENERAL = "general"
-DICTATION = "dictation"
-
 LOAD_TIMEOUT_S = 180.0
-MAX_BACKOFF_S = 30.0
-# A worker that lived this long before dying is not part of a crash loop.
-STABLE_AFTER_S = 60.0
 # A slot whose replacement could not be started (no memory, processes or files) tries again.
 SPAWN_RETRY_S = 5.0
 # Why a worker past its job deadline died (it was killed), as recorded and reported.
 HUNG = "hung past the job deadline"
-
-
-@dataclass
-class WorkerHandle:
-    """One worker slot; the process in it is replaced when it dies, the slot stays."""
-
-    id: int
-    role: str = GENERAL
-    process: Any = None
-    conn: Connection | None = None
-    state: str = "stopped"  # starting | idle | busy | dead | stopped
-    job: Job | None = None
-    # When the running job must be done. Kept on the slot, not only on the job: a job cancelled
-    # while it runs clears its own deadline, but a hung worker must still be killed.
-    deadline: float | None = None
-    pid: int | None = None
-    jobs_done: int = 0
-    restarts: int = 0
-    crashes_in_a_row: int = 0
-    started_at: float = 0.0
-    ready_at: float | None = None
-    load_seconds: float | None = None
-    restart_at: float | None = None
-    last_death: str = ""
-    load_error: str = ""
-    death_times: list[float] = field(default_factory=list)
-
-    def rss(self) -> int | None:
-        try:
-            return psutil.Process(self.pid).memory_info().rss if self.pid else None
-        except psutil.Error:
-            return None
 
 
 def default_worker_count() -> int:
@@ -93,7 +65,7 @@ class WorkerPool:
         settings: Settings,
         scheduler: Scheduler,
         on_job_finished: Callable[[Job], None] | None = None,
-        on_worker_restart: Callable[[WorkerHandle], None] | None = None,
+        on_worker_restart: Callable[[WorkerProcess], None] | None = None,
     ) -> None:
         self.settings = settings
         self.scheduler = scheduler
@@ -115,20 +87,17 @@ class WorkerPool:
         # A job is retried job_retry_limit times after worker deaths; the next death makes it
         # a poison job.
         self.poison_deaths = settings.server.job_retry_limit + 1
-        self.deadline_base = settings.server.job_timeout_s
-        self.deadline_per_audio_s = settings.server.job_timeout_per_audio_s
+        self.policy = DispatchPolicy(settings.server, self.size, self.dictation_worker)
         self.on_job_finished = on_job_finished
         self.on_worker_restart = on_worker_restart
         roles = [GENERAL] * self.size + ([DICTATION] if self.dictation_worker else [])
-        self.workers = [WorkerHandle(id=i, role=role) for i, role in enumerate(roles)]
+        self.workers = [WorkerProcess(id=i, role=role) for i, role in enumerate(roles)]
         self.model = settings.asr.model
         self.running: dict[int, Job] = {}
         # Dictations still being recorded. Without a dictation worker, one worker is kept out
         # of file work while any is, so the pieces decoded at key release find it free instead
         # of waiting behind a 28 s file segment.
         self.recording: set[str] = set()
-        # Wall seconds of decoding per second of audio, per worker (moving average).
-        self.decode_rtf = 0.1
         self._ctx = mp.get_context("spawn")
         self._lock = threading.RLock()
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
@@ -170,12 +139,12 @@ class WorkerPool:
     def _supervise_once(self) -> None:
         """Wait for a worker message, death or deadline, then handle it and dispatch."""
         waitables: list[Any] = [self._wake_r]
-        by_object: dict[Any, WorkerHandle] = {}
+        by_object: dict[Any, WorkerProcess] = {}
         with self._lock:
-            for h in self.workers:
-                if h.state in ("starting", "idle", "busy"):
-                    by_object[h.conn] = h
-                    by_object[h.process.sentinel] = h
+            for w in self.workers:
+                if w.state in RUNNING:
+                    by_object[w.conn] = w
+                    by_object[w.sentinel] = w
         waitables.extend(by_object)
         ready = wait(waitables, timeout=self._next_timeout())
         with self._lock:
@@ -188,10 +157,10 @@ class WorkerPool:
                     elif obj in by_object and isinstance(obj, Connection):
                         self._read(by_object[obj])
                 for obj in ready:
-                    h = by_object.get(obj)
-                    if h is not None and not isinstance(obj, Connection):
-                        if h.state not in ("dead", "stopped") and not h.process.is_alive():
-                            self._on_death(h, f"exit code {h.process.exitcode}")
+                    gone = by_object.get(obj)
+                    if gone is not None and not isinstance(obj, Connection):
+                        if gone.state in RUNNING and not gone.alive():
+                            self._on_death(gone, f"exit code {gone.process.exitcode}")
                 self._check_deadlines()
                 self._restart_due()
             finally:
@@ -215,20 +184,11 @@ class WorkerPool:
             self._thread.join(timeout=5)
         if self.remote is not None:
             self.remote.shutdown()
-        for h in self.workers:
-            if h.process is not None and h.process.is_alive():
-                try:
-                    h.conn.send(None)
-                except (OSError, ValueError):
-                    pass
+        for w in self.workers:
+            w.ask_to_stop()
         deadline = time.monotonic() + 3.0
-        for h in self.workers:
-            if h.process is not None:
-                h.process.join(timeout=max(0.0, deadline - time.monotonic()))
-                if h.process.is_alive():
-                    h.process.kill()
-                    h.process.join(timeout=2)
-            h.state = "stopped"
+        for w in self.workers:
+            w.stop(deadline)
 
     # ---- submitting and cancelling (called from the event loop) -----------------------
 
@@ -257,65 +217,50 @@ class WorkerPool:
         """Block until every worker has loaded its model (used by tools and tests)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if all(h.state in ("idle", "busy") for h in self.workers):
+            if all(w.state in LOADED for w in self.workers):
                 return True
             time.sleep(0.05)
         return False
 
     # ---- inside the supervisor --------------------------------------------------------
 
-    def _spawn(self, handle: WorkerHandle) -> None:
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=run_worker,
-            args=(
-                handle.id, {**self.asr, "num_threads": self.threads[handle.role]},
-                str(self.settings.models_path), child_conn, os.getpid(),
-                self.settings.log_level,
-                # With a worker kept for dictations, the others yield the CPU to it.
-                self.dictation_worker and handle.role == GENERAL,
-            ),
-            name=f"capswriter-worker-{handle.id}",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()  # so our end sees EOF when the worker dies
-        handle.process, handle.conn, handle.pid = process, parent_conn, process.pid
-        handle.state, handle.job, handle.load_error = "starting", None, ""
-        handle.started_at, handle.ready_at, handle.restart_at = time.monotonic(), None, None
+    def _spawn(self, worker: WorkerProcess) -> None:
+        worker.spawn(self._ctx, run_worker, (
+            worker.id, {**self.asr, "num_threads": self.threads[worker.role]},
+            str(self.settings.models_path), os.getpid(), self.settings.log_level,
+            # With a worker kept for dictations, the others yield the CPU to it.
+            self.dictation_worker and worker.role == GENERAL,
+        ))
 
-    def _read(self, h: WorkerHandle) -> None:
+    def _read(self, w: WorkerProcess) -> None:
         try:
-            while h.conn is not None and h.conn.poll():
-                self._handle_message(h, h.conn.recv())
+            for reply in w.replies():
+                self._on_reply(w, reply)
         except (EOFError, OSError):
             # The pipe broke: the sentinel fires too; the process may still be exiting.
-            h.process.join(timeout=1)
-            if h.state not in ("dead", "stopped"):
-                self._on_death(h, f"pipe closed (exit code {h.process.exitcode})")
+            w.join(1)
+            if w.state in RUNNING:
+                self._on_death(w, f"pipe closed (exit code {w.process.exitcode})")
 
-    def _handle_message(self, h: WorkerHandle, message: tuple) -> None:
-        kind = message[0]
-        if kind == "ready":
-            info = message[1]
-            h.state, h.ready_at = "idle", time.monotonic()
-            h.load_seconds = info["load_seconds"]
-            self.model = info["model"]
+    def _on_reply(self, w: WorkerProcess, reply: Any) -> None:
+        if isinstance(reply, Ready):
+            w.ready(reply)
+            self.model = reply.model
             log.info("worker %d ready (pid %d, model loaded in %.2f s)",
-                     h.id, info["pid"], info["load_seconds"])
-        elif kind == "load_failed":
-            log.error("worker %d could not load the model: %s", h.id, message[1])
-            h.load_error = f"load failed: {message[1]}"
-        elif kind in ("done", "error"):
-            job = h.job
-            h.job, h.state, h.deadline = None, "idle", None
-            h.jobs_done += 1
-            h.crashes_in_a_row = 0
-            if job is None or job.id != message[1]:
+                     w.id, reply.pid, reply.load_seconds)
+        elif isinstance(reply, LoadFailed):
+            log.error("worker %d could not load the model: %s", w.id, reply.message)
+            w.load_error = f"load failed: {reply.message}"
+        elif isinstance(reply, (Decoded, DecodeFailed)):
+            job = w.release()
+            if job is None or job.id != reply.job_id:
                 return
-            self._complete(job, message[2] if kind == "done" else None, str(message[2]))
+            if isinstance(reply, Decoded):
+                self._complete(job, reply.transcript)
+            else:
+                self._complete(job, None, reply.message)
 
-    def _complete(self, job: Job, result: dict | None, failure: str = "") -> None:
+    def _complete(self, job: Job, result: dict[str, Any] | None, failure: str = "") -> None:
         """A worker (local or remote) answered: the job succeeds with ``result`` or fails."""
         self.running.pop(job.id, None)
         if job.finished:  # cancelled while it ran
@@ -327,7 +272,8 @@ class WorkerPool:
             except (KeyError, TypeError, ValueError) as exc:
                 failure = f"unreadable result: {exc}"
         if transcript is not None:
-            self._learn_speed(job, transcript)
+            self.scheduler.learn_speed(job.audio_seconds, transcript.decode_seconds,
+                                       self.ready_count())
             job.succeed(transcript)
         else:
             job.fail(protocol.WORKER_ERROR, f"the recognizer failed: {failure}")
@@ -335,7 +281,7 @@ class WorkerPool:
 
     def _remote_result(self, job_id: int, result: BrokerResult, worker_number: int) -> None:
         """A remote worker's answer (from the broker's results thread)."""
-        from capswriter.server.broker import DEAD, DONE
+        from capswriter.wire.broker import DEAD, DONE
 
         with self._lock:
             assert self.remote is not None
@@ -379,23 +325,10 @@ class WorkerPool:
                 self.scheduler.requeue(job)
         self._wake()
 
-    def _on_death(self, h: WorkerHandle, why: str) -> None:
+    def _on_death(self, w: WorkerProcess, why: str) -> None:
         """A worker is gone: retry or fail its job, and schedule its replacement."""
-        now = time.monotonic()
-        h.process.join(timeout=1)
-        h.state, h.last_death = "dead", h.load_error or why
-        if h.conn is not None:
-            h.conn.close()
-        job, h.job, h.deadline = h.job, None, None
-        lived = now - h.started_at
-        h.crashes_in_a_row = 1 if lived > STABLE_AFTER_S else h.crashes_in_a_row + 1
-        # First death restarts at once; a crash loop backs off 1, 2, 4 ... 30 s.
-        delay = 0.0 if h.crashes_in_a_row <= 1 else min(
-            MAX_BACKOFF_S, 2.0 ** (h.crashes_in_a_row - 2)
-        )
-        h.restart_at = now + delay
-        h.death_times.append(now)
-        log.warning("worker %d (pid %s) died: %s; restart in %.1f s", h.id, h.pid, why, delay)
+        job, delay = w.died(why, time.monotonic())
+        log.warning("worker %d (pid %s) died: %s; restart in %.1f s", w.id, w.pid, why, delay)
         if job is None:
             return
         self.running.pop(job.id, None)
@@ -417,33 +350,33 @@ class WorkerPool:
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
-        for h in self.workers:
-            if h.state == "busy" and h.deadline is not None:
-                if now > h.deadline:
+        for w in self.workers:
+            if w.state is WorkerState.BUSY and w.deadline is not None:
+                if now > w.deadline:
                     log.warning("worker %d hung on job %s past its deadline; killing it",
-                                h.id, h.job.id if h.job else "?")
-                    h.process.kill()
-                    self._on_death(h, HUNG)
-            elif h.state == "starting" and now - h.started_at > LOAD_TIMEOUT_S:
-                h.process.kill()
-                self._on_death(h, "model load timed out")
+                                w.id, w.job.id if w.job else "?")
+                    w.kill()
+                    self._on_death(w, HUNG)
+            elif w.state is WorkerState.STARTING and now - w.started_at > LOAD_TIMEOUT_S:
+                w.kill()
+                self._on_death(w, "model load timed out")
 
     def _restart_due(self) -> None:
         now = time.monotonic()
-        for h in self.workers:
-            if h.state == "dead" and h.restart_at is not None and now >= h.restart_at:
+        for w in self.workers:
+            if w.state is WorkerState.DEAD and w.restart_at is not None and now >= w.restart_at:
                 try:
-                    self._spawn(h)
+                    self._spawn(w)
                 except Exception as exc:  # noqa: BLE001 - out of memory, processes or files
                     # Try this slot again later; the other workers must keep being dispatched.
-                    h.restart_at = now + SPAWN_RETRY_S
-                    h.last_death = f"could not start a replacement: {exc}"
+                    w.restart_at = now + SPAWN_RETRY_S
+                    w.last_death = f"could not start a replacement: {exc}"
                     log.error("worker %d could not be restarted: %s; retrying in %.0f s",
-                              h.id, exc, SPAWN_RETRY_S)
+                              w.id, exc, SPAWN_RETRY_S)
                     continue
-                h.restarts += 1
+                w.restarts += 1
                 if self.on_worker_restart is not None:
-                    self.on_worker_restart(h)
+                    self.on_worker_restart(w)
 
     def recording_started(self, task_key: str) -> None:
         self.recording.add(task_key)
@@ -456,52 +389,31 @@ class WorkerPool:
     def _dispatch(self) -> None:
         self._dispatch_local()
         if self.remote is not None:
-            # Kept from file work while a dictation is recorded, if nothing local will take it.
-            local_free = any(h.state == "idle" for h in self.workers)
-            reserve = 1 if self.recording and not local_free and not self.dictation_worker \
-                and self.remote.ready_count() > 1 else 0
+            local_free = any(w.state is WorkerState.IDLE for w in self.workers)
+            reserve = self.policy.remote_reserve(bool(self.recording), local_free,
+                                                 self.remote.ready_count())
             for job in self.remote.dispatch(self.scheduler, reserve):
                 self.running[job.id] = job
 
     def _dispatch_local(self) -> None:
-        idle = [h for h in self.workers if h.state == "idle"]
-        reserve = 1 if self.recording and not self.dictation_worker and self.size > 1 else 0
+        idle = [w for w in self.workers if w.state is WorkerState.IDLE]
+        reserve = self.policy.file_reserve(bool(self.recording))
         while idle:
-            general = [h for h in idle if h.role == GENERAL]
-            job = self.scheduler.take(files=len(general) > reserve)
+            job = self.scheduler.take(files=self.policy.takes_files(idle, reserve))
             if job is None:
                 return
             if job.finished:  # cancelled after it was taken from the queue
                 continue
-            able = idle if job.kind == "dictation" else general
-            # A retried job goes to a worker it has not crashed yet, when one is free.
-            fresh = [h for h in able if h.id not in job.workers_tried]
-            # A dictation goes to the dictation worker if it is free; otherwise the least used
-            # worker, so light load still spreads over every worker.
-            h = min(fresh or able, key=lambda w: (w.role != DICTATION, w.jobs_done))
-            idle.remove(h)
-            deadline = (
-                time.monotonic() + self.deadline_base
-                + self.deadline_per_audio_s * job.audio_seconds
-            )
-            job.start(h.id, deadline)
-            h.deadline = deadline
+            w = self.policy.choose(job, idle)
+            idle.remove(w)
+            deadline = self.policy.deadline(job, time.monotonic())
+            job.start(w.id, deadline)
             try:
-                h.conn.send(
-                    ("job", job.id, job.samples.tobytes(), job.language, job.kind, job.speech)
-                )
+                w.assign(job, deadline)
             except (OSError, ValueError):
-                h.job = job
-                self._on_death(h, "pipe broken while sending a job")
+                self._on_death(w, "pipe broken while sending a job")
                 continue
-            h.state, h.job = "busy", job
             self.running[job.id] = job
-
-    def _learn_speed(self, job: Job, transcript: Transcript) -> None:
-        if job.audio_seconds > 0.5:
-            rtf = transcript.decode_seconds / job.audio_seconds
-            self.decode_rtf = 0.8 * self.decode_rtf + 0.2 * rtf
-            self.scheduler.seconds_per_audio_second = self.decode_rtf / (self.ready_count() or 1)
 
     def _finished(self, job: Job) -> None:
         decode = job.transcript.decode_seconds if job.transcript else 0.0
@@ -519,11 +431,11 @@ class WorkerPool:
         now = time.monotonic()
         soonest = 1.0
         with self._lock:
-            for h in self.workers:
-                if h.state == "busy" and h.deadline is not None:
-                    soonest = min(soonest, h.deadline - now)
-                if h.state == "dead" and h.restart_at is not None:
-                    soonest = min(soonest, h.restart_at - now)
+            for w in self.workers:
+                if w.state is WorkerState.BUSY and w.deadline is not None:
+                    soonest = min(soonest, w.deadline - now)
+                if w.state is WorkerState.DEAD and w.restart_at is not None:
+                    soonest = min(soonest, w.restart_at - now)
         return max(0.01, soonest)
 
     def _wake(self) -> None:
@@ -543,11 +455,11 @@ class WorkerPool:
         dictation_jobs, dictation_audio, files, head_audio = self.scheduler.ahead_of_new_work()
         with self._lock:
             running = tuple(
-                RunningJob(h.job.kind, h.job.audio_seconds, h.job.started_at or time.monotonic(),
-                           h.role == GENERAL)
-                for h in self.workers if h.state == "busy" and h.job is not None
+                RunningJob(w.job.kind, w.job.audio_seconds, w.job.started_at or time.monotonic(),
+                           w.role == GENERAL)
+                for w in self.workers if w.state is WorkerState.BUSY and w.job is not None
             )
-            alive = [h for h in self.workers if h.state in ("starting", "idle", "busy")]
+            alive = [w for w in self.workers if w.state in RUNNING]
             remote = 0
             if self.remote is not None:
                 # Jobs out on remote workers run on workers that take file work too.
@@ -560,33 +472,21 @@ class WorkerPool:
         return QueueSnapshot(
             dictation_jobs, dictation_audio, files, head_audio, running,
             ready_workers=len(alive) + remote,
-            ready_file_workers=sum(1 for h in alive if h.role == GENERAL) + remote,
+            ready_file_workers=sum(1 for w in alive if w.role == GENERAL) + remote,
         )
 
     def ready_count(self, files: bool = False) -> int:
         """Workers up and running (only those that take file work, if `files`)."""
         local = sum(
-            1 for h in self.workers
-            if h.state in ("idle", "busy") and not (files and h.role == DICTATION)
+            1 for w in self.workers
+            if w.state in LOADED and not (files and w.role == DICTATION)
         )  # fmt: skip
         return local + (self.remote.ready_count() if self.remote is not None else 0)
 
-    def health(self) -> list[dict[str, Any]]:
+    def worker_health(self) -> list[WorkerHealth]:
         with self._lock:
-            return [
-                {
-                    "id": h.id,
-                    "role": h.role,
-                    "pid": h.pid,
-                    "state": h.state,
-                    "job": None if h.job is None else h.job.id,
-                    "task": None if h.job is None else h.job.task_id,
-                    "jobs_done": h.jobs_done,
-                    "restarts": h.restarts,
-                    "rss_bytes": h.rss() if h.state != "dead" else None,
-                    "load_seconds": h.load_seconds,
-                    "last_death": h.last_death,
-                }
-                for h in self.workers
-            ]
+            return [w.health() for w in self.workers]
 
+    def health(self) -> list[dict[str, Any]]:
+        """The workers as plain dicts, for logs and tests."""
+        return [asdict(w) for w in self.worker_health()]

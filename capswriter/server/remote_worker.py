@@ -28,8 +28,8 @@ from typing import Any
 import psutil
 
 from capswriter.config import Settings
-from capswriter.server import broker
-from capswriter.server.broker import (
+from capswriter.wire import broker
+from capswriter.wire.broker import (
     DEAD,
     DONE,
     ERROR,
@@ -216,10 +216,12 @@ class RemoteWorker:
         log.error("job %s goes to the dead-letter stream: %s", job_id, reason)
         notice = BrokerResult(job_id, DEAD, self.name, reason=reason)
         pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(broker.DEAD_LETTER_STREAM, {
+        dead: dict[Any, Any] = {
             **entry.fields, "reason": reason, "deliveries": entry.deliveries,
             "stream": entry.stream, "entry": entry.entry_id, "worker": self.name,
-        }, maxlen=broker.DEAD_LETTER_MAX, approximate=True)
+        }
+        pipe.xadd(broker.DEAD_LETTER_STREAM, dead, maxlen=broker.DEAD_LETTER_MAX,
+                  approximate=True)
         reply_to = entry.fields.get(b"reply_to")
         if reply_to:
             pipe.xadd(reply_to, notice.to_fields())
@@ -279,12 +281,13 @@ class RemoteWorker:
 
     def _heartbeat_loop(self) -> None:
         client = broker.connect(self.url)
+        # RuntimeError too: the held entries changed while being listed; next beat.
+        passing: tuple[type[BaseException], ...] = (*self._errors, RuntimeError)
         while self.state != "stopped":
             self._check_time_limit()
             try:
                 self._beat_once(client)
-            except (*self._errors, RuntimeError) as exc:
-                # RuntimeError: the held entries changed while being listed; next beat.
+            except passing as exc:
                 log.debug("heartbeat failed: %s", exc)
             time.sleep(broker.HEARTBEAT_S)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from capswriter.errors import QueueFull
 from capswriter.server.jobs import Job
+from capswriter.wire.jobs import JobKind
 
 
 @dataclass
@@ -33,13 +34,22 @@ class Scheduler:
         self.max_dictation_jobs = max_dictation_jobs
         self.max_file_jobs = max_file_jobs
         self.max_pending_audio_seconds = max_pending_audio_seconds
-        # Measured by the pool: wall seconds the whole pool needs per second of queued audio.
+        # Wall seconds of decoding per second of audio, per worker (moving average), and what
+        # the whole pool needs per second of queued audio: the basis of `retry_after`.
+        self.decode_rtf = 0.1
         self.seconds_per_audio_second = 0.1
         self._lock = threading.Lock()
         self._dictation: deque[Job] = deque()
         self._files: OrderedDict[str, deque[Job]] = OrderedDict()
         self._file_jobs = 0
         self._pending_audio = 0.0
+
+    def learn_speed(self, audio_seconds: float, decode_seconds: float, workers: int) -> None:
+        """A job of ``audio_seconds`` took ``decode_seconds`` on one of ``workers``."""
+        if audio_seconds > 0.5:
+            rtf = decode_seconds / audio_seconds
+            self.decode_rtf = 0.8 * self.decode_rtf + 0.2 * rtf
+            self.seconds_per_audio_second = self.decode_rtf / (workers or 1)
 
     # ---- admission -------------------------------------------------------------------
 
@@ -50,14 +60,14 @@ class Scheduler:
             for job in jobs:
                 self._append(job)
 
-    def check_room(self, kind: str) -> None:
+    def check_room(self, kind: JobKind) -> None:
         """Raise QueueFull if not even one more job of ``kind`` fits right now."""
         probe = Job(task_id="", kind=kind, index=0, offset=0.0, samples=None)
         with self._lock:
             self._check_room([probe])
 
     def _check_room(self, jobs: list[Job]) -> None:
-        dictation = sum(1 for j in jobs if j.kind == "dictation")
+        dictation = sum(1 for j in jobs if j.kind == JobKind.DICTATION)
         files = len(jobs) - dictation
         audio = sum(j.audio_seconds for j in jobs)
         retry_after = round(max(1.0, self._pending_audio * self.seconds_per_audio_second), 1)
@@ -79,7 +89,7 @@ class Scheduler:
             )
 
     def _append(self, job: Job, front: bool = False) -> None:
-        if job.kind == "dictation":
+        if job.kind == JobKind.DICTATION:
             queue = self._dictation
         else:
             queue = self._files.setdefault(job.task_id, deque())
@@ -91,7 +101,7 @@ class Scheduler:
         """Put a retried job at the front of its queue; it was accepted once, so no limits."""
         with self._lock:
             self._append(job, front=True)
-            if job.kind != "dictation":
+            if job.kind != JobKind.DICTATION:
                 # It already waited its turn once; its file goes first in the rotation.
                 self._files.move_to_end(job.task_id, last=False)
 

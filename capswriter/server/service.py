@@ -15,11 +15,11 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from capswriter.asr.languages import UnsupportedLanguage, check_language
+from capswriter.asr.languages import check_language
 from capswriter.asr.manifest import ModelManifest, load_manifest
 from capswriter.config import Settings
 from capswriter.errors import (
@@ -27,16 +27,22 @@ from capswriter.errors import (
     CapsWriterError,
     DecodeCancelled,
     QueueFull,
-    UnsupportedAudio,
+    ShuttingDown,
 )
-from capswriter.server import protocol
 from capswriter.server.admission import Admission, check_wait
 from capswriter.server.connections import Connections
-from capswriter.server.jobs import Job, JobState
+from capswriter.server.jobs import Job
 from capswriter.server.metrics import ServerMetrics
-from capswriter.server.pool import WorkerHandle, WorkerPool
+from capswriter.server.pool import WorkerPool
 from capswriter.server.scheduler import Scheduler
 from capswriter.server.tasks import Task
+from capswriter.server.worker_process import WorkerProcess
+from capswriter.wire import health, protocol
+from capswriter.wire.health import HealthReport
+from capswriter.wire.jobs import JobKind, JobState
+
+if TYPE_CHECKING:
+    from capswriter.files.segment import AudioSegment
 
 log = logging.getLogger("capswriter.server")
 
@@ -45,25 +51,6 @@ _task_keys = itertools.count(1)
 DEADLINE_CHECK_S = 0.5
 # Bytes of decoded audio per second (float32 at 16 kHz), charged before a file is decoded.
 DECODED_BYTES_PER_SECOND = 4 * protocol.SAMPLE_RATE
-
-
-class ShuttingDown(CapsWriterError):
-    """The server is stopping and takes no new work."""
-
-
-def error_code(exc: Exception) -> str:
-    """The protocol error code a client gets for an exception raised while queueing audio."""
-    if isinstance(exc, AudioTooLarge):
-        return protocol.TOO_LARGE
-    if isinstance(exc, UnsupportedAudio):
-        return protocol.UNSUPPORTED_AUDIO
-    if isinstance(exc, ShuttingDown):
-        return protocol.SHUTTING_DOWN
-    if isinstance(exc, DecodeCancelled):
-        return protocol.CANCELLED
-    if isinstance(exc, UnsupportedLanguage):
-        return protocol.BAD_MESSAGE
-    return protocol.INTERNAL
 
 
 class RecognitionService:
@@ -100,14 +87,14 @@ class RecognitionService:
         self._decoders = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, s.decode_threads), thread_name_prefix="decode"
         )
-        self._deadline_watch: asyncio.Task | None = None
+        self._deadline_watch: asyncio.Task[None] | None = None
         self.upload_bytes = 0  # file bytes held now, over all connections and HTTP uploads
         self.draining = False
         self._segmenter: Any = None
         self._stats_lock = threading.Lock()
         self.job_counts: collections.Counter[str] = collections.Counter()
         # Recent job records for /jobs (tests and tools look at where segments ran).
-        self.recent_jobs: collections.deque[dict] = collections.deque(maxlen=1000)
+        self.recent_jobs: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -158,7 +145,8 @@ class RecognitionService:
     # ---- tasks -----------------------------------------------------------------------
 
     def open_task(
-        self, task_id: str, kind: str, language: str, emit: Callable[[protocol.Message], None],
+        self, task_id: str, kind: JobKind, language: str,
+        emit: Callable[[protocol.Message], None],
         max_wait: float | None = None,
     ) -> Task:
         if self.draining:
@@ -180,12 +168,12 @@ class RecognitionService:
             on_input_over=lambda: self.pool.recording_stopped(key),
             max_wait=self.settings.server.max_wait_s if max_wait is None else max_wait,
         )
-        if kind == "dictation":
+        if kind == JobKind.DICTATION:
             self.pool.recording_started(key)
         self.tasks[key] = task
         return task
 
-    def check_room(self, kind: str, max_wait: float | None = None) -> None:
+    def check_room(self, kind: JobKind, max_wait: float | None = None) -> None:
         """Raise QueueFull now, before a client streams audio we could not queue or would
         keep waiting longer than ``max_wait`` (the server's default when None)."""
         if self.draining:
@@ -194,7 +182,7 @@ class RecognitionService:
         limit = self.settings.server.max_wait_s if max_wait is None else max_wait
         check_wait(self.expected_wait(kind), limit, kind)
 
-    def expected_wait(self, kind: str) -> float:
+    def expected_wait(self, kind: JobKind) -> float:
         """Seconds new work of ``kind`` would wait for a worker, from the work ahead of it."""
         return self.admission.expected_wait(kind, self.pool.snapshot())
 
@@ -275,7 +263,7 @@ class RecognitionService:
     def _segment(
         self, data: bytes, name: str | None, charge: Callable[[float], None],
         cancelled: Callable[[], bool],
-    ) -> tuple[list, float]:
+    ) -> tuple[list[AudioSegment], float]:
         from capswriter.files.decode import load_audio
         from capswriter.files.segment import Segmenter
 
@@ -313,7 +301,7 @@ class RecognitionService:
             self.job_counts[job.state.value] += 1
             self.recent_jobs.append(job.record())
 
-    def _worker_restarted(self, handle: WorkerHandle) -> None:
+    def _worker_restarted(self, handle: WorkerProcess) -> None:
         self.metrics.worker_restarts.labels(str(handle.id)).inc()
 
     # ---- reporting -------------------------------------------------------------------
@@ -326,27 +314,27 @@ class RecognitionService:
             records = [r for r in records if r["task_id"].split(":", 1)[1] == task_id]
         return records
 
-    def health(self) -> dict[str, Any]:
-        workers = self.pool.health()
+    def health(self) -> HealthReport:
+        workers = self.pool.worker_health()
         ready = self.pool.ready_count()
         with self._stats_lock:
             counts = dict(self.job_counts)
-        return {
-            "status": "draining" if self.draining else ("ok" if ready else "starting"),
-            "model": self.pool.model,
-            "protocol_version": protocol.PROTOCOL_VERSION,
-            "workers": workers,
-            "workers_ready": ready,
-            "queues": self.scheduler.depths(),
-            "jobs": {
+        return HealthReport(
+            status=health.DRAINING if self.draining else (health.OK if ready else health.STARTING),
+            model=self.pool.model,
+            protocol_version=protocol.PROTOCOL_VERSION,
+            workers=workers,
+            workers_ready=ready,
+            queues=self.scheduler.depths(),
+            jobs={
                 "running": len(self.pool.running),
                 "done": counts.get("done", 0),
                 "failed": counts.get("failed", 0),
                 "cancelled": counts.get("cancelled", 0),
             },
-            "open_tasks": len(self.tasks),
-            "connections": len(self.connections),
-            "upload_bytes": self.upload_bytes,
-            "supervisor_errors": self.pool.supervisor_errors,
-            **({"broker": self.pool.remote.health()} if self.pool.remote is not None else {}),
-        }
+            open_tasks=len(self.tasks),
+            connections=len(self.connections),
+            upload_bytes=self.upload_bytes,
+            supervisor_errors=self.pool.supervisor_errors,
+            broker=self.pool.remote.health() if self.pool.remote is not None else None,
+        )

@@ -15,13 +15,14 @@ import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from capswriter.asr.languages import UnsupportedLanguage
 from capswriter.audio import from_pcm16
-from capswriter.errors import CapsWriterError, QueueFull
-from capswriter.server import protocol
+from capswriter.errors import CapsWriterError, QueueFull, ShuttingDown, UnsupportedLanguage
 from capswriter.server.dictation import PauseCutter, Piece
-from capswriter.server.service import RecognitionService, ShuttingDown, error_code
+from capswriter.server.service import RecognitionService
 from capswriter.server.tasks import Task
+from capswriter.wire import protocol
+from capswriter.wire.errors import error_code
+from capswriter.wire.jobs import JobKind
 
 log = logging.getLogger("capswriter.server")
 
@@ -59,7 +60,7 @@ class Session:
         self.outbox: asyncio.Queue[protocol.Message | None] = asyncio.Queue()
         self.stream: _Stream | None = None
         self.tasks: dict[str, Task] = {}  # client task id → task, while unfinished
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self.last_active = time.monotonic()
         self.overflowed = False
 
@@ -165,7 +166,7 @@ class Session:
                 msg.task_id,
             )
         max_wait = min(float(max_wait), self.limits.max_wait_limit_s)
-        kind = "dictation" if msg.source == "mic" else "file"
+        kind = JobKind.DICTATION if msg.source == "mic" else JobKind.FILE
         try:
             self.service.check_room(kind, max_wait)
             task = self.service.open_task(msg.task_id, kind, msg.language, self.send, max_wait)
@@ -201,6 +202,7 @@ class Session:
             # The held pieces become jobs, which the queues' audio budget counts from here.
             self.service.release_upload(stream.upload_bytes)
             pieces = stream.held
+            assert stream.cutter is not None  # every mic stream has one
             last = stream.cutter.finish()
             if last is not None:
                 pieces.append(last)
@@ -281,6 +283,7 @@ class Session:
             data, stream.carry = data[:-1], data[-1:]
         samples = from_pcm16(data)
         stream.task.source_seconds += len(samples) / protocol.SAMPLE_RATE
+        assert stream.cutter is not None
         pieces = stream.cutter.feed(samples)
         self._track_speech(stream)
         if pieces and stream.early:
@@ -294,6 +297,7 @@ class Session:
         Frames alone prove nothing: a client sending a sample now and then would hold a worker
         back for dictation forever. Speech heard again takes the reservation back.
         """
+        assert stream.cutter is not None
         heard = stream.cutter.speech_frames
         if heard != stream.speech_frames:
             stream.speech_frames = heard

@@ -13,13 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from capswriter.asr.result import Segment
-from capswriter.files.pipeline import assemble, place_segments
-from capswriter.files.segment import AudioSegment
-from capswriter.server import protocol
-from capswriter.server.jobs import Job, JobState
-
-_NO_SAMPLES = np.zeros(0, dtype=np.float32)
+from capswriter.files.assemble import assemble_pieces
+from capswriter.server.jobs import Job
+from capswriter.wire import protocol
+from capswriter.wire.jobs import JobKind, JobState
 
 
 class Task:
@@ -27,7 +24,7 @@ class Task:
         self,
         task_id: str,
         key: str,
-        kind: str,
+        kind: JobKind,
         language: str,
         emit: Callable[[protocol.Message], None],
         model: Callable[[], str],
@@ -36,7 +33,7 @@ class Task:
     ) -> None:
         self.id = task_id  # as the client named it
         self.key = key  # unique across connections; what jobs and the scheduler use
-        self.kind = kind  # "dictation" | "file"
+        self.kind = kind
         self.language = language
         self._emit = emit
         self._model = model
@@ -61,7 +58,8 @@ class Task:
         self.waiting_since: float | None = None
 
     def new_job(
-        self, index: int, offset: float, samples, speech: list[tuple[int, int]] | None = None
+        self, index: int, offset: float, samples: np.ndarray | None,
+        speech: list[tuple[int, int]] | None = None,
     ) -> Job:
         job = Job(
             task_id=self.key, kind=self.kind, index=index, offset=offset, samples=samples,
@@ -113,29 +111,24 @@ class Task:
         if any(j.id not in self._delivered for j in self.jobs):
             return
         jobs = sorted(self.jobs, key=lambda j: j.index)
-        # The same placement and joining as in-process file transcription, so both agree.
-        segments: list[Segment] = []
-        languages: list[str] = []
-        for j in jobs:
-            assert j.transcript is not None
-            piece = AudioSegment(j.offset, j.offset + j.audio_seconds, _NO_SAMPLES)
-            segments.extend(place_segments(j.transcript, piece))
-            if j.transcript.language:
-                languages.append(j.transcript.language)
-        # A dictation may continue a sentence already in the window: its first word keeps
-        # the case it was heard with.
-        segments, text = assemble(segments, starts_sentence=self.kind == "file")
+        # The same assembly as in-process file transcription, so both agree. A dictation may
+        # continue a sentence already in the window: its first word keeps the case it was
+        # heard with.
+        assembly = assemble_pieces(
+            [(j.transcript, j.offset, j.offset + j.audio_seconds) for j in jobs
+             if j.transcript is not None],
+            starts_sentence=self.kind == JobKind.FILE, language=self.language,
+        )
         now = time.monotonic()
         self._close(
             protocol.Result(
                 task_id=self.id,
-                text=text,
+                text=assembly.text,
                 segments=[
                     {"start": round(seg.start, 3), "end": round(seg.end, 3), "text": seg.text}
-                    for seg in segments
+                    for seg in assembly.segments
                 ],
-                language=max(set(languages), key=languages.count) if languages
-                else self.language,
+                language=assembly.language,
                 audio_seconds=round(self.source_seconds, 3),
                 timings={
                     "queue_wait": round(sum(j.queue_wait for j in jobs), 4),

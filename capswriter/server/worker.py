@@ -1,13 +1,9 @@
 """The worker process: load the engine once, then decode one job at a time from its pipe.
 
-Only plain data crosses the pipe (float32 bytes in; a Transcript dict out), so a native crash in
-the recognizer takes down this process and nothing else. The worker also watches its parent and
-leaves as soon as the server is gone, even if the server was killed with SIGKILL.
-
-Messages (worker → pool): ("ready", info) | ("load_failed", message) |
-("done", job_id, transcript_dict) | ("error", job_id, message).
-Messages (pool → worker): ("job", job_id, samples_bytes, language, kind, speech_spans or None)
-| None to stop.
+Only plain data crosses the pipe (the messages of ``worker_messages``), so a native crash in the
+recognizer takes down this process and nothing else. The worker also watches its parent and
+leaves as soon as the server is gone, even if the server was killed with SIGKILL. The pool's side
+of the pipe is ``worker_process.WorkerProcess``.
 """
 
 from __future__ import annotations
@@ -26,6 +22,14 @@ from typing import Any
 
 import numpy as np
 import psutil
+
+from capswriter.server.worker_messages import (
+    Decoded,
+    DecodeFailed,
+    DecodeRequest,
+    LoadFailed,
+    Ready,
+)
 
 log = logging.getLogger("capswriter.worker")
 
@@ -73,7 +77,7 @@ def _parent_alive(parent_pid: int) -> bool:
     if os.name == "posix":
         # Re-parented to init/subreaper means the server is gone.
         return os.getppid() == parent_pid
-    return psutil.pid_exists(parent_pid)
+    return bool(psutil.pid_exists(parent_pid))
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -84,10 +88,10 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def run_worker(
+    conn: Connection,
     worker_id: int,
     asr_settings: dict[str, Any],
     models_dir: str,
-    conn: Connection,
     parent_pid: int,
     log_level: str = "INFO",
     background: bool = False,
@@ -112,32 +116,23 @@ def run_worker(
 
         engine = Engine.load(AsrSettings(**asr_settings), Path(models_dir))
     except Exception as exc:  # noqa: BLE001 - any load failure is reported, not raised
-        conn.send(("load_failed", f"{type(exc).__name__}: {exc}"))
+        conn.send(LoadFailed(f"{type(exc).__name__}: {exc}"))
         sys.exit(3)
-    conn.send(
-        (
-            "ready",
-            {
-                "pid": os.getpid(),
-                "load_seconds": round(time.monotonic() - started, 3),
-                "model": engine.model_name,
-            },
-        )
-    )
+    conn.send(Ready(os.getpid(), round(time.monotonic() - started, 3), engine.model_name))
     while True:
         try:
-            message = conn.recv()
+            request = conn.recv()
         except (EOFError, OSError):
             return  # the server closed our pipe
-        if message is None:
+        if not isinstance(request, DecodeRequest):  # Stop
             return
-        _, job_id, data, language, kind, speech = message
-        samples = np.frombuffer(data, dtype=np.float32)
+        samples = np.frombuffer(request.samples, dtype=np.float32)
         try:
-            conn.send(("done", job_id, decode(engine, samples, language, kind, speech)))
+            transcript = decode(engine, samples, request.language, request.kind, request.speech)
+            conn.send(Decoded(request.job_id, transcript))
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
-            log.exception("worker %d: job %d failed", worker_id, job_id)
-            conn.send(("error", job_id, f"{type(exc).__name__}: {exc}"))
+            log.exception("worker %d: job %d failed", worker_id, request.job_id)
+            conn.send(DecodeFailed(request.job_id, f"{type(exc).__name__}: {exc}"))
 
 
 def decode(

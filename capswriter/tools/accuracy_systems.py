@@ -103,7 +103,7 @@ class Server:
         self.timeout = timeout
 
     def transcribe(self, clip: Clip) -> str:
-        from capswriter.server.client_api import RecognitionClient
+        from capswriter.wire.client import RecognitionClient
 
         async def send() -> str:
             async with RecognitionClient(self.address.ws, self.address.token) as client:
@@ -134,7 +134,7 @@ class Dictation:
         self.timeout = timeout
 
     def transcribe(self, clip: Clip) -> str:
-        from capswriter.server.client_api import RecognitionClient
+        from capswriter.wire.client import RecognitionClient
 
         async def stream() -> str:
             async with RecognitionClient(self.address.ws, self.address.token) as client:

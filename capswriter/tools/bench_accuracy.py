@@ -14,6 +14,7 @@ then transcribes that as one file and is scored against the joined references.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 import tempfile
@@ -252,7 +253,8 @@ class AccuracyBench:
 
     def _run_served(self, names: list[str], runs: dict[str, SystemRun],
                     clips: list[systems.Clip]) -> None:
-        from capswriter.tools.local_server import LocalServer, ServerStartFailed
+        from capswriter.errors import ServerStartFailed
+        from capswriter.tools.local_server import LocalServer
 
         server = LocalServer(1, self.threads, models_dir=self.settings.models_path,
                              log_path=SERVER_LOG, env=server_environment(self.settings))
@@ -332,3 +334,10 @@ def run_accuracy(
         run = AccuracyRun(str(folder), long_seconds, threads, inputs)
         run.runs = bench.run(clips)
     return run
+
+
+def write_json(run: AccuracyRun, path: Path) -> Path:
+    """The run's figures and clips as JSON at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    return path

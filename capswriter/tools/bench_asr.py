@@ -22,15 +22,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import psutil
-
 import numpy as np
+import psutil
 
 from capswriter.asr.engine import Engine
 from capswriter.audio import SAMPLE_RATE
 from capswriter.config import Settings
 from capswriter.errors import CapsWriterError
-from capswriter.server.client_api import RecognitionClient
 from capswriter.tools.bench_faster_whisper import (
     FasterWhisperResult,
     bench_faster_whisper,
@@ -39,6 +37,7 @@ from capswriter.tools.bench_faster_whisper import (
 from capswriter.tools.local_server import LocalServer
 from capswriter.tools.runlog import ServerAddress, timed_runs
 from capswriter.tools.speech import load_speech, recording, seconds_of, utterance, wav_bytes
+from capswriter.wire.client import RecognitionClient
 
 CLIP_SECONDS = (3.0, 5.0, 15.0, 28.0)
 # The shortest clip is what someone dictates; it is decoded the way dictations are.
@@ -151,7 +150,7 @@ def bench_asr(
     for seconds, clip in clips.items():
         dictation = seconds == DICTATION_SECONDS
 
-        def decode(clip=clip, dictation=dictation) -> str:
+        def decode(clip=clip, dictation=dictation, engine=engine) -> str:
             return engine.transcribe(clip, dictation=dictation).text
 
         text = decode()  # warm-up: first call allocates buffers
@@ -162,7 +161,7 @@ def bench_asr(
         )
     gc.collect()
     result.rss_mb_after_clips = round((process.memory_info().rss - before) / 2**20, 1)
-    del engine
+    del engine, decode  # the last decode holds the engine too
     gc.collect()
     if compare:
         result.faster_whisper = bench_faster_whisper(
@@ -195,8 +194,8 @@ def bench_file(settings: Settings, samples: np.ndarray, compare: bool = True) ->
             result.wall_s = round(asyncio.run(send(data, server.address)), 2)
             result.rtf = round(result.wall_s / seconds, 4)
             result.worker_rss_mb = {
-                f"{w['role']}-{w['id']}": round((w.get("rss_bytes") or 0) / 2**20, 1)
-                for w in server.address.health()["workers"]
+                f"{w.role}-{w.id}": round((w.rss_bytes or 0) / 2**20, 1)
+                for w in server.address.health().workers
             }
     except CapsWriterError as exc:
         result.note = f"the server run failed: {exc}"

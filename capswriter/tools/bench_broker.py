@@ -21,12 +21,12 @@ from typing import Any
 
 from capswriter.audio import to_pcm16
 from capswriter.config import Settings
-from capswriter.server import broker
-from capswriter.server.client_api import RecognitionClient, transcribe_bytes
 from capswriter.tools import speech
 from capswriter.tools.broker_deployment import BrokerDeployment
 from capswriter.tools.local_server import LocalServer
 from capswriter.tools.runlog import ResultLog, ServerAddress, percentiles
+from capswriter.wire import broker
+from capswriter.wire.client import RecognitionClient, transcribe_bytes
 
 RUN_TIMEOUT_S = 600.0
 
@@ -142,7 +142,7 @@ class BrokerBench:
             local_times = self._dictation_overheads(local.address)
         with self.deployment(1) as d:
             broker_times = self._dictation_overheads(d.address)
-            legs = d.address.health()["broker"]
+            legs = d.address.health().broker or {}
         self.result.overhead = {
             "utterance_s": cfg.utterance_s, "runs": len(broker_times),
             "local": percentiles(local_times, (50, 95)),

@@ -29,11 +29,12 @@ import numpy as np
 from capswriter.audio import to_pcm16
 from capswriter.config import Settings
 from capswriter.errors import CapsWriterError
-from capswriter.server.client_api import RecognitionClient
 from capswriter.tools import speech
 from capswriter.tools.local_server import LocalServer
 from capswriter.tools.monitor import ResourceMonitor
 from capswriter.tools.runlog import ResultLog, ServerAddress, percentiles
+from capswriter.wire.client import RecognitionClient
+from capswriter.wire.health import HealthReport
 
 FRAME_S = 0.1  # a live client sends 100 ms frames
 LOADED_START_S = 1.0  # let the background file's segments reach the workers first
@@ -142,11 +143,13 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.0f}ms"
 
 
-def _worker_rss(health: dict[str, Any]) -> dict[str, float]:
+def _worker_rss(health: HealthReport) -> dict[str, float]:
     """RSS of the workers that take file work (the dictation worker has none in a batch)."""
-    remote = health.get("broker", {}).get("workers", [])
-    return {f"worker-{w['id']}": round((w.get("rss_bytes") or 0) / 2**20, 1)
-            for w in [*health.get("workers", []), *remote] if w.get("role") != "dictation"}
+    rss = {f"worker-{w.id}": w.rss_bytes for w in health.workers if w.role != "dictation"}
+    for w in (health.broker or {}).get("workers", []):  # remote workers, as the broker sees them
+        if w.get("role") != "dictation":
+            rss[f"worker-{w['id']}"] = w.get("rss_bytes")
+    return {name: round((value or 0) / 2**20, 1) for name, value in rss.items()}
 
 
 class PoolBench:

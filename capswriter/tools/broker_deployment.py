@@ -21,7 +21,8 @@ import httpx
 
 from capswriter.config import PROJECT_ROOT
 from capswriter.errors import CapsWriterError
-from capswriter.tools.local_server import READY_TIMEOUT_S, LocalServer, free_port
+from capswriter.tools.local_server import LocalServer, free_port
+from capswriter.wire.launch import READY_TIMEOUT_S
 
 
 class DeploymentFailed(CapsWriterError):
@@ -92,7 +93,7 @@ class BrokerDeployment:
         return name
 
     def remote_workers(self) -> list[dict[str, Any]]:
-        return self.address.health(timeout=5.0).get("broker", {}).get("workers", [])
+        return (self.address.health(timeout=5.0).broker or {}).get("workers", [])
 
     def wait_workers(self, count: int) -> None:
         end = time.monotonic() + READY_TIMEOUT_S

@@ -35,10 +35,11 @@ import httpx
 import websockets
 
 from capswriter.audio import to_pcm16
-from capswriter.server import protocol
 from capswriter.tools import speech
 from capswriter.tools.monitor import ResourceMonitor
 from capswriter.tools.runlog import ResultLog, ServerAddress, StatusLine, percentiles
+from capswriter.wire import protocol
+from capswriter.wire.health import HealthReport
 
 MODES = ("short", "long", "http")
 # The server answers "too many connections" by closing with this code (RFC 6455: try again
@@ -185,13 +186,13 @@ class LoadTest:
 
     # ---- running ---------------------------------------------------------------------
 
-    def on_health(self, elapsed: float, health: dict[str, Any]) -> None:
+    def on_health(self, elapsed: float, health: HealthReport) -> None:
         """Called by the resource monitor each second: keep the server's view over time."""
         self.server_peak_connections = max(self.server_peak_connections,
-                                           int(health.get("connections", 0)))
-        self.log.write("health", elapsed=elapsed, queues=health.get("queues", {}),
-                       jobs=health.get("jobs", {}), connections=health.get("connections"),
-                       open_tasks=health.get("open_tasks"), active_clients=self.active,
+                                           int(health.connections))
+        self.log.write("health", elapsed=elapsed, queues=health.queues,
+                       jobs=health.jobs, connections=health.connections,
+                       open_tasks=health.open_tasks, active_clients=self.active,
                        results=self.counts["result"], busy=self.counts["busy"])
 
     async def run(self) -> None:
@@ -464,8 +465,8 @@ class LoadTest:
         )
 
 
-def _restarts(health: dict[str, Any] | None) -> int:
-    return sum(int(w.get("restarts", 0)) for w in (health or {}).get("workers", []))
+def _restarts(health: HealthReport | None) -> int:
+    return 0 if health is None else health.restarts
 
 
 def run_loadtest(
@@ -484,7 +485,7 @@ def run_loadtest(
         test = LoadTest(address, config, log, status)
         log.write("run", config={**asdict(config), "audio": str(config.audio or "")},
                   url=address.http, audio_seconds=test.audio_seconds,
-                  workers=len(before.get("workers", [])), model=before.get("model"))
+                  workers=len(before.workers), model=before.model)
         monitor = ResourceMonitor(address, monitor_csv or output.with_suffix(".csv"),
                                   server_pid=server_pid, extra={"client": os.getpid()},
                                   on_health=test.on_health)
@@ -496,7 +497,7 @@ def run_loadtest(
             wall = time.monotonic() - started
             monitor.stop()
         try:
-            after: dict[str, Any] | None = address.health()
+            after: HealthReport | None = address.health()
         except Exception:  # noqa: BLE001 - a dead server is a finding, not a tool crash
             after = None
         summary = test.summary(wall, _restarts(after) - _restarts(before), after is not None,

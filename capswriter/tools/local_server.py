@@ -7,27 +7,20 @@ load tests may too (``--start-server``), which makes a run reproducible from one
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import httpx
 
 from capswriter.config import PROJECT_ROOT, Settings, url_host
-from capswriter.errors import CapsWriterError
+from capswriter.errors import ServerStartFailed
 from capswriter.tools.runlog import ServerAddress
-
-READY_TIMEOUT_S = 180.0
-
-
-class ServerStartFailed(CapsWriterError):
-    """The server subprocess exited or did not get its workers ready in time."""
+from capswriter.wire.launch import (
+    every_worker_ready,
+    start_server_process,
+    wait_until_ready,
+)
 
 
 def free_port() -> int:
@@ -65,46 +58,25 @@ class LocalServer:
     def start(self) -> LocalServer:
         # A token from the user's config or environment would lock the tools out of a server
         # that only listens on loopback for this run; an explicit env still sets one.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "CAPSWRITER_SERVER_TOKEN": "",
-               **self.env}
+        env = {"PYTHONUNBUFFERED": "1", "CAPSWRITER_SERVER_TOKEN": "", **self.env}
         if self.models_dir is not None:
             env["CAPSWRITER_MODELS_DIR"] = str(self.models_dir)
         self.address.token = env["CAPSWRITER_SERVER_TOKEN"]
-        out: Any = subprocess.DEVNULL
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "capswriter.server", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(self.workers),
+        self.proc = start_server_process(
+            ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
              "--threads", str(self.threads)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+            env=env, output=self.log_path, append=True, cwd=PROJECT_ROOT,
         )
-        if out is not subprocess.DEVNULL:
-            out.close()  # the child holds its own descriptor
-        self._wait_ready()
+        try:
+            wait_until_ready(
+                self.proc,
+                lambda: every_worker_ready(self.address.health(timeout=2.0), self.workers),
+                log_path=self.log_path,
+            )
+        except ServerStartFailed:
+            self.stop()
+            raise
         return self
-
-    def _wait_ready(self) -> None:
-        assert self.proc is not None
-        end = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise ServerStartFailed(
-                    f"the server exited with code {self.proc.returncode} while starting"
-                    + (f"; see {self.log_path}" if self.log_path else "")
-                )
-            try:
-                health = self.address.health(timeout=2.0)
-                # Every slot, the dictation worker's too when the server keeps one.
-                if health.get("workers_ready") == len(health.get("workers", [])) >= self.workers:
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise ServerStartFailed(f"the server's {self.workers} workers were not ready after "
-                                f"{READY_TIMEOUT_S:.0f} s")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

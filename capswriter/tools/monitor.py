@@ -26,8 +26,9 @@ import httpx
 import psutil
 
 from capswriter.tools.runlog import ServerAddress
+from capswriter.wire.health import HealthReport
 
-HealthCallback = Callable[[float, dict[str, Any]], None]
+HealthCallback = Callable[[float, HealthReport], None]
 
 
 @dataclass
@@ -85,7 +86,7 @@ class ResourceMonitor:
         self.extra = dict(extra or {})  # role → pid of other processes worth watching
         self.on_health = on_health
         self.peaks: dict[str, RolePeak] = {}
-        self.last_health: dict[str, Any] | None = None
+        self.last_health: HealthReport | None = None
         self.health_failures = 0
         self._procs: dict[int, psutil.Process] = {}
         self._roles: dict[str, int] = {}
@@ -94,7 +95,7 @@ class ResourceMonitor:
         self._started = time.monotonic()
         self._http = httpx.Client(headers=address.headers(), timeout=2.0)
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.csv_path, "w", newline="", encoding="utf-8")
+        self._file = open(self.csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - until stop()
         self._csv = csv.writer(self._file)
         self._csv.writerow(CSV_FIELDS)
         self._file.flush()
@@ -177,7 +178,7 @@ class ResourceMonitor:
         try:
             response = self._http.get(f"{self.address.http}/health")
             response.raise_for_status()
-            health = response.json()
+            health = HealthReport.from_dict(response.json())
         except (httpx.HTTPError, ValueError):
             # A busy or restarting server may miss one poll; keep watching the pids we know.
             self.health_failures += 1
@@ -186,9 +187,9 @@ class ResourceMonitor:
             return
         self.health_failures = 0
         self.last_health = health
-        for worker in health.get("workers", []):
-            if worker.get("pid") and worker.get("state") not in ("dead", "stopped"):
-                roles[f"worker-{worker['id']}"] = int(worker["pid"])
+        for worker in health.workers:
+            if worker.pid and worker.state not in ("dead", "stopped"):
+                roles[f"worker-{worker.id}"] = int(worker.pid)
         if self.server_pid is None:
             self.server_pid = self._parent_of(roles)
         if self.server_pid is not None:

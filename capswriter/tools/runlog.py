@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from capswriter.wire.health import HealthReport
+
 RESULTS_DIR = Path("bench-results")
 PERCENTILES = (50, 95, 99)
 
@@ -44,7 +46,7 @@ class ResultLog:
         self.path = Path(path)
         self.tool = tool
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = open(self.path, "a", encoding="utf-8")
+        self._file: TextIO = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - until close()
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._last_sync = 0.0
@@ -196,14 +198,14 @@ class ServerAddress:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def health(self, timeout: float = 5.0) -> dict[str, Any]:
+    def health(self, timeout: float = 5.0) -> HealthReport:
         import httpx
 
         response = httpx.get(f"{self.http}/health", headers=self.headers(), timeout=timeout)
         response.raise_for_status()
-        return response.json()
+        return HealthReport.from_dict(response.json())
 
-    def require_health(self) -> dict[str, Any]:
+    def require_health(self) -> HealthReport:
         """/health, or ServerUnavailable with a sentence the user can act on."""
         import httpx
 

@@ -27,10 +27,11 @@ from typing import Any
 import websockets
 
 from capswriter.errors import CapsWriterError, QueueFull
-from capswriter.server.client_api import RecognitionClient
 from capswriter.tools import speech
 from capswriter.tools.monitor import ResourceMonitor
 from capswriter.tools.runlog import ResultLog, ServerAddress, slope
+from capswriter.wire.client import RecognitionClient
+from capswriter.wire.health import HealthReport
 
 
 @dataclass
@@ -122,16 +123,12 @@ class StressSummary:
         return "\n".join(lines)
 
 
-def _worker_rss(health: dict[str, Any]) -> dict[str, tuple[int | None, float | None]]:
+def _worker_rss(health: HealthReport) -> dict[str, tuple[int | None, float | None]]:
     out = {}
-    for w in health.get("workers", []):
-        rss = w.get("rss_bytes")
-        out[f"worker-{w['id']}"] = (w.get("pid"), None if rss is None else rss / 2**20)
+    for w in health.workers:
+        rss = w.rss_bytes
+        out[f"worker-{w.id}"] = (w.pid, None if rss is None else rss / 2**20)
     return out
-
-
-def _restarts(health: dict[str, Any]) -> int:
-    return sum(int(w.get("restarts", 0)) for w in health.get("workers", []))
 
 
 async def _transcribe(address: ServerAddress, data: bytes, name: str,
@@ -219,7 +216,7 @@ class StressTest:
         memory = self._memory(before, after)
         deltas = [m.delta_mb for m in memory if m.delta_mb is not None]
         rtf = outcome["wall_s"] / seconds
-        restarts = _restarts(after) - _restarts(before)
+        restarts = after.restarts - before.restarts
         self.log.write(
             "leak_task", test_id=f"{kind}_r{round_no}", audio=kind, round=round_no,
             audio_seconds=round(seconds, 2), rtf=round(rtf, 4),
@@ -252,7 +249,7 @@ class StressTest:
             if m.rss_after_mb is not None and not m.restarted:
                 after_series.setdefault((m.role, kind), []).append(m.rss_after_mb)
 
-    def _memory(self, before: dict[str, Any], after: dict[str, Any]) -> list[WorkerMemory]:
+    def _memory(self, before: HealthReport, after: HealthReport) -> list[WorkerMemory]:
         b, a = _worker_rss(before), _worker_rss(after)
         out = []
         for role in sorted(set(b) | set(a)):
@@ -310,7 +307,7 @@ class StressTest:
                 ok = [o for o in outcomes if o["status"] == "success"]
                 busy = sum(1 for o in outcomes if o["status"] == "busy")
                 rtfs = [o["wall_s"] / audio_s for o in ok]
-                restarts = None if after is None else _restarts(after) - _restarts(before)
+                restarts = None if after is None else after.restarts - before.restarts
                 step = {
                     "concurrency": concurrency, "ok": len(ok),
                     "failed": len(outcomes) - len(ok) - busy, "busy": busy,
@@ -337,7 +334,7 @@ class StressTest:
                             self.config.task_timeout) for i in range(concurrency)]
         return list(await asyncio.gather(*jobs))
 
-    def _ramp_failure(self, step: dict[str, Any], after: dict[str, Any] | None) -> str | None:
+    def _ramp_failure(self, step: dict[str, Any], after: HealthReport | None) -> str | None:
         c = step["concurrency"]
         if after is None:
             return f"the server stopped answering at concurrency {c}"
@@ -365,17 +362,17 @@ def run_stress(address: ServerAddress, config: StressConfig, output: Path,
     with ResultLog(output, "stress") as log:
         test = StressTest(address, config, log, progress)
         log.write("run", config={**asdict(config), "speech": [str(p) for p in config.speech]},
-                  url=address.http, workers=len(health.get("workers", [])),
-                  model=health.get("model"),
+                  url=address.http, workers=len(health.workers),
+                  model=health.model,
                   short_seconds=round(speech.seconds_of(test.short), 2),
                   long_seconds=round(speech.seconds_of(test.long), 2))
 
-        def note_health(elapsed: float, h: dict[str, Any]) -> None:
-            log.write("health", elapsed=elapsed, queues=h.get("queues", {}),
-                      jobs=h.get("jobs", {}), connections=h.get("connections"),
-                      workers=[{"id": w["id"], "pid": w["pid"], "state": w["state"],
-                                "rss_mb": _r((w.get("rss_bytes") or 0) / 2**20)}
-                               for w in h.get("workers", [])])
+        def note_health(elapsed: float, h: HealthReport) -> None:
+            log.write("health", elapsed=elapsed, queues=h.queues,
+                      jobs=h.jobs, connections=h.connections,
+                      workers=[{"id": w.id, "pid": w.pid, "state": w.state,
+                                "rss_mb": _r((w.rss_bytes or 0) / 2**20)}
+                               for w in h.workers])
 
         monitor = ResourceMonitor(address, monitor_csv or output.with_suffix(".csv"),
                                   server_pid=server_pid, extra={"client": os.getpid()},

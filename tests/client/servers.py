@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from capswriter.config import default_models_dir
+from capswriter.errors import ServerStartFailed
+from capswriter.wire.launch import fetch_health, start_server_process, wait_until_ready
 
-from .xsession import unavailable, wait_until
+from .xsession import unavailable
 
 
 def free_port() -> int:
@@ -36,22 +36,23 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> None:
-        env = {**os.environ, "CAPSWRITER_CONFIG": str(self.workdir / "absent.toml"), **self.env}
-        self.log = open(self.workdir / "server.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "capswriter.server", "--port", str(self.port),
-             "--workers", "1", "--threads", "1"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = start_server_process(
+            ["--port", str(self.port), "--workers", "1", "--threads", "1"],
+            env={"CAPSWRITER_CONFIG": str(self.workdir / "absent.toml"), **self.env},
+            output=self.workdir / "server.log", append=True,
         )
-        if wait and not wait_until(self.ready, 120, interval=0.2):
-            self.stop()
-            raise RuntimeError(f"server did not become ready; see {self.workdir / 'server.log'}")
+        if wait:
+            try:
+                wait_until_ready(self.proc, self.ready, timeout=120,
+                                 log_path=self.workdir / "server.log")
+            except ServerStartFailed:
+                self.stop()
+                raise
 
     def ready(self) -> bool:
         try:
-            reply = httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1)
-            return reply.json()["status"] == "ok"
-        except (httpx.HTTPError, ValueError, KeyError):
+            return fetch_health(f"http://127.0.0.1:{self.port}", timeout=1).ready
+        except (httpx.HTTPError, ValueError):
             return False
 
     def stop(self) -> None:
@@ -63,5 +64,4 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
             self.proc = None
-        if getattr(self, "log", None):
-            self.log.close()
+

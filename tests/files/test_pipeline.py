@@ -12,15 +12,11 @@ import pytest
 import soundfile as sf
 
 from capswriter.asr.result import Segment
+from capswriter.asr.text import looks_cut_short, text_units
 from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import UnsupportedAudio
-from capswriter.files.pipeline import (
-    FileTranscript,
-    assemble,
-    looks_cut_short,
-    text_units,
-    transcribe_file,
-)
+from capswriter.files.assemble import assemble
+from capswriter.files.pipeline import FileTranscript, transcribe_file
 from capswriter.files.write import srt_text, write_transcript
 
 # Spelled-out numbers in the references, so "ten meters" and "10 meters" compare equal.

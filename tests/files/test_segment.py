@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from capswriter.asr.vad import Span, quietest_point
 from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import ModelNotInstalled
 from capswriter.files.decode import load_audio
-from capswriter.files.segment import Segmenter, Span, pad_spans, quietest_point
+from capswriter.files.segment import Segmenter, pad_spans
 
 TOLERANCE_S = 0.5
 

@@ -35,7 +35,7 @@ class RedisServer:
         if binary is None:
             pytest.fail("redis-server is not installed; install it with "
                         "`apt-get install redis-server` (scripts/setup.sh does)")
-        log = open(self.directory / "redis.log", "ab")
+        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - the server's own
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
              str(self.directory), "--save", "", "--appendonly", "yes",
@@ -121,7 +121,8 @@ class Fleet:
                 "PYTHONUNBUFFERED": "1",
                 **self.env,
             },
-            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+            stdout=open(log_path, "wb"),  # noqa: SIM115 - the worker's own
+            stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
         )
         worker = WorkerProcess(name, proc, log_path)
         self.workers.append(worker)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +16,14 @@ import soundfile as sf
 from websockets.sync.client import ClientConnection, connect
 
 from capswriter.config import PROJECT_ROOT
-from capswriter.server import protocol
+from capswriter.errors import ServerStartFailed
+from capswriter.wire import protocol
+from capswriter.wire.launch import (
+    every_worker_ready,
+    fetch_health,
+    start_server_process,
+    wait_until_ready,
+)
 
 REAL = Path(__file__).parent.parent / "data" / "real"
 
@@ -96,7 +100,6 @@ def start_server(
 ) -> ServerProcess:
     port = port or free_port()
     full_env = {
-        **os.environ,
         "CAPSWRITER_CONFIG": str(tmp_path / "no-config.toml"),
         "CAPSWRITER_MODELS_DIR": str(PROJECT_ROOT / "models"),
         "CAPSWRITER_FAULT_HOOK": "1",
@@ -104,31 +107,20 @@ def start_server(
         **(env or {}),
     }
     log_path = tmp_path / f"server-{port}.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "capswriter.server", "--port", str(port),
-         "--workers", str(workers), "--threads", "1", *(args or [])],
-        env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+    proc = start_server_process(
+        ["--port", str(port), "--workers", str(workers), "--threads", "1", *(args or [])],
+        env=full_env, output=log_path, cwd=PROJECT_ROOT,
     )
     server = ServerProcess(proc, port, (env or {}).get("CAPSWRITER_SERVER_TOKEN", ""), log_path)
     if wait:
-        end = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"server exited: {(tmp_path / f'server-{port}.log').read_text()}"
-                )
-            try:
-                health = server.health()
-                # Every slot is up, the dictation worker's too when the server keeps one.
-                if health["workers_ready"] == len(health["workers"]) >= workers:
-                    break
-            except (httpx.HTTPError, json.JSONDecodeError, KeyError):
-                pass
-            if time.monotonic() > end:
-                server.stop()
-                raise AssertionError("server did not become ready")
-            time.sleep(0.1)
+        try:
+            wait_until_ready(
+                proc, lambda: every_worker_ready(fetch_health(server.http, server.token), workers),
+                timeout=90, poll_s=0.1,
+            )
+        except ServerStartFailed as exc:
+            server.stop()
+            raise AssertionError(f"{exc}: {log_path.read_text()}") from None
     return server
 
 

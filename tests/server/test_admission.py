@@ -24,7 +24,7 @@ from server_helpers import (
     words,
 )
 
-from capswriter.server import protocol
+from capswriter.wire import protocol
 
 GO_FORWARD = ["go", "forward", "ten", "meters"]
 HANG_S = 6.0

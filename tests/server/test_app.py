@@ -33,8 +33,9 @@ from server_helpers import (
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from capswriter.server import protocol
-from capswriter.server.client_api import RecognitionClient, TaskFailed, TaskTimedOut
+from capswriter.wire import protocol
+from capswriter.wire.client import RecognitionClient
+from capswriter.wire.errors import TaskFailed, TaskTimedOut
 
 JFK = words("And so my fellow Americans, ask not what your country can do for you, "
             "ask what you can do for your country.")
@@ -343,7 +344,9 @@ def test_after_fuzzing_the_server_still_serves_a_valid_job(server: ServerProcess
 
 
 def test_disconnecting_mid_file_drops_its_queued_segments(server: ServerProcess) -> None:
-    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0)
+    server.wait_until(
+        lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0
+    )
     cancelled = server.health()["jobs"]["cancelled"]
     with server.ws() as ws:
         send_file(ws, "abandoned", joined_wav(LONG_FILE * 3))
@@ -363,7 +366,9 @@ def test_disconnecting_mid_file_drops_its_queued_segments(server: ServerProcess)
 def test_an_http_client_that_hangs_up_has_its_queued_segments_dropped(
     server: ServerProcess,
 ) -> None:
-    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0)
+    server.wait_until(
+        lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0
+    )
     cancelled = server.health()["jobs"]["cancelled"]
     audio = joined_wav(LONG_FILE * 3)
     with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes its connection
@@ -483,7 +488,9 @@ def test_silence_gives_empty_text(server: ServerProcess) -> None:
 
 def test_a_client_deadline_cancels_the_task_on_the_server(server: ServerProcess) -> None:
     # Runs last in this module: the hung worker stays busy until its server-side deadline.
-    server.wait_until(lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0)
+    server.wait_until(
+        lambda h: h["workers_ready"] == len(h["workers"]) and h["jobs"]["running"] == 0
+    )
     cancelled = server.health()["jobs"]["cancelled"]
 
     async def run() -> None:

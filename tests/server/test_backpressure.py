@@ -23,8 +23,8 @@ from server_helpers import (
 from websockets.exceptions import ConnectionClosed
 
 from capswriter.errors import QueueFull
-from capswriter.server import protocol
-from capswriter.server.client_api import transcribe_bytes
+from capswriter.wire import protocol
+from capswriter.wire.client import transcribe_bytes
 
 JFK = words("And so my fellow Americans, ask not what your country can do for you, "
             "ask what you can do for your country.")

@@ -27,7 +27,7 @@ from server_helpers import (
 )
 
 from capswriter.config import PROJECT_ROOT
-from capswriter.server import broker, protocol
+from capswriter.wire import broker, protocol
 
 CLIPS = ["en_jfk.wav", "en_goforward.wav", "en_sr_one_two_three.wav", "en_jfk.wav",
          "en_ljspeech_LJ002-0020.wav", "en_jfk.wav"]

@@ -15,8 +15,8 @@ from server_helpers import (
     words,
 )
 
-from capswriter.server import protocol
 from capswriter.server.dictation import FRAME, SAMPLE_RATE, PauseCutter
+from capswriter.wire import protocol
 
 CLIPS = ["en_jfk.wav", "en_goforward.wav", "en_sr_one_two_three.wav", "en_jfk.wav"]
 EXPECTED = words(

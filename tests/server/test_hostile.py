@@ -30,7 +30,7 @@ from server_helpers import (
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from capswriter.server import protocol
+from capswriter.wire import protocol
 
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 2.0

@@ -25,7 +25,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from capswriter.config import PROJECT_ROOT
-from capswriter.server import protocol
+from capswriter.wire import protocol
 
 TOKEN = "s3cret-token"
 

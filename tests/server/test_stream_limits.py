@@ -21,7 +21,7 @@ from server_helpers import (
     words,
 )
 
-from capswriter.server import protocol
+from capswriter.wire import protocol
 
 BUDGET = 3_800_000
 UPLOAD_LIMIT = 5_000_000

@@ -8,8 +8,8 @@ import threading
 import numpy as np
 
 from capswriter.asr.result import Transcript
-from capswriter.server import protocol
 from capswriter.server.tasks import Task
+from capswriter.wire import protocol
 
 
 def test_the_result_comes_after_every_segment_even_when_end_overtakes_the_last_callback(

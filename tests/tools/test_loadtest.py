@@ -55,7 +55,7 @@ def test_clients_refused_at_connect_hear_busy_and_wait_before_retrying(
         try:
             # The server counts a connection just after its handshake; wait until it has.
             for _ in range(100):
-                if tool_server.address.health()["connections"] >= 5:
+                if tool_server.address.health().connections >= 5:
                     break
                 await asyncio.sleep(0.05)
             config = LoadtestConfig(clients=4, duration=3.0, mode="short",

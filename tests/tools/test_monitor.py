@@ -31,9 +31,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterat
 def _wait_for_new_pid(server: LocalServer, worker: int, old_pid: int) -> int:
     end = time.monotonic() + 90
     while time.monotonic() < end:
-        w = server.address.health()["workers"][worker]
-        if w["pid"] not in (None, old_pid) and w["state"] in ("idle", "busy"):
-            return w["pid"]
+        w = server.address.health().workers[worker]
+        if w.pid not in (None, old_pid) and w.state in ("idle", "busy"):
+            return w.pid
         time.sleep(0.2)
     raise AssertionError("the worker was not restarted")
 
@@ -45,7 +45,7 @@ def test_samples_the_server_and_each_worker_by_role(server: LocalServer, tmp_pat
     with open(output, newline="") as handle:
         assert next(csv.reader(handle)) == CSV_FIELDS
     rows = read_csv(output)
-    pids = {f"worker-{w['id']}": w["pid"] for w in server.address.health()["workers"]}
+    pids = {f"worker-{w.id}": w.pid for w in server.address.health().workers}
     by_role = {r["role"]: r["pid"] for r in rows}
     assert by_role == {**pids, "server": server.pid}  # the server found as the workers' parent
     assert all(r["rss_mb"] > 10 and r["cpu_percent"] >= 0 for r in rows)
@@ -56,7 +56,7 @@ def test_follows_a_restarted_worker_under_the_same_role(
     server: LocalServer, tmp_path: Path,
 ) -> None:
     output = tmp_path / "restart.csv"
-    old_pid = server.address.health()["workers"][1]["pid"]
+    old_pid = server.address.health().workers[1].pid
     with ResourceMonitor(server.address, output, interval=0.5) as monitor:
         time.sleep(1.0)
         os.kill(old_pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capswriter.server import protocol
+from capswriter.wire import protocol
 
 EXAMPLES = [
     protocol.Start(task_id="t1", source="file", language="en", options={"filename": "a.mp3"}),

@@ -13,12 +13,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from capswriter import audio
+from capswriter.errors import CapsWriterError
 
 PROTOCOL_VERSION = 1
 SAMPLE_RATE = audio.SAMPLE_RATE  # the only rate `mic` frames may have
 SOURCES = ("mic", "file")
 
-# Error codes the server may send; clients switch on these, never on the message text.
+# Error codes the server may send; clients switch on these, never on the message text. What each
+# one means to a client (final or not, its HTTP status) is in wire/errors.py.
 BAD_JSON = "bad_json"
 BAD_MESSAGE = "bad_message"
 UNKNOWN_TYPE = "unknown_type"
@@ -40,7 +42,7 @@ UNKNOWN_TASK = "unknown_task"
 INTERNAL = "internal"
 
 
-class ProtocolError(Exception):
+class ProtocolError(CapsWriterError):
     """A frame the server cannot act on; becomes an ``error`` reply, never a crash."""
 
     def __init__(self, code: str, message: str, task_id: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """A small client for the WebSocket protocol, shared by the CLI, the desktop client and tools.
 
 One ``RecognitionClient`` holds one connection; several tasks may run on it at once (a reader
-routes replies to their task by ``task_id``). It imports nothing of the server but the protocol.
+routes replies to their task by ``task_id``). It imports nothing of the server.
 
     async with RecognitionClient("ws://127.0.0.1:6016/ws") as client:
         result = await client.transcribe_file(Path("talk.mp3").read_bytes(), filename="talk.mp3")
@@ -20,26 +20,12 @@ import websockets
 
 from capswriter.config import url_host
 from capswriter.errors import CapsWriterError, QueueFull, ServerUnavailable
-from capswriter.server import protocol
+from capswriter.wire import protocol
+from capswriter.wire.errors import TaskFailed, TaskTimedOut
 
 MessageHandler = Callable[[protocol.Message], Any]
 # Audio frames are sent in pieces of this size; well under the server's frame limit.
 FILE_CHUNK_BYTES = 256 * 1024
-
-
-class TaskFailed(CapsWriterError):
-    """The server could not finish a task; ``code`` is one of the protocol's error codes."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class TaskTimedOut(TaskFailed):
-    """No result within the caller's deadline; the task was cancelled on the server."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__("timeout", f"no result within {seconds:g} s; the task was cancelled")
 
 
 def server_url(host: str = "127.0.0.1", port: int = 6016) -> str:
@@ -52,7 +38,7 @@ class RecognitionClient:
         self.token = token
         self.open_timeout = open_timeout
         self._ws: Any = None
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._inboxes: dict[str, asyncio.Queue[protocol.Message | None]] = {}
         self._send_lock = asyncio.Lock()
         # Audio frames carry no task id, so one connection streams one task at a time;
