@@ -130,7 +130,8 @@ def drop_window(tmp: Path, dragging: bool = False):
     from PySide6.QtWidgets import QApplication
 
     from capswriter.client.drop_window import DropWindow
-    from capswriter.client.file_jobs import FileJob, JobState
+    from capswriter.client.file_jobs import FileJob
+    from capswriter.wire.jobs import JobState
 
     window = DropWindow()
     window.resize(400, 440)

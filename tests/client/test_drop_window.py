@@ -14,10 +14,11 @@ from PySide6.QtWidgets import QApplication
 from capswriter.client.app import ClientApp
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.drop_window import DRAG_STYLE, DropWindow
-from capswriter.client.file_jobs import FileJob, JobState
+from capswriter.client.file_jobs import FileJob
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
 from capswriter.config import Settings
+from capswriter.wire.jobs import JobState
 
 from .speech import AUDIO
 
