@@ -8,6 +8,7 @@ dictation cutter and the engine cut long audio at ``quietest_point``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,12 @@ class SpeechDetector:
 
     def speech_spans(self, samples: np.ndarray) -> list[Span]:
         """Where Silero hears speech, without padding."""
+        return [span for closed, _ in self.stream_spans(samples) for span in closed]
+
+    def stream_spans(self, samples: np.ndarray) -> Iterator[tuple[list[Span], int]]:
+        """speech_spans a block at a time (about 33 s of audio): each item is the spans that
+        ended in the block and the sample before which every span is known (where speech still
+        going on began, or how far the detector has listened, less its onset delay)."""
         # The bare model, not sherpa-onnx's VoiceActivityDetector: the detector copies its
         # whole buffer for every window while speech lasts, which turns minutes of unbroken
         # speech (or music) into minutes of work, and it mishandles input longer than a window.
@@ -75,28 +82,34 @@ class SpeechDetector:
         # back to where the change happened (the same margins sherpa-onnx's detector uses).
         onset_delay = 2 * window + model.min_speech_duration_samples()
         offset_delay = model.min_silence_duration_samples()
-        spans: list[Span] = []
+        last_end = 0
         start: int | None = None
         # Silero misses a word that starts abruptly after exact digital silence (trimmed, gated
         # or synthesized audio); a noise floor far below any microphone's restores it. The
         # dither is seeded so the same audio always gives the same segments.
         rng = np.random.default_rng(0)
         for block in range(0, len(samples), _DITHER_BLOCK):
+            closed: list[Span] = []
             chunk = samples[block : block + _DITHER_BLOCK]
             chunk = chunk + rng.normal(0.0, _DITHER_RMS, len(chunk)).astype(np.float32)
             if len(chunk) % window:
                 chunk = np.concatenate([chunk, np.zeros(window - len(chunk) % window, np.float32)])
+            heard = block
             for offset in range(0, len(chunk), window):
                 heard = min(len(samples), block + offset + window)
                 speaking = model.is_speech(chunk[offset : offset + window])
                 if speaking and start is None:
-                    start = max(spans[-1].end if spans else 0, heard - onset_delay)
+                    start = max(last_end, heard - onset_delay)
                 elif not speaking and start is not None:
-                    spans.append(Span(start, max(start + 1, heard - offset_delay)))
-                    start = None
-        if start is not None:
-            spans.append(Span(start, len(samples)))
-        return spans
+                    closed.append(Span(start, max(start + 1, heard - offset_delay)))
+                    last_end, start = closed[-1].end, None
+            if heard >= len(samples) and start is not None:
+                closed.append(Span(start, len(samples)))
+                start = None
+            known = len(samples) if heard >= len(samples) else (
+                start if start is not None else max(last_end, heard - onset_delay)
+            )
+            yield closed, known
 
     def _config(self) -> sherpa_onnx.VadModelConfig:
         config = sherpa_onnx.VadModelConfig()

@@ -192,12 +192,13 @@ class WorkerPool:
 
     # ---- submitting and cancelling (called from the event loop) -----------------------
 
-    def submit(self, jobs: list[Job]) -> None:
-        """Queue jobs (all or none; QueueFull when they don't fit) and wake the supervisor."""
+    def submit(self, jobs: list[Job], admitted: bool = False) -> None:
+        """Queue jobs (all or none; QueueFull when they don't fit, unless their file was
+        admitted whole) and wake the supervisor."""
         with self._lock:
             if self._stopping:
                 raise RuntimeError("the pool is shutting down")
-            self.scheduler.submit(jobs)
+            self.scheduler.submit(jobs, admitted)
         self._wake()
 
     def cancel_task(self, task_id: str, reason: str = "cancelled by the client") -> int:

@@ -1,7 +1,9 @@
 """Which queued job runs next: dictation first, then file segments round-robin between files.
 
-Every queue is bounded. Admission is checked for a whole batch at once (all segments of a
-file), so a file is either accepted entirely or refused with QueueFull before any of it runs.
+Every queue is bounded. A file is admitted whole, on its decoded length, before its first
+segment is queued (its segments then arrive while the detector still listens, see
+files/segment.py), so it is either accepted entirely or refused with QueueFull before any of
+it runs.
 The scheduler is shared by the event loop (submitting) and the pool's supervisor thread
 (taking), hence the lock.
 """
@@ -53,12 +55,22 @@ class Scheduler:
 
     # ---- admission -------------------------------------------------------------------
 
-    def submit(self, jobs: list[Job]) -> None:
-        """Queue all of ``jobs`` or none of them; raise QueueFull when they don't fit."""
+    def submit(self, jobs: list[Job], admitted: bool = False) -> None:
+        """Queue all of ``jobs`` or none of them; raise QueueFull when they don't fit, unless
+        their task was ``admitted`` whole already (see admit_file)."""
         with self._lock:
-            self._check_room(jobs)
+            if not admitted:
+                self._check_room(jobs)
             for job in jobs:
                 self._append(job)
+
+    def admit_file(self, audio_seconds: float) -> None:
+        """Raise QueueFull unless a file of ``audio_seconds`` fits now: its segments hold at
+        most that much audio, and at least one more segment must fit."""
+        probe = Job(task_id="", kind=JobKind.FILE, index=0, offset=0.0, samples=None)
+        probe.audio_seconds = audio_seconds
+        with self._lock:
+            self._check_room([probe])
 
     def check_room(self, kind: JobKind) -> None:
         """Raise QueueFull if not even one more job of ``kind`` fits right now."""

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -203,9 +203,9 @@ class RecognitionService:
     def release_upload(self, nbytes: int) -> None:
         self.upload_bytes = max(0, self.upload_bytes - nbytes)
 
-    def submit(self, task: Task, jobs: list[Job]) -> None:
+    def submit(self, task: Task, jobs: list[Job], admitted: bool = False) -> None:
         try:
-            self.pool.submit(jobs)
+            self.pool.submit(jobs, admitted)
         except QueueFull:
             self.metrics.rejected.labels(task.kind).inc()
             task.jobs = [j for j in task.jobs if j not in jobs]
@@ -220,52 +220,69 @@ class RecognitionService:
         return self.pool.cancel_task(task.key, reason)
 
     async def submit_file(self, task: Task, data: bytes, name: str | None) -> None:
-        """Decode and segment a file's bytes in the decode pool, then queue its segments.
+        """Decode and segment a file's bytes in the decode pool, queueing its segments as the
+        segmenter finds them.
 
         The decoded size is charged to the upload budget before decoding (from the header's
         duration), so a small file holding hours of audio is refused instead of filling memory;
-        the decode stops when the task is cancelled (the client left).
+        the whole file is admitted to the queue on its decoded length before its first segment
+        is queued; the decode stops when the task is cancelled (the client left).
         """
         loop = asyncio.get_running_loop()
         held = 0
 
+        def on_loop(coroutine: Coroutine[Any, Any, None]) -> None:
+            # From the decode thread: budgets, queues and the task belong to the event loop.
+            asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=60)
+
         def charge(seconds: float) -> None:
             nonlocal held
             nbytes = int(seconds * DECODED_BYTES_PER_SECOND)
-            # From the decode thread: the budget is the event loop's, so wait for it there.
-            asyncio.run_coroutine_threadsafe(self._hold_async(nbytes), loop).result(timeout=60)
+            on_loop(self._hold_async(nbytes))
             held += nbytes
 
         try:
-            segments, task.source_seconds = await loop.run_in_executor(
-                self._decoders, self._segment, data, name, charge, lambda: task.closed
+            await loop.run_in_executor(
+                self._decoders, self._segment, task, data, name, charge, on_loop
             )
         finally:
             self.release_upload(held)
         if task.closed:  # cancelled or the client left while the file was being decoded
             return
-        # Copies, not views: a view would keep the whole decoded file (up to hours of audio,
-        # silences included) alive until the last segment is done.
-        jobs = [
-            task.new_job(
-                i, seg.start, np.array(seg.samples, dtype=np.float32), seg.speech_samples()
-            )
-            for i, seg in enumerate(segments)
-        ]
-        del segments
-        if jobs:
-            self.submit(task, jobs)
         task.end_input()
 
     async def _hold_async(self, nbytes: int) -> None:
         self.hold_upload(nbytes)
 
+    async def _admit_file(self, task: Task, seconds: float) -> None:
+        task.source_seconds = seconds
+        try:
+            self.scheduler.admit_file(seconds)
+        except QueueFull:
+            self.metrics.rejected.labels(task.kind).inc()
+            raise
+
+    async def _queue_segments(self, task: Task, segments: list[AudioSegment]) -> None:
+        if task.closed:
+            return
+        # Copies, not views: a view would keep the whole decoded file (up to hours of audio,
+        # silences included) alive until the last segment is done.
+        jobs = [
+            task.new_job(len(task.jobs), seg.start, np.array(seg.samples, dtype=np.float32),
+                         seg.speech_samples())
+            for seg in segments
+        ]  # fmt: skip
+        self.submit(task, jobs, admitted=True)
+
     def _segment(
-        self, data: bytes, name: str | None, charge: Callable[[float], None],
-        cancelled: Callable[[], bool],
-    ) -> tuple[list[AudioSegment], float]:
+        self, task: Task, data: bytes, name: str | None, charge: Callable[[float], None],
+        on_loop: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
         from capswriter.files.decode import load_audio
         from capswriter.files.segment import Segmenter
+
+        def cancelled() -> bool:
+            return task.closed
 
         if cancelled():
             raise DecodeCancelled("the client left before its file was decoded")
@@ -274,10 +291,14 @@ class RecognitionService:
             data, max_bytes=s.max_upload_bytes, max_seconds=s.max_pending_audio_seconds,
             name=name or "uploaded audio", before_decode=charge, cancelled=cancelled,
         )
+        on_loop(self._admit_file(task, len(samples) / protocol.SAMPLE_RATE))
         if self._segmenter is None:
             vad = self.settings.models_path / "silero-vad" / "silero_vad.onnx"
             self._segmenter = Segmenter(vad, max_segment_s=self.settings.files.max_segment_s)
-        return self._segmenter.split(samples), len(samples) / protocol.SAMPLE_RATE
+        for segments in self._segmenter.stream(samples):
+            if cancelled():
+                raise DecodeCancelled("the client left while its file was being cut")
+            on_loop(self._queue_segments(task, segments))
 
     def queue_status(self, task: Task) -> protocol.QueueStatus | None:
         pos = self.scheduler.position(task.key)

@@ -90,11 +90,16 @@ class Task:
             )
         )
         done = [j for j in self.jobs if j.state is JobState.DONE]
+        total = sum(j.audio_seconds for j in self.jobs)
+        if self.kind == JobKind.FILE and not self.input_done:
+            # Segments are still being found: the file's length bounds the speech to come, so
+            # the share done only ever grows.
+            total = max(total, self.source_seconds)
         self._emit(
             protocol.Progress(
                 task_id=self.id, segments_done=len(done), segments_total=len(self.jobs),
                 audio_seconds_done=round(sum(j.audio_seconds for j in done), 3),
-                audio_seconds_total=round(sum(j.audio_seconds for j in self.jobs), 3),
+                audio_seconds_total=round(total, 3),
             )
         )
         self.maybe_complete()

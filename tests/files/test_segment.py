@@ -98,6 +98,26 @@ def test_segment_samples_are_the_source_samples(long_segments, long_recording):
         assert len(segment.samples) == pytest.approx(segment.duration * SAMPLE_RATE, abs=1)
 
 
+@pytest.mark.parametrize("limit_s", [28.0, 10.0])
+def test_streamed_segments_are_the_split_and_come_before_the_whole_file_is_heard(
+    vad_model_path, long_recording, limit_s
+):
+    segmenter = Segmenter(vad_model_path, max_segment_s=limit_s)
+    samples = long_recording.samples
+    batches = list(segmenter.stream(samples))
+    streamed = [segment for batch in batches for segment in batch]
+    whole = segmenter.split(samples)
+    assert [(s.start, s.end, s.speech) for s in streamed] == [
+        (s.start, s.end, s.speech) for s in whole
+    ]
+    for got, expected in zip(streamed, whole, strict=True):
+        np.testing.assert_array_equal(got.samples, expected.samples)
+    # The detector listens in blocks of about 33 s: a 3-minute recording gives its first
+    # segments long before its end.
+    assert len(batches) >= 3
+    assert batches[0][-1].end < long_recording.duration_s / 2
+
+
 def test_a_lower_limit_cuts_inside_clips_only_at_their_pauses(vad_model_path, long_recording):
     minute = long_recording.samples[: 60 * SAMPLE_RATE]
     segments = Segmenter(vad_model_path, max_segment_s=10.0).split(minute)

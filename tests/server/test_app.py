@@ -143,6 +143,25 @@ def test_a_file_reports_progress_and_timed_segments(server: ServerProcess) -> No
     assert starts == sorted(starts) and result.segments[-1]["end"] <= result.audio_seconds + 10
 
 
+def test_a_long_file_queued_while_it_is_cut_reports_progress_that_only_grows(
+    server: ServerProcess,
+) -> None:
+    # Over a minute and a half: the segmenter hands its segments over in several batches.
+    seen: list[protocol.Message] = []
+    with server.ws() as ws:
+        send_file(ws, "streamed", joined_wav(LONG_FILE[:4] * 3))
+        result = recv_until(ws, (protocol.Result, protocol.Error), seen=seen)
+    assert isinstance(result, protocol.Result)
+    progress = [m for m in seen if isinstance(m, protocol.Progress)]
+    shares = [p.audio_seconds_done / p.audio_seconds_total for p in progress]
+    assert shares == sorted(shares) and shares[-1] == 1.0
+    segments = sorted((m for m in seen if isinstance(m, protocol.SegmentResult)),
+                      key=lambda m: m.index)
+    assert [m.index for m in segments] == list(range(len(segments)))
+    assert [m.start for m in segments] == sorted(m.start for m in segments)
+    assert words(result.text).count("americans") == 6  # JFK's sentence, twice per round
+
+
 def test_killing_a_worker_mid_dictation_still_returns_the_right_text(
     server: ServerProcess,
 ) -> None:

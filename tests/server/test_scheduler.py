@@ -45,6 +45,19 @@ def test_a_file_is_admitted_whole_or_not_at_all() -> None:
     assert s.depths()["file_segments"] == 2
 
 
+def test_a_file_is_admitted_on_its_length_then_its_segments_queue_as_they_come() -> None:
+    s = Scheduler(max_file_jobs=3, max_pending_audio_seconds=100.0)
+    s.submit([job("a", seconds=50.0)])
+    # 60 s more would pass the audio budget: refused before any segment is queued.
+    with pytest.raises(QueueFull):
+        s.admit_file(60.0)
+    s.admit_file(40.0)
+    # Admitted whole: its segments are queued even past the segment bound.
+    s.submit([job("b", index=i) for i in range(4)], admitted=True)
+    assert s.depths()["file_segments"] == 5
+    assert drain(s) == [("a", 0), ("b", 0), ("b", 1), ("b", 2), ("b", 3)]
+
+
 def test_pending_audio_and_dictation_queues_are_bounded() -> None:
     s = Scheduler(max_dictation_jobs=1, max_pending_audio_seconds=10.0)
     s.submit([job("d", kind="dictation")])
