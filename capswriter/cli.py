@@ -147,7 +147,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
     require_extra("client", "the tray app")
-    from capswriter.client.app import run_client
+    from capswriter.client.ui.app import run_client
 
     return run_client(settings, [Path(f) for f in args.files])
 
@@ -341,7 +341,7 @@ def _settings_for(args: argparse.Namespace) -> Settings:
     except ConfigError as exc:
         if args.func is not cmd_client:
             raise
-        from capswriter.client.settings_recovery import recover_settings
+        from capswriter.client.ui.settings_recovery import recover_settings
 
         recovered = recover_settings(args.config or config_file(), exc)
         if recovered is None:

@@ -73,7 +73,7 @@ def take_all(out: Path, language: str, tmp: Path) -> list[Path]:
 
 
 def tray_menu():
-    from capswriter.client.tray import MenuHandlers, build_menu
+    from capswriter.client.ui.tray import MenuHandlers, build_menu
 
     menu = build_menu(None, MenuHandlers(*(lambda: None for _ in range(7))))
     menu.adjustSize()
@@ -81,7 +81,7 @@ def tray_menu():
 
 
 def settings_tabs(tmp: Path) -> dict:
-    from capswriter.client.settings_dialog import SettingsDialog
+    from capswriter.client.ui.settings_dialog import SettingsDialog
     from capswriter.config import Settings
 
     (tmp / "apps.toml").write_text('[apps]\nkonsole = "type"\n', encoding="utf-8")
@@ -97,7 +97,7 @@ def settings_tabs(tmp: Path) -> dict:
 
 def history_window(tmp: Path):
     from capswriter.client.history import History
-    from capswriter.client.history_window import HistoryWindow
+    from capswriter.client.ui.history_window import HistoryWindow
 
     history = History(tmp / "history.sqlite3")
     now = time.time()
@@ -129,8 +129,8 @@ def drop_window(tmp: Path, dragging: bool = False):
     from PySide6.QtGui import QDragEnterEvent
     from PySide6.QtWidgets import QApplication
 
-    from capswriter.client.drop_window import DropWindow
     from capswriter.client.file_jobs import FileJob
+    from capswriter.client.ui.drop_window import DropWindow
     from capswriter.wire.jobs import JobState
 
     window = DropWindow()
@@ -164,8 +164,8 @@ def recording_overlay():
     """The panel while dictating, its meter at speech loudness (-20 dB)."""
     from PySide6.QtWidgets import QApplication
 
-    from capswriter.client.overlay import RecordingOverlay
     from capswriter.client.recorder import Level
+    from capswriter.client.ui.overlay import RecordingOverlay
 
     overlay = RecordingOverlay(level=lambda: Level(rms=0.1, peak=0.5))
     overlay.show_recording()
@@ -177,7 +177,7 @@ def recording_overlay():
 
 
 def recovery_dialog(tmp: Path):
-    from capswriter.client.settings_recovery import recovery_box
+    from capswriter.client.ui.settings_recovery import recovery_box
     from capswriter.config import load_settings
     from capswriter.errors import ConfigError
 

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 I18N = ROOT / "capswriter" / "assets" / "i18n"
 LANGUAGES = ("zh_CN",)
-SOURCES = sorted((ROOT / "capswriter" / "client").glob("*.py")) + [ROOT / "capswriter" / "keys.py"]
+SOURCES = sorted((ROOT / "capswriter" / "client").rglob("*.py")) + [ROOT / "capswriter" / "keys.py"]
 
 
 def tool(name: str) -> str:

@@ -83,3 +83,34 @@ def test_no_import_runs_against_the_layers(source_room: str) -> None:
         and room(target) != room(source)
     ]
     assert wrong == []
+
+
+# What the client's services may take from Qt: signals and translation (QtCore) and the
+# single-instance socket (QtNetwork); widgets, painting and the windows are client/ui's.
+SERVICE_QT = {"PySide6", "PySide6.QtCore", "PySide6.QtNetwork"}
+
+
+def qt_imports_of(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names
+                         if node.module == "PySide6")
+    return {name for name in found if name.split(".")[0] == "PySide6"}
+
+
+def test_the_client_services_know_no_window() -> None:
+    services = sorted((PACKAGE / "client").glob("*.py"))
+    assert PACKAGE / "client" / "controller.py" in services
+    assert (PACKAGE / "client" / "ui" / "app.py").exists()
+    wrong = [
+        f"{module_name(path)} imports {target}"
+        for path in services
+        for target in imports_of(path) | qt_imports_of(path)
+        if target.startswith("capswriter.client.ui") or
+        (target.startswith("PySide6") and target not in SERVICE_QT)
+    ]
+    assert wrong == []

@@ -1,4 +1,4 @@
 """The desktop client: tray, push-to-talk hotkey, recorder, text output, history.
 
-Entry point: :func:`capswriter.client.app.run_client` (``capswriter client``).
+Entry point: :func:`capswriter.client.ui.app.run_client` (``capswriter client``).
 """

@@ -24,7 +24,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication
-from capswriter.client.app import run_client
+from capswriter.client.ui.app import run_client
 from capswriter.config import load_settings
 
 def click_quit(*_):

@@ -7,7 +7,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication
 
-from capswriter.client.overlay import RecordingOverlay
+from capswriter.client.ui.overlay import RecordingOverlay
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from .xsession import wait_until
 CLIENT = """
 import sys
 from pathlib import Path
-from capswriter.client.app import run_client
+from capswriter.client.ui.app import run_client
 from capswriter.config import load_settings
 sys.exit(run_client(load_settings(), [Path(p) for p in sys.argv[1:]]))
 """

@@ -11,12 +11,12 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from capswriter.client.app import ClientApp
 from capswriter.client.controller import ClientController, TrayState
-from capswriter.client.drop_window import DRAG_STYLE, DropWindow
 from capswriter.client.file_jobs import FileJob
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
+from capswriter.client.ui.app import ClientApp
+from capswriter.client.ui.drop_window import DRAG_STYLE, DropWindow
 from capswriter.config import Settings
 from capswriter.wire.jobs import JobState
 

@@ -12,11 +12,11 @@ import uuid
 
 import pytest
 
-from capswriter.client.app import ClientApp
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
 from capswriter.client.output import Clipboard
+from capswriter.client.ui.app import ClientApp
 from capswriter.config import Settings
 
 from .speech import clip_pcm, heard_clip

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 
 from capswriter.client.history import History
-from capswriter.client.history_window import COLUMNS, HistoryWindow
+from capswriter.client.ui.history_window import COLUMNS, HistoryWindow
 
 
 @pytest.fixture

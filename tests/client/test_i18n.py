@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QLocale
 
-from capswriter.client.app import ClientApp
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
 from capswriter.client.history import History
 from capswriter.client.i18n import I18N_DIR, qm_path, resolve, use_language
 from capswriter.client.link import ServerLink
-from capswriter.client.overlay import RecordingOverlay
-from capswriter.client.settings_dialog import SettingsDialog
-from capswriter.client.tray import MenuHandlers, build_menu, retranslate_menu
+from capswriter.client.ui.app import ClientApp
+from capswriter.client.ui.overlay import RecordingOverlay
+from capswriter.client.ui.settings_dialog import SettingsDialog
+from capswriter.client.ui.tray import MenuHandlers, build_menu, retranslate_menu
 from capswriter.config import Settings
 
 from .servers import free_port

@@ -14,18 +14,18 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from capswriter.client.app import ClientApp
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
-from capswriter.client.overlay import (
+from capswriter.client.recorder import Level, Recorder
+from capswriter.client.ui.app import ClientApp
+from capswriter.client.ui.overlay import (
     DONE_S,
     OverlayState,
     RecordingOverlay,
     meter_fraction,
 )
-from capswriter.client.recorder import Level, Recorder
 from capswriter.config import PROJECT_ROOT, Settings
 
 from .servers import free_port

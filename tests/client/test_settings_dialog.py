@@ -8,7 +8,7 @@ from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from capswriter.client.output import TextOutput
-from capswriter.client.settings_dialog import (
+from capswriter.client.ui.settings_dialog import (
     SettingsDialog,
     hotkey_name,
     installed_models,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
-from capswriter.client.settings_recovery import OPEN, RESET, recover_settings
+from capswriter.client.ui.settings_recovery import OPEN, RESET, recover_settings
 from capswriter.config import Settings, load_settings
 from capswriter.errors import ConfigError
 

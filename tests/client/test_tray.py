@@ -10,7 +10,7 @@ from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
-from capswriter.client.tray import (
+from capswriter.client.ui.tray import (
     MENU_ENTRIES,
     MenuHandlers,
     StatusWindow,

@@ -19,15 +19,15 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from capswriter import logs
 from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
-from capswriter.client.drop_window import DropWindow
-from capswriter.client.history_window import HistoryWindow
 from capswriter.client.hotkey import HotkeyListener
 from capswriter.client.i18n import translate, use_language
-from capswriter.client.overlay import RecordingOverlay, follow
-from capswriter.client.settings_dialog import SettingsDialog
 from capswriter.client.single_instance import InstanceServer, forward_files
 from capswriter.client.sounds import SoundCues
-from capswriter.client.tray import MenuHandlers, StatusWindow, make_status_view, retranslate_menu
+from capswriter.client.ui.drop_window import DropWindow
+from capswriter.client.ui.history_window import HistoryWindow
+from capswriter.client.ui.overlay import RecordingOverlay, follow
+from capswriter.client.ui.settings_dialog import SettingsDialog
+from capswriter.client.ui.tray import MenuHandlers, StatusWindow, make_status_view, retranslate_menu
 from capswriter.config import Settings
 
 log = logging.getLogger(__name__)
