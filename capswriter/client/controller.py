@@ -17,12 +17,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 
+from capswriter.client.delivery import TextOutput
 from capswriter.client.dictation import DictationFlow, DictationOutcome, DictationPhase, Notice
 from capswriter.client.file_jobs import FileJob, FileJobs
 from capswriter.client.history import History
 from capswriter.client.i18n import translate
 from capswriter.client.link import Health, ServerLink, launch_server
-from capswriter.client.output import PostProcessor, TextOutput
+from capswriter.client.output_rules import PostProcessor
 from capswriter.client.recorder import Recorder
 from capswriter.config import Settings, is_loopback, log_dir
 from capswriter.keys import key_label

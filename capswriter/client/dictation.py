@@ -20,11 +20,12 @@ from typing import TypeVar
 import numpy as np
 
 from capswriter.audio import SAMPLE_RATE
+from capswriter.client.delivery import TextOutput
 from capswriter.client.history import History
 from capswriter.client.hotkey import Action
 from capswriter.client.i18n import translate
 from capswriter.client.link import DictationStream, ServerLink
-from capswriter.client.output import PostProcessor, TextOutput
+from capswriter.client.output_rules import PostProcessor
 from capswriter.client.recorder import Recorder, RecorderError
 from capswriter.config import Settings
 from capswriter.errors import ServerUnavailable

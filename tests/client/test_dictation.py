@@ -7,11 +7,12 @@ import time
 import numpy as np
 import pytest
 
+from capswriter.client.delivery import Clipboard, TextOutput
 from capswriter.client.dictation import DictationFlow, DictationPhase, OutcomeKind
 from capswriter.client.history import History
 from capswriter.client.hotkey import Action
 from capswriter.client.link import ServerLink
-from capswriter.client.output import Clipboard, PostProcessor, TextOutput
+from capswriter.client.output_rules import PostProcessor
 from capswriter.client.recorder import Recorder
 from capswriter.config import Settings
 from capswriter.server.worker import FAULT_HOOK_ENV, fault_marker

@@ -13,9 +13,9 @@ import uuid
 import pytest
 
 from capswriter.client.controller import ClientController, TrayState
+from capswriter.client.delivery import Clipboard
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
-from capswriter.client.output import Clipboard
 from capswriter.client.ui.app import ClientApp
 from capswriter.config import Settings
 

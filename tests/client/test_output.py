@@ -7,14 +7,16 @@ import time
 
 import pytest
 
-from capswriter.client.output import (
+from capswriter.client.delivery import (
     FOLLOW_ON_S,
     Clipboard,
-    FocusedApp,
     LastOutput,
-    PostProcessor,
     TextOutput,
     focused_app,
+)
+from capswriter.client.output_rules import (
+    FocusedApp,
+    PostProcessor,
     parse_app_modes,
     parse_regex_rules,
 )

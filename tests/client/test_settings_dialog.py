@@ -7,7 +7,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from capswriter.client.output import TextOutput
+from capswriter.client.delivery import TextOutput
 from capswriter.client.ui.settings_dialog import (
     SettingsDialog,
     hotkey_name,

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from capswriter.client.i18n import LANGUAGE_NAMES, translate
-from capswriter.client.output import MODES, parse_app_modes
+from capswriter.client.output_rules import MODES, parse_app_modes
 from capswriter.config import (
     FILE_FORMATS,
     ConfigError,
