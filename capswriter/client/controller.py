@@ -354,9 +354,11 @@ class ClientController(QObject):
                 self._notice(Notice(translate("Notices", "Could not start the server"),
                                     str(exc), "error"))
 
-    def apply_settings(self) -> None:
-        """Settings were saved in place: give the microphone and file jobs their new values."""
-        client = self.settings.client
+    def apply_settings(self, new: Settings) -> None:
+        """Take saved settings: the services that read them see the new value from the next
+        dictation on, and the microphone and file jobs get their new values now."""
+        self.settings = self.flow.settings = self.post.settings = self.output.settings = new
+        client = new.client
         self.prune_history()
         self.files.formats = list(self.settings.files.formats)
         self.files.language = self.settings.asr.language

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from capswriter.client import controller as controller_module
@@ -59,9 +61,10 @@ def test_history_is_kept_as_long_as_the_settings_say(qtbot, tmp_path):
     try:
         controller.startup()
         assert [e.id for e in history.recent()] == ids[:0:-1]
-        controller.settings.client.history_keep_entries = 0
-        controller.settings.client.history_keep_days = 1  # the entries are from 1970
-        controller.apply_settings()
+        saved = copy.deepcopy(controller.settings)
+        saved.client.history_keep_entries = 0
+        saved.client.history_keep_days = 1  # the entries are from 1970
+        controller.apply_settings(saved)
         assert history.recent() == [] and len(changed) == 2
     finally:
         controller.shutdown()
@@ -166,22 +169,43 @@ def test_a_server_that_cannot_start_is_reported_and_retried_once_fixed(
 def test_saved_microphone_and_language_settings_apply_without_a_restart(qtbot, tmp_path):
     controller = make_controller(tmp_path, free_port(), start_server=False)
     try:
-        settings = controller.settings
+        settings = copy.deepcopy(controller.settings)
         settings.client.input_device = "no such microphone"
         settings.client.stream_idle_minutes = 3.0
         settings.asr.language = "zh"
         settings.files.formats = ["srt"]
-        controller.apply_settings()
+        controller.apply_settings(settings)
         recorder = controller.recorder
         assert (recorder.device, recorder.keep_open, recorder.idle_s) == (
             "no such microphone", False, 180.0)
         assert controller.files.language == "zh" and controller.files.formats == ["srt"]
         # Keeping the stream open now opens the chosen device at once, and says it is missing.
+        settings = copy.deepcopy(settings)
         settings.client.keep_stream_open = True
         with qtbot.waitSignal(controller.notice, timeout=5000) as signal:
-            controller.apply_settings()
+            controller.apply_settings(settings)
         assert signal.args[0].title == "Microphone unavailable"
         assert recorder.keep_open
+    finally:
+        controller.shutdown()
+
+
+def test_saved_settings_are_a_new_value_the_next_dictation_reads(qtbot, tmp_path):
+    controller = make_controller(tmp_path, free_port(), start_server=False)
+    try:
+        before = controller.settings
+        assert controller.post.process("done.") == "done."
+        assert controller.output.mode_for(None) == "paste"
+        saved = copy.deepcopy(before)
+        saved.client.trailing_punctuation = False
+        saved.client.output_mode = "type"
+        saved.client.save_audio = True
+        controller.apply_settings(saved)
+        assert controller.post.process("done.") == "done"
+        assert controller.output.mode_for(None) == "type"
+        assert controller.flow.settings.client.save_audio
+        # The value the services held before is left as it was.
+        assert before.client.trailing_punctuation and not before.client.save_audio
     finally:
         controller.shutdown()
 

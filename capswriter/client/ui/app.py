@@ -5,7 +5,6 @@ Entry point: :func:`run_client`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -139,16 +138,13 @@ class ClientApp:
         self.settings_dialog.show()
 
     def apply_settings(self, new: Settings) -> None:
-        """Take saved settings in place, so every service holding them sees the change."""
+        """Take the settings the dialog saved (a new value) and hand them to the services."""
         moved = (new.server.host, new.server.port) != (
             self.settings.server.host, self.settings.server.port
         )
         relabel = new.client.ui_language != self.settings.client.ui_language
-        for section in ("asr", "server", "client", "files"):
-            target, source = getattr(self.settings, section), getattr(new, section)
-            for f in dataclasses.fields(source):
-                setattr(target, f.name, getattr(source, f.name))
-        self.controller.apply_settings()
+        self.settings = new
+        self.controller.apply_settings(new)
         self.overlay.set_enabled(self.settings.client.recording_overlay)
         self.sounds.set_enabled(self.settings.client.sound_cues)
         if self.use_hotkey:
