@@ -210,6 +210,11 @@ class RecognitionService:
             self.metrics.rejected.labels(task.kind).inc()
             task.jobs = [j for j in task.jobs if j not in jobs]
             raise
+        # Queued behind other work: the client hears its place in line now, not only at the
+        # session's next once-a-second update (which a short wait may never reach).
+        status = self.queue_status(task) if task.waiting() else None
+        if status is not None and status.jobs_ahead > 0:
+            task.tell(status)
 
     def cancel(self, task: Task, reason: str) -> int:
         """Drop the task's queued work; returns how many queued jobs were dropped."""

@@ -181,3 +181,8 @@ class Task:
 
     def waiting(self) -> bool:
         return not self.closed and any(j.state is JobState.QUEUED for j in self.jobs)
+
+    def tell(self, message: protocol.Message) -> None:
+        """Send the task's client a message about its progress (e.g. its place in line)."""
+        if not self.closed:
+            self._emit(message)
