@@ -28,7 +28,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the server with the flags applied over ``settings``, until SIGINT/SIGTERM."""
-    from capswriter.server.app import run_server
+    from capswriter.server.startup import run_server
 
     settings.override("server", host=args.host, port=args.port, workers=args.workers,
                       token=args.token, broker=args.broker,
