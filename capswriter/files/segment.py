@@ -98,8 +98,9 @@ class Segmenter:
         sent = 0
         for closed, known in self.detector.stream_spans(samples):
             pieces += [p for span in closed for p in split_long_span(samples, span, inner, search)]
-            rest = bisect_left([p.start for p in pieces], final[-1].end) if final else 0
-            packed = self.pack(pieces[rest:], inner)
+            starts = [p.start for p in pieces]
+            packed = self.pack(pieces[bisect_left(starts, final[-1].end) if final else 0 :], inner)
+            settled = len(packed)
             if known < len(samples):
                 # Packing is greedy from the left: a segment is settled once every span that
                 # could join it is known and the one after it has begun (its padding and
@@ -107,27 +108,14 @@ class Segmenter:
                 settled = 0
                 while settled + 1 < len(packed) and packed[settled].start + inner < known:
                     settled += 1
-                packed = packed[:settled]
-            final += packed
-            upcoming = self.pack(pieces[bisect_left([p.start for p in pieces], final[-1].end):],
-                                 inner)[:1] if final else []
-            spans = pad_spans(final + upcoming, padding, len(samples))
+            final += packed[:settled]
+            # The next segment's start bounds the last settled one's padding and widening.
+            spans = pad_spans(final + packed[settled : settled + 1], padding, len(samples))
             spans = widen_into_pauses(spans, _samples(self.max_segment_s), len(samples))
-            batch = [self._segment(samples, span, pieces) for span in spans[sent : len(final)]]
+            batch = [_segment(samples, span, pieces, starts) for span in spans[sent : len(final)]]
             sent = len(final)
             if batch:
                 yield batch
-
-    @staticmethod
-    def _segment(samples: np.ndarray, span: Span, pieces: list[Span]) -> AudioSegment:
-        starts = [piece.start for piece in pieces]
-        inside = pieces[bisect_left(starts, span.start) : bisect_left(starts, span.end)]
-        return AudioSegment(
-            start=span.start / SAMPLE_RATE,
-            end=span.end / SAMPLE_RATE,
-            samples=samples[span.start : span.end],
-            speech=[(p.start / SAMPLE_RATE, p.end / SAMPLE_RATE) for p in inside],
-        )
 
     def speech_spans(self, samples: np.ndarray) -> list[Span]:
         """Where Silero hears speech, without padding."""
@@ -201,6 +189,19 @@ def split_long_span(samples: np.ndarray, span: Span, limit: int, window: int) ->
     the limit."""
     return [Span(a, b) for a, b in cut_at_quiet_points(samples, span.start, span.end, limit,
                                                         window)]
+
+
+def _segment(
+    samples: np.ndarray, span: Span, pieces: list[Span], starts: list[int]
+) -> AudioSegment:
+    """The segment over ``span``, with the speech ``pieces`` (which start at ``starts``) in it."""
+    inside = pieces[bisect_left(starts, span.start) : bisect_left(starts, span.end)]
+    return AudioSegment(
+        start=span.start / SAMPLE_RATE,
+        end=span.end / SAMPLE_RATE,
+        samples=samples[span.start : span.end],
+        speech=[(p.start / SAMPLE_RATE, p.end / SAMPLE_RATE) for p in inside],
+    )
 
 
 def _samples(seconds: float) -> int:

@@ -93,3 +93,28 @@ def recognition_server(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def offline_app(qtbot, tmp_path):
+    """The tray app with its controller, no server (nothing listens on its port) and no hotkey;
+    shut down after the test."""
+    import uuid
+
+    from capswriter.client.controller import ClientController
+    from capswriter.client.history import History
+    from capswriter.client.link import ServerLink
+    from capswriter.client.ui.app import ClientApp
+    from capswriter.config import Settings
+
+    from .servers import free_port
+
+    settings = Settings()
+    settings.client.keep_stream_open = False
+    settings.server.port = free_port()
+    controller = ClientController(settings, history=History(tmp_path / "h.sqlite3"),
+                                  link=ServerLink(port=settings.server.port), start_server=False)
+    app = ClientApp(settings, controller, instance_name=f"t-{uuid.uuid4().hex[:8]}",
+                    use_hotkey=False)
+    yield app
+    app.shutdown()

@@ -5,25 +5,19 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QLocale
 
-from capswriter.client.controller import ClientController, TrayState
+from capswriter.client.controller import TrayState
 from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
-from capswriter.client.history import History
 from capswriter.client.i18n import I18N_DIR, qm_path, resolve, use_language
-from capswriter.client.link import ServerLink
-from capswriter.client.ui.app import ClientApp
 from capswriter.client.ui.overlay import RecordingOverlay
 from capswriter.client.ui.settings_dialog import SettingsDialog
 from capswriter.client.ui.tray import MenuHandlers, build_menu, retranslate_menu
 from capswriter.config import Settings
-
-from .servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,15 +92,8 @@ def test_switching_the_language_retranslates_the_menu(qapp):
     assert menu_texts(menu)["retry_server"] == "Retry connecting to the server"
 
 
-def test_choosing_chinese_in_settings_switches_the_running_app(qtbot, tmp_path):
-    settings = Settings()
-    settings.client.keep_stream_open = False
-    port = free_port()
-    settings.server.port = port
-    controller = ClientController(settings, history=History(tmp_path / "h.sqlite3"),
-                                  link=ServerLink(port=port), start_server=False)
-    app = ClientApp(settings, controller, instance_name=f"t-{uuid.uuid4().hex[:8]}",
-                    use_hotkey=False)
+def test_choosing_chinese_in_settings_switches_the_running_app(offline_app):
+    app, settings = offline_app, offline_app.settings
     try:
         app.show_history()
         app.history_window.hide()
@@ -121,7 +108,6 @@ def test_choosing_chinese_in_settings_switches_the_running_app(qtbot, tmp_path):
         assert app.history_window.copy_button.text() == "复制"
     finally:
         use_language("en")
-        app.shutdown()
 
 
 def test_every_string_has_a_chinese_translation():

@@ -7,28 +7,23 @@ import copy
 import subprocess
 import sys
 import time
-import uuid
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
-from capswriter.client.controller import ClientController, TrayState
+from capswriter.client.controller import TrayState
 from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
-from capswriter.client.history import History
-from capswriter.client.link import ServerLink
 from capswriter.client.recorder import Level, Recorder
-from capswriter.client.ui.app import ClientApp
 from capswriter.client.ui.overlay import (
     DONE_S,
     OverlayState,
     RecordingOverlay,
     meter_fraction,
 )
-from capswriter.config import PROJECT_ROOT, Settings
+from capswriter.config import PROJECT_ROOT
 
-from .servers import free_port
 from .speech import clip_pcm
 
 
@@ -186,31 +181,21 @@ def test_the_level_meter_follows_real_speech_from_the_microphone(qtbot, overlay,
 
 
 def test_settings_saved_in_the_running_app_turn_the_panel_and_the_sounds_on_and_off(
-    qtbot, tmp_path
+    offline_app,
 ):
-    settings = Settings()
-    settings.client.keep_stream_open = False
-    port = free_port()
-    settings.server.port = port
-    controller = ClientController(settings, history=History(tmp_path / "h.sqlite3"),
-                                  link=ServerLink(port=port), start_server=False)
-    app = ClientApp(settings, controller, instance_name=f"t-{uuid.uuid4().hex[:8]}",
-                    use_hotkey=False)
-    try:
-        assert app.overlay.enabled and not app.sounds.enabled  # the defaults
-        controller.state_changed.emit(TrayState.RECORDING)
-        assert app.overlay.isVisible()
-        controller.state_changed.emit(TrayState.READY)
-        chosen = copy.deepcopy(settings)
-        chosen.client.recording_overlay = False
-        app.apply_settings(chosen)
-        assert not app.overlay.enabled
-        controller.state_changed.emit(TrayState.RECORDING)
-        assert not app.overlay.isVisible() and app.overlay.state is OverlayState.HIDDEN
-        controller.state_changed.emit(TrayState.READY)
-        chosen = copy.deepcopy(settings)
-        chosen.client.recording_overlay, chosen.client.sound_cues = True, True
-        app.apply_settings(chosen)
-        assert app.overlay.enabled and app.sounds.enabled
-    finally:
-        app.shutdown()
+    app, settings, controller = offline_app, offline_app.settings, offline_app.controller
+    assert app.overlay.enabled and not app.sounds.enabled  # the defaults
+    controller.state_changed.emit(TrayState.RECORDING)
+    assert app.overlay.isVisible()
+    controller.state_changed.emit(TrayState.READY)
+    chosen = copy.deepcopy(settings)
+    chosen.client.recording_overlay = False
+    app.apply_settings(chosen)
+    assert not app.overlay.enabled
+    controller.state_changed.emit(TrayState.RECORDING)
+    assert not app.overlay.isVisible() and app.overlay.state is OverlayState.HIDDEN
+    controller.state_changed.emit(TrayState.READY)
+    chosen = copy.deepcopy(settings)
+    chosen.client.recording_overlay, chosen.client.sound_cues = True, True
+    app.apply_settings(chosen)
+    assert app.overlay.enabled and app.sounds.enabled
