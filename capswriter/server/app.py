@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -37,6 +38,8 @@ from capswriter.server.service import RecognitionService
 from capswriter.server.session import Session
 from capswriter.wire import errors, protocol
 from capswriter.wire.jobs import JobKind
+
+log = logging.getLogger("capswriter.server")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -160,6 +163,15 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(QueueFull)
     async def busy(request: Request, exc: QueueFull) -> Response:
         return busy_response(exc)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # A bug, not a verdict on the audio: still the typed error body every client reads.
+        log.error("request to %s failed: %s: %s", request.url.path, type(exc).__name__, exc)
+        return JSONResponse({"error": {
+            "message": f"internal server error ({type(exc).__name__}); see the server log",
+            "type": "server_error", "code": protocol.INTERNAL,
+        }}, status_code=errors.http_status(protocol.INTERNAL))
 
     @app.exception_handler(HTTPException)
     async def openai_errors(request: Request, exc: HTTPException) -> Response:

@@ -30,7 +30,7 @@ from capswriter.server.dispatch import DispatchPolicy
 from capswriter.server.jobs import Job
 from capswriter.server.scheduler import Scheduler
 from capswriter.server.worker import run_worker
-from capswriter.server.worker_messages import Decoded, DecodeFailed, LoadFailed, Ready
+from capswriter.server.worker_messages import Decoded, DecodeFailed, LoadFailed, Ready, Taken
 from capswriter.server.worker_process import (
     DICTATION,
     GENERAL,
@@ -249,6 +249,8 @@ class WorkerPool:
             self.model = reply.model
             log.info("worker %d ready (pid %d, model loaded in %.2f s)",
                      w.id, reply.pid, reply.load_seconds)
+        elif isinstance(reply, Taken):
+            w.taken(reply.job_id)
         elif isinstance(reply, LoadFailed):
             log.error("worker %d could not load the model: %s", w.id, reply.message)
             w.load_error = f"load failed: {reply.message}"
@@ -328,12 +330,18 @@ class WorkerPool:
 
     def _on_death(self, w: WorkerProcess, why: str) -> None:
         """A worker is gone: retry or fail its job, and schedule its replacement."""
-        job, delay = w.died(why, time.monotonic())
+        job, taken, delay = w.died(why, time.monotonic())
         log.warning("worker %d (pid %s) died: %s; restart in %.1f s", w.id, w.pid, why, delay)
         if job is None:
             return
         self.running.pop(job.id, None)
         if job.finished:
+            return
+        if not taken:
+            # The worker was gone before the job reached it: the audio is not to blame.
+            log.info("job %d never reached worker %d; sending it to another", job.id, w.id)
+            job.requeue()
+            self.scheduler.requeue(job)
             return
         job.worker_deaths += 1
         if job.worker_deaths >= self.poison_deaths:

@@ -29,6 +29,8 @@ from capswriter.server.worker_messages import (
     DecodeRequest,
     LoadFailed,
     Ready,
+    Taken,
+    WorkerReply,
 )
 
 log = logging.getLogger("capswriter.worker")
@@ -116,9 +118,9 @@ def run_worker(
 
         engine = Engine.load(AsrSettings(**asr_settings), Path(models_dir))
     except Exception as exc:  # noqa: BLE001 - any load failure is reported, not raised
-        conn.send(LoadFailed(f"{type(exc).__name__}: {exc}"))
+        _reply(conn, LoadFailed(f"{type(exc).__name__}: {exc}"))
         sys.exit(3)
-    conn.send(Ready(os.getpid(), round(time.monotonic() - started, 3), engine.model_name))
+    _reply(conn, Ready(os.getpid(), round(time.monotonic() - started, 3), engine.model_name))
     while True:
         try:
             request = conn.recv()
@@ -126,13 +128,24 @@ def run_worker(
             return  # the server closed our pipe
         if not isinstance(request, DecodeRequest):  # Stop
             return
+        _reply(conn, Taken(request.job_id))
         samples = np.frombuffer(request.samples, dtype=np.float32)
         try:
             transcript = decode(engine, samples, request.language, request.kind, request.speech)
-            conn.send(Decoded(request.job_id, transcript))
         except Exception as exc:  # noqa: BLE001 - the job fails, the worker lives on
             log.exception("worker %d: job %d failed", worker_id, request.job_id)
-            conn.send(DecodeFailed(request.job_id, f"{type(exc).__name__}: {exc}"))
+            _reply(conn, DecodeFailed(request.job_id, f"{type(exc).__name__}: {exc}"))
+        else:
+            _reply(conn, Decoded(request.job_id, transcript))
+
+
+def _reply(conn: Connection, message: WorkerReply) -> None:
+    """Send to the server; if it is gone, leave at once and quietly: nobody is left to answer
+    and a traceback per worker would only bury the server's own last words."""
+    try:
+        conn.send(message)
+    except (OSError, EOFError, ValueError):
+        os._exit(0)
 
 
 def decode(

@@ -50,6 +50,14 @@ class LoadFailed:
 
 
 @dataclass(frozen=True)
+class Taken:
+    """The worker has the job and starts on it. Only a death after this counts against the
+    job's audio: a worker killed before the job reached it says nothing about the audio."""
+
+    job_id: int
+
+
+@dataclass(frozen=True)
 class Decoded:
     job_id: int
     transcript: dict[str, Any]
@@ -63,4 +71,4 @@ class DecodeFailed:
     message: str
 
 
-WorkerReply = Ready | LoadFailed | Decoded | DecodeFailed
+WorkerReply = Ready | LoadFailed | Taken | Decoded | DecodeFailed

@@ -71,6 +71,8 @@ class WorkerProcess:
     conn: Connection | None = None
     state: WorkerState = WorkerState.STOPPED
     job: Job | None = None
+    # The worker said it has its job (``Taken``): from then on a death is the job's doing.
+    job_taken: bool = False
     # When the running job must be done. Kept on the slot, not only on the job: a job cancelled
     # while it runs clears its own deadline, but a hung worker must still be killed.
     deadline: float | None = None
@@ -139,27 +141,34 @@ class WorkerProcess:
         """Send ``job`` down the pipe; OSError or ValueError if the pipe is broken."""
         assert self.conn is not None and job.samples is not None
         self.deadline = deadline
-        self.job = job  # held even if the send fails, so the death handles it
+        self.job, self.job_taken = job, False  # held even if the send fails
         self.conn.send(DecodeRequest(job.id, job.samples.tobytes(), job.language, job.kind,
                                      job.speech))
         self._move(WorkerState.BUSY)
 
+    def taken(self, job_id: int) -> None:
+        """The worker received the job it holds and starts decoding it."""
+        if self.job is not None and self.job.id == job_id:
+            self.job_taken = True
+
     def release(self) -> Job | None:
         """The worker answered its job: it is idle again. Returns the job it held."""
-        job, self.job, self.deadline = self.job, None, None
+        job, self.job, self.deadline, self.job_taken = self.job, None, None, False
         self._move(WorkerState.IDLE)
         self.jobs_done += 1
         self.crashes_in_a_row = 0
         return job
 
-    def died(self, why: str, now: float) -> tuple[Job | None, float]:
-        """The process is gone: note why, plan the restart. Returns its job and the delay."""
+    def died(self, why: str, now: float) -> tuple[Job | None, bool, float]:
+        """The process is gone: note why, plan the restart. Returns its job, whether the worker
+        had taken that job, and the delay."""
         self.process.join(timeout=1)
         self._move(WorkerState.DEAD)
         self.last_death = self.load_error or why
         if self.conn is not None:
             self.conn.close()
-        job, self.job, self.deadline = self.job, None, None
+        job, taken = self.job, self.job_taken
+        self.job, self.deadline, self.job_taken = None, None, False
         lived = now - self.started_at
         self.crashes_in_a_row = 1 if lived > STABLE_AFTER_S else self.crashes_in_a_row + 1
         # First death restarts at once; a crash loop backs off 1, 2, 4 ... 30 s.
@@ -168,7 +177,7 @@ class WorkerProcess:
         )
         self.restart_at = now + delay
         self.death_times.append(now)
-        return job, delay
+        return job, taken, delay
 
     def stop(self, deadline: float) -> None:
         """Ask the process to finish, wait until ``deadline`` (monotonic), then kill it."""

@@ -169,6 +169,22 @@ def cmd_bench_broker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_kill_workers(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.config import PROJECT_ROOT
+    from capswriter.tools.local_server import target_server
+    from capswriter.tools.worker_kills import run_kill_trials
+
+    audio = Path(args.audio) if args.audio else \
+        PROJECT_ROOT / "capswriter" / "assets" / "samples" / "en_jfk.wav"
+    output = _output(args, "kill-workers")
+    with target_server(settings, args.url, args.token, args.start_server, args.threads,
+                       output.with_suffix(".server.log"), args.broker) as (address, _):
+        summary = run_kill_trials(address, audio, args.tries, on_trial=lambda t: print(
+            f"  {t.status} {t.code or t.text[:60]!r} ({t.killed} killed, {t.seconds:.1f} s)"))
+    print(summary.table())
+    return 0 if summary.passed else 1
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     require_extra("tools", "report")
     from capswriter.tools.report import build_report
@@ -230,6 +246,14 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     p.add_argument("--reclaim-runs", type=int, default=2, help="kill -9 runs")
     p.add_argument("--output", default=None, help=f"JSONL result file (default in {RESULTS_DIR}/)")
     p.set_defaults(func=cmd_bench_broker)
+
+    p = bench_sub.add_parser("kill-workers", help="kill every worker at once while uploads "
+                             "decode; each must end in text or a typed error")
+    _server_options(p)
+    p.add_argument("--tries", type=int, default=20, help="uploads, each with its kill")
+    p.add_argument("--audio", default=None, help="recording to upload (default: bundled "
+                   "speech sample)")
+    p.set_defaults(func=cmd_bench_kill_workers)
 
     p = sub.add_parser("loadtest", help="many concurrent clients (WebSocket or HTTP)")
     _server_options(p)

@@ -39,7 +39,9 @@ class ErrorKind:
 
 
 _FINAL_400 = ErrorKind(final=True, http_status=400)
-_FINAL_500 = ErrorKind(final=True, http_status=500)
+# 422, not 500: the server is fine, this audio is not, and HTTP clients (the OpenAI SDK among
+# them) retry a 5xx on their own, which would take recognizer processes down again.
+_FINAL_422 = ErrorKind(final=True, http_status=422)
 _LATER = ErrorKind(final=False, http_status=503)
 _OTHER = ErrorKind(final=False, http_status=500)
 
@@ -53,9 +55,9 @@ ERRORS: dict[str, ErrorKind] = {
     INVALID_REQUEST: _FINAL_400,
     # The audio took recognizer processes down or made them hang, or the recognizer raised
     # on it: once more would only do the same.
-    protocol.POISON_JOB: _FINAL_500,
-    protocol.JOB_TIMEOUT: _FINAL_500,
-    protocol.WORKER_ERROR: _FINAL_500,
+    protocol.POISON_JOB: _FINAL_422,
+    protocol.JOB_TIMEOUT: _FINAL_422,
+    protocol.WORKER_ERROR: _FINAL_422,
     # The server cannot take the work now; later it may.
     BUSY: _LATER,
     protocol.SHUTTING_DOWN: _LATER,

@@ -150,11 +150,12 @@ def test_a_dictation_being_recorded_keeps_one_worker_free_of_file_work(
     assert {j.worker_id for j in files} == {0, 1}
 
 
-def busy_worker(pool: WorkerPool, job: Job, timeout: float = 30.0) -> dict:
+def busy_worker(pool: WorkerPool, job: Job, timeout: float = 30.0, taken: bool = True) -> dict:
+    """The health entry of the worker holding ``job`` (once it said it has it, if ``taken``)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         for w in pool.health():
-            if w["job"] == job.id:
+            if w["job"] == job.id and (not taken or pool.workers[w["id"]].job_taken):
                 return w
         time.sleep(0.005)
     raise AssertionError(f"job {job.id} never started")
@@ -184,6 +185,30 @@ def test_a_killed_worker_is_replaced_and_its_job_retried_on_another(
     after = pool.health()[victim["id"]]
     assert after["restarts"] == before[victim["id"]]["restarts"] + 1
     assert after["pid"] != victim["pid"] and after["state"] in ("idle", "busy")
+
+
+def test_a_worker_that_dies_before_its_job_reaches_it_costs_the_job_nothing(
+    pool: WorkerPool, finished: Finished
+) -> None:
+    # A stopped process cannot read its pipe: the job is sent but never taken, as when every
+    # worker is killed at once and the next job goes to one not yet known to be dead.
+    idle = [w for w in pool.health() if w["state"] == "idle"]
+    stopped = {w["pid"] for w in idle}
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    job = new_job(clip("en_goforward.wav"), task="undelivered")
+    try:
+        pool.submit([job])
+        victim = busy_worker(pool, job, taken=False)
+        assert not pool.workers[victim["id"]].job_taken
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGKILL)
+    finished.wait([job])
+    assert job.state is JobState.DONE, job.record()
+    assert job.worker_deaths == 0
+    assert words(job.transcript.text) == ["go", "forward", "10", "meters"]
+    assert pool.wait_ready(60)
 
 
 def test_a_job_that_kills_two_workers_is_failed_as_poison_and_others_still_succeed(

@@ -79,8 +79,8 @@ def test_a_worker_that_keeps_dying_young_is_restarted_later_each_time(ctx: Any) 
     for _ in range(3):
         worker.spawn(ctx, echo_worker, ("tiny",))
         worker.kill()
-        job, delay = worker.died("killed", time.monotonic())
-        assert job is None and worker.state is WorkerState.DEAD
+        job, taken, delay = worker.died("killed", time.monotonic())
+        assert job is None and not taken and worker.state is WorkerState.DEAD
         delays.append(delay)
     assert delays == [0.0, 1.0, 2.0]
     assert worker.last_death == "killed" and len(worker.death_times) == 3
