@@ -64,11 +64,18 @@ def configure(level: str | int = "INFO", stream=None, file: Path | None = None) 
     With ``file`` the log goes to that file (rotated at MAX_LOG_BYTES) instead of stderr.
     """
     root = logging.getLogger()
-    if not any(getattr(h, "_capswriter", False) for h in root.handlers):
-        if file is not None:
+    ours = [h for h in root.handlers if getattr(h, "_capswriter", False)]
+    if file is not None:
+        # The command line configures logging before a command reads its --log-file: the
+        # file then takes the place of the terminal.
+        target = str(Path(file).resolve())
+        if not any(getattr(h, "baseFilename", None) == target for h in ours):
+            for handler in ours:
+                if not isinstance(handler, logging.FileHandler):
+                    root.removeHandler(handler)
             add_file(file)
-        else:
-            _add(logging.StreamHandler(stream or sys.stderr))
+    elif not ours:
+        _add(logging.StreamHandler(stream or sys.stderr))
     root.setLevel(level)
     # One line per HTTP request from the health poller drowns everything else.
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -25,7 +25,8 @@ from capswriter.client.i18n import translate
 from capswriter.client.link import Health, ServerLink, launch_server
 from capswriter.client.output_rules import PostProcessor
 from capswriter.client.recorder import Recorder
-from capswriter.config import Settings, is_loopback, log_dir
+from capswriter.client.recovery import RecordingSpool
+from capswriter.config import Settings, data_dir, is_loopback, log_dir
 from capswriter.keys import key_label
 from capswriter.wire.launch import server_log_path, server_output_path
 
@@ -149,6 +150,7 @@ class ClientController(QObject):
             on_notice=self._notice,
             on_history=self.history_changed.emit,
             on_outcome=self.dictation_done.emit,
+            spool=RecordingSpool(data_dir() / "recording"),
         )
         self.files = FileJobs(
             self.link, self.history, list(settings.files.formats),
@@ -176,6 +178,7 @@ class ClientController(QObject):
     def startup(self) -> None:
         """Begin watching the server (launching one if none answers) and open the microphone."""
         self.prune_history()
+        self.flow.recover_unfinished()
         self._monitor = threading.Thread(target=self._watch_server, name="health", daemon=True)
         self._monitor.start()
         if self.settings.client.keep_stream_open:

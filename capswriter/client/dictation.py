@@ -27,6 +27,7 @@ from capswriter.client.i18n import translate
 from capswriter.client.link import DictationStream, ServerLink
 from capswriter.client.output_rules import PostProcessor
 from capswriter.client.recorder import Recorder, RecorderError
+from capswriter.client.recovery import RecordingSpool, SpooledRecording
 from capswriter.config import Settings
 from capswriter.errors import ServerUnavailable
 from capswriter.wire.errors import ERRORS, TaskFailed, TaskTimedOut
@@ -109,8 +110,13 @@ class DictationFlow:
         on_notice: Callable[[Notice], None] = lambda notice: None,
         on_history: Callable[[], None] = lambda: None,
         on_outcome: Callable[[DictationOutcome], None] = lambda outcome: None,
+        spool: RecordingSpool | None = None,
     ) -> None:
         self.settings = settings
+        # A copy of each recording on disk until its dictation is safe: a crash of the app
+        # then costs nothing (see recovery.py).
+        self.spool = spool
+        self._spooled: SpooledRecording | None = None
         self.recorder = recorder
         self.link = link
         self.post = post
@@ -187,13 +193,23 @@ class DictationFlow:
             return
         self._stream = self.link.open_dictation(self.settings.asr.language)
         stream = self._stream
-        self.recorder.start(lambda chunk: _send_quietly(stream, chunk))
+        spooled = self._spooled = self.spool.begin() if self.spool is not None else None
+
+        def sink(chunk: np.ndarray) -> None:
+            if spooled is not None:
+                spooled.append(chunk)
+            _send_quietly(stream, chunk)
+
+        self.recorder.start(sink)
         self._set(recording=True)
 
     def _disarm(self) -> None:
         if self._armed:
             self.recorder.cancel()
         self._armed = False
+        spooled, self._spooled = self._spooled, None
+        if spooled is not None:
+            spooled.discard()
 
     def _stop(self) -> None:
         if not self._armed:
@@ -207,14 +223,17 @@ class DictationFlow:
             audio, failure = np.zeros(0, np.float32), Shortfall.RECORDING_FAILED
             self.on_notice(Notice(translate("Notices", "Recording failed"), str(exc), "error"))
         stream, self._stream = self._stream, None
+        spooled, self._spooled = self._spooled, None
+        if spooled is not None:
+            spooled.close()
         with self._lock:
             self._transcribing += 1
         self._set(recording=False)
-        self._finisher.submit(self._finish, stream, audio, released, failure)
+        self._finisher.submit(self._finish, stream, audio, released, failure, spooled)
 
     def _finish(
         self, stream: DictationStream | None, audio: np.ndarray, released: float,
-        failure: Shortfall | None,
+        failure: Shortfall | None, spooled: SpooledRecording | None = None,
     ) -> None:
         try:
             if failure is not None:
@@ -229,9 +248,42 @@ class DictationFlow:
         except Exception:  # the finisher must survive anything a dictation throws
             log.exception("dictation failed")
         finally:
+            if spooled is not None:
+                spooled.discard()
             with self._lock:
                 self._transcribing -= 1
             self._set()
+
+    def recover_unfinished(self) -> int:
+        """Keep in History the recordings of dictations a previous run never finished (it
+        crashed or was killed); they are transcribed with the other kept dictations."""
+        if self.spool is None:
+            return 0
+        kept = 0
+        for path in self.spool.leftovers():
+            try:
+                audio = self.spool.read(path)
+            except OSError as exc:
+                log.warning("cannot read the unfinished recording %s: %s", path, exc)
+                continue
+            seconds = self.spool.seconds(audio)
+            if seconds >= MIN_DICTATION_S:
+                self.history.add("dictation", status="pending", duration_s=seconds,
+                                 error="CapsWriter ended before this dictation was transcribed",
+                                 audio=audio)
+                kept += 1
+            path.unlink(missing_ok=True)
+        if kept:
+            log.info("kept %d unfinished dictation(s) from the last run", kept)
+            self.on_history()
+            self.on_notice(Notice(
+                translate("Notices", "Unfinished dictation kept"),
+                translate("Notices", "CapsWriter ended while you were dictating. What was "
+                          "recorded is in History and will be transcribed as soon as the "
+                          "server is ready."),
+                "warning",
+            ))
+        return kept
 
     def _transcribe_and_deliver(
         self, stream: DictationStream | None, audio: np.ndarray, released: float

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from capswriter.client.recovery import LockDebt
+
 log = logging.getLogger(__name__)
 
 LOCK_KEYS = frozenset({"caps_lock", "num_lock", "scroll_lock"})
@@ -142,6 +144,27 @@ def machine_for(key: str, threshold_s: float, platform: str = sys.platform) -> H
     )
 
 
+def x11_lock_state(key: str) -> bool | None:
+    """Whether ``key``'s lock is on, as the X server applies it to the next key; None where
+    that cannot be read (not X11, or a key without a modifier bit)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        from Xlib import X, display
+
+        mask = {"caps_lock": X.LockMask, "num_lock": X.Mod2Mask}.get(key)
+        if mask is None:
+            return None
+        dpy = display.Display()
+        try:
+            return bool(dpy.screen().root.query_pointer().mask & mask)
+        finally:
+            dpy.close()
+    except Exception as exc:  # no X display (Wayland-only, a console): nothing to restore
+        log.debug("lock state unreadable: %s", exc)
+        return None
+
+
 class HotkeyListener:
     """Feeds a :class:`HotkeyMachine` from pynput and runs its actions.
 
@@ -155,8 +178,15 @@ class HotkeyListener:
         threshold_s: float,
         on_action: Callable[[Action], None],
         clock: Callable[[], float] = time.monotonic,
+        lock_debt: LockDebt | None = None,
     ) -> None:
         self.key_name = key
+        # Where a hold notes the lock state it owes, so an app that dies mid-dictation has it
+        # put back at the next start (X11 only: elsewhere the hold changes no lock state).
+        self.lock_debt = lock_debt
+        # The lock state between dictations, read while the key is up: during a hold X shows
+        # the lock on whatever it was before (xkb locks on press, unlocks on release).
+        self._idle_lock: bool | None = None
         self.machine = machine_for(key, threshold_s)
         self.on_action = on_action
         self._clock = clock
@@ -189,6 +219,26 @@ class HotkeyListener:
             )
         self._listener.start()
         self._listener.wait()
+        self._settle_lock_debt()
+
+    def _owes_lock_tap(self) -> bool:
+        machine = self.machine
+        return self.lock_debt is not None and machine.toggles_lock and not machine.suppressed
+
+    def _settle_lock_debt(self) -> None:
+        """A hold the last run never finished left the lock toggled: put it back now."""
+        if self.lock_debt is None or self._controller is None:
+            return
+        restore_to = self.lock_debt.outstanding(self.key_name)
+        if restore_to is not None and x11_lock_state(self.key_name) not in (None, restore_to):
+            log.warning("%s was left toggled by a dictation that never finished; putting it "
+                        "back", self.key_name)
+            self.machine._synthetic_tap(self._clock())  # its echo is ours, not the user's
+            self._controller.press(self._target)
+            self._controller.release(self._target)
+        self.lock_debt.paid()
+        self._idle_lock = restore_to if restore_to is not None \
+            else x11_lock_state(self.key_name)
 
     def stop(self) -> None:
         with self._wake:
@@ -256,11 +306,19 @@ class HotkeyListener:
                 actions, self._queue = self._queue, []
             for action in actions:
                 try:
+                    if action is Action.START and self._owes_lock_tap() \
+                            and self._idle_lock is not None:
+                        self.lock_debt.owe(self.key_name, self._idle_lock)  # type: ignore[union-attr]
                     if action is Action.TAP_KEY:
                         self._controller.press(self._target)
                         self._controller.release(self._target)
+                        if self.lock_debt is not None:
+                            self.lock_debt.paid()
                     else:
                         self.on_action(action)
+                    if action is Action.DISARM and self._owes_lock_tap():
+                        # A tap changed the lock as the user meant it to.
+                        self._idle_lock = x11_lock_state(self.key_name)
                 except Exception:  # a failing handler must not kill the hotkey
                     log.exception("hotkey action %s failed", action.value)
 

@@ -9,15 +9,25 @@ Strings are marked where they are written with ``translate("Context", "text")`` 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
-
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QLocale, QTranslator
+from typing import TYPE_CHECKING
 
 from capswriter.config import ASSETS_DIR
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QLocale, QTranslator
 
 log = logging.getLogger(__name__)
 
 I18N_DIR = ASSETS_DIR / "i18n"
+
+
+def QT_TRANSLATE_NOOP(context: str, text: str) -> str:  # noqa: N802 - the name lupdate finds
+    """Marks ``text`` for translation where it is defined; ``translate`` looks it up later."""
+    return text
+
+
 # The choices of ClientSettings.ui_language, each in its own language.
 LANGUAGE_NAMES = {
     "auto": QT_TRANSLATE_NOOP("SettingsDialog", "Automatic (system language)"),
@@ -30,8 +40,15 @@ _installed: QTranslator | None = None
 
 
 def translate(context: str, text: str) -> str:
-    """``text`` in the interface language; the source text when there is no translation."""
-    return QCoreApplication.translate(context, text)
+    """``text`` in the interface language; the source text when there is no translation.
+
+    Qt is asked only once something has loaded it: the command line and the server share
+    modules with the tray app and run without the client extra (no PySide6 at all).
+    """
+    qt = sys.modules.get("PySide6.QtCore")
+    if qt is None:
+        return text
+    return str(qt.QCoreApplication.translate(context, text))
 
 
 def qm_path(language: str) -> Path:
@@ -42,6 +59,8 @@ def resolve(choice: str, system: QLocale | None = None) -> str:
     """The language a ui_language setting means here: "auto" follows the system locale."""
     if choice != "auto":
         return choice
+    from PySide6.QtCore import QLocale
+
     system = system or QLocale.system()
     # Chinese in Simplified script (mainland China, Singapore) reads zh_CN; Traditional
     # readers (zh_TW, zh_HK) are better served by English than by the wrong script.
@@ -56,6 +75,8 @@ def use_language(choice: str, system: QLocale | None = None) -> str:
 
     Windows built afterwards are in that language; the tray menu is retranslated by its owner.
     """
+    from PySide6.QtCore import QCoreApplication, QTranslator
+
     global _installed
     app = QCoreApplication.instance()
     if app is None:

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import io
 import logging
+import os
 import subprocess
 import threading
 from collections.abc import Callable
@@ -194,7 +195,9 @@ class ServerLink:
 
 def launch_server(settings: Settings, log_path: Path | None = None) -> subprocess.Popen:
     """Start `capswriter server` for the configured address, detached from our stdin."""
-    args = ["--host", settings.server.host, "--port", str(settings.server.port)]
+    # The server stops when we do, however we end (a crash included): see --owner-pid.
+    args = ["--host", settings.server.host, "--port", str(settings.server.port),
+            "--owner-pid", str(os.getpid())]
     if log_path is not None:
         args += ["--log-file", str(log_path)]
     return start_server_process(

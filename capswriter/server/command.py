@@ -21,6 +21,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="required when binding beyond loopback")
     parser.add_argument("--log-file", default=None,
                         help="write the log to this file, rotated (default: standard error)")
+    parser.add_argument("--owner-pid", type=int, default=None, metavar="PID",
+                        help="stop when this process ends (the tray app that started us), "
+                             "however it ends")
     parser.add_argument("--broker", default=None, metavar="URL",
                         help="also feed remote workers through this Redis "
                              "(redis://[:PASSWORD@]HOST:PORT/DB; with --workers 0, only them)")
@@ -34,5 +37,6 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                       token=args.token, broker=args.broker,
                       dictation_worker=False if args.no_dictation_worker else None)  # fmt: skip
     settings.override("asr", num_threads=args.threads)
-    run_server(settings, log_file=Path(args.log_file) if args.log_file else None)
+    run_server(settings, log_file=Path(args.log_file) if args.log_file else None,
+               owner_pid=args.owner_pid)
     return 0

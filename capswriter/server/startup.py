@@ -13,7 +13,11 @@ import logging
 import os
 import re
 import socket
+import threading
+import time
 from pathlib import Path
+
+import psutil
 
 import uvicorn
 
@@ -119,7 +123,34 @@ def _raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def run_server(settings: Settings, log_file: Path | None = None) -> None:
+# How often a server started by the tray app looks whether the app is still there.
+OWNER_CHECK_S = 1.0
+
+
+def owner_alive(owner: psutil.Process) -> bool:
+    """True while the process that started us runs (a zombie has ended; a new process with its
+    old pid is not it)."""
+    try:
+        return owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _stop_when_owner_ends(server: uvicorn.Server, owner_pid: int) -> None:
+    """Leave as SIGTERM would when the owner is gone: a tray app killed, crashed or aborted
+    must not leave its server and workers running on their own."""
+    try:
+        owner = psutil.Process(owner_pid)
+    except psutil.Error:
+        owner = None
+    while owner is not None and owner_alive(owner):
+        time.sleep(OWNER_CHECK_S)
+    log.warning("the process that started this server (pid %d) is gone; stopping", owner_pid)
+    server.should_exit = True
+
+
+def run_server(settings: Settings, log_file: Path | None = None,
+               owner_pid: int | None = None) -> None:
     """Run the server in the foreground until SIGINT/SIGTERM; log to stderr or ``log_file``
     (rotated).
 
@@ -161,7 +192,11 @@ def run_server(settings: Settings, log_file: Path | None = None) -> None:
              settings.server.host, settings.server.port, settings.asr.model, pool.size,
              " + 1 for dictations" if pool.dictation_worker else "",
              " + remote workers" if pool.remote is not None else "")
+    server = _Server(config)
+    if owner_pid is not None:
+        threading.Thread(target=_stop_when_owner_ends, args=(server, owner_pid),
+                         name="owner-watch", daemon=True).start()
     try:
-        _Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()

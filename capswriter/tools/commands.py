@@ -185,6 +185,29 @@ def cmd_bench_kill_workers(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if summary.passed else 1
 
 
+def cmd_bench_soak(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.tools.soak import Soak, SoakConfig, write_jsonl
+
+    config = SoakConfig(dictations=args.dictations, workers=args.workers,
+                        pause_share=args.pause_share, files=args.files,
+                        restart_server=not args.no_restart, seed=args.seed,
+                        workdir=Path(args.workdir) if args.workdir else None)
+    if args.clips:
+        config.clips = Path(args.clips)
+
+    def progress(record: Any) -> None:
+        verdict = "LOST" if record.lost else "GARBLED" if record.garbled else "ok"
+        latency = record.release_to_text_s
+        print(f"  #{record.index:<4} {verdict:<7} {record.seconds:5.1f} s "
+              f"{'-' if latency is None else f'{latency * 1000:.0f} ms':>8}  {record.text[:60]}",
+              flush=True)
+
+    summary = Soak(config, on_dictation=progress).run()
+    print(summary.table())
+    print(f"written: {write_jsonl(summary, _output(args, 'soak'))}")
+    return 0 if summary.passed else 1
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     require_extra("tools", "report")
     from capswriter.tools.report import build_report
@@ -254,6 +277,21 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     p.add_argument("--audio", default=None, help="recording to upload (default: bundled "
                    "speech sample)")
     p.set_defaults(func=cmd_bench_kill_workers)
+
+    p = bench_sub.add_parser("soak", help="the real tray app on a private desktop: many "
+                             "dictations, files dropped, a server crash; what was lost")
+    p.add_argument("--dictations", type=int, default=20)
+    p.add_argument("--clips", default=None, help="folder with manifest.tsv (file, language, "
+                   "reference_text); default: the test recordings")
+    p.add_argument("--workers", type=int, default=1, help="the app's server's general workers")
+    p.add_argument("--pause-share", type=float, default=0.3,
+                   help="share of dictations made of 2-3 recordings with pauses")
+    p.add_argument("--files", type=int, default=2, help="files dropped on the app mid-way")
+    p.add_argument("--no-restart", action="store_true", help="do not kill the server mid-way")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workdir", default=None, help="keep the app's logs and history here")
+    p.add_argument("--output", default=None, help=f"JSONL result file (default in {RESULTS_DIR}/)")
+    p.set_defaults(func=cmd_bench_soak)
 
     p = sub.add_parser("loadtest", help="many concurrent clients (WebSocket or HTTP)")
     _server_options(p)

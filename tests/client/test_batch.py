@@ -73,3 +73,27 @@ def test_in_process_mode_needs_no_server(isolated: Path, real_clips, capsys) -> 
     shutil.copy(real_clips["en_goforward.wav"].path, clip)
     assert main(["transcribe", str(clip), "--in-process", "--formats", "txt", "--print-text"]) == 0
     assert "forward" in clip.with_suffix(".txt").read_text().lower()
+
+
+def test_transcribe_works_without_the_client_extra(isolated: Path, real_clips) -> None:
+    """PySide6 blocked as if it were not installed: the command line still transcribes."""
+    import subprocess
+    import sys
+
+    clip = isolated / "jfk.wav"
+    shutil.copy(real_clips["en_jfk.wav"].path, clip)
+    script = (
+        "import sys\n"
+        "sys.modules['PySide6'] = None  # any import of it now fails, as without the extra\n"
+        "from capswriter.cli import main\n"
+        f"code = main(['transcribe', {str(clip)!r}, '--port', '{_free_port()}',"
+        " '--formats', 'txt', '--print-text'])\n"
+        "assert not any(m.startswith('PySide6.') for m in sys.modules), 'Qt was imported'\n"
+        "sys.exit(code)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ask not what your country can do for you" in run.stdout.lower()
+    assert "PySide6" not in run.stderr
+    assert (isolated / "jfk.txt").exists()

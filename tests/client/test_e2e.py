@@ -100,3 +100,77 @@ def test_a_short_tap_toggles_capslock_once_and_records_nothing(
     assert client.controller.history.recent() == []
     assert client.controller.state is TrayState.READY
     assert focus_target.text() == ""
+
+
+def test_a_dictation_with_pauses_arrives_whole_and_in_order(
+    qtbot, client, x_server, pulse_source, focus_target
+):
+    """Three phrases with pauses: the first are decoded while the key is still held (the
+    server cuts at pauses after 6 s), the last after release; all of them reach the window."""
+    import numpy as np
+
+    from .speech import AUDIO, words
+
+    phrases = ["en_sr_one_two_three.wav", "en_goforward.wav", "en_ljspeech_LJ002-0035.wav"]
+    pause = np.zeros(int(1.4 * 16000), np.int16)
+    parts = []
+    for name in phrases:
+        parts += [clip_pcm(AUDIO / name), pause]
+    pcm = np.concatenate(parts)
+    assert len(pcm) / 16000 > 8.0  # long enough for a piece to be decoded before release
+    controller = client.controller
+    outcomes = []
+    controller.dictation_done.connect(outcomes.append)
+    focus_target.focus()
+    x_server.xdotool("keydown", "Caps_Lock")
+    qtbot.waitUntil(lambda: controller.state is TrayState.RECORDING, timeout=3000)
+    pulse_source.play(pcm)
+    qtbot.wait(int(len(pcm) / 16) + 300)
+    x_server.xdotool("keyup", "Caps_Lock")
+    qtbot.waitUntil(lambda: bool(outcomes), timeout=30000)
+    qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=5000)
+    heard = words(focus_target.text())
+    expected = ["one", "two", "three", "go", "forward", "meters", "press", "yard"]
+    # Whisper writes numbers its own way ("1, 2, 3", "10"); the words must all be there, in
+    # the order they were said.
+    positions = []
+    for word in expected:
+        found = [i for i, w in enumerate(heard) if w in (word, {"one": "1", "two": "2",
+                                                                 "three": "3"}.get(word))]
+        assert found, f"{word!r} is missing from {focus_target.text()!r}"
+        positions.append(found[0])
+    assert positions == sorted(positions), focus_target.text()
+    [entry] = controller.history.recent()
+    assert entry.text == focus_target.text()
+
+
+def test_dictations_with_the_panel_and_meter_on_keep_none_alive(
+    qtbot, client, x_server, pulse_source, focus_target
+):
+    """PySide6 6.12 loses a reference to None per Qt call returning nothing; with the panel
+    repainting its meter 30 times a second Python 3.11 aborted after a few dictations."""
+    import sys
+
+    from capswriter.client.ui.app import none_references_lost, qt_binding_problem
+
+    assert client.overlay is not None and client.settings.client.recording_overlay
+    controller = client.controller
+    outcomes = []
+    controller.dictation_done.connect(outcomes.append)
+    focus_target.focus()
+    before = sys.getrefcount(None)
+    paints = 0
+    for n in range(3):
+        x_server.xdotool("keydown", "Caps_Lock")
+        qtbot.waitUntil(lambda: controller.state is TrayState.RECORDING, timeout=3000)
+        pulse_source.play(clip_pcm())
+        for _ in range(20):  # the meter's own timer repaints too; this makes sure it does
+            qtbot.wait(100)
+            paints += client.overlay.isVisible()
+        x_server.xdotool("keyup", "Caps_Lock")
+        qtbot.waitUntil(lambda n=n: len(outcomes) > n, timeout=30000)
+        qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=5000)
+    assert paints > 30 and all(o.text for o in outcomes)
+    # Other objects come and go meanwhile; a drain would be thousands.
+    assert sys.getrefcount(None) > before - 200
+    assert none_references_lost() == 0 and qt_binding_problem() == ""

@@ -89,3 +89,46 @@ def test_quit_after_a_dictation_exits(
         client.kill()
     # Only the server it started is its to stop: this one was already running.
     assert server_pid(client) is None and recognition_server.ready()
+
+
+def test_an_app_killed_mid_dictation_costs_nothing(
+    tmp_path, x_server, pulse_source, restore_caps_lock
+):
+    """SIGKILL while the key is held: the server it started goes too, and the next start puts
+    CapsLock back and transcribes what was recorded."""
+    import psutil
+
+    from .speech import heard_clip
+
+    require_model()
+    client = ClientProcess(tmp_path, x_server, pulse_source, client_settings(free_port()))
+    caps_before = x_server.caps_lock_on()
+    client.start()
+    try:
+        client.wait_for_log("starting a server", "microphone open", "push-to-talk ready",
+                            timeout=60)
+        client.wait_for_log("state: ready", timeout=120)
+        [server] = psutil.Process(client.proc.pid).children()
+        client.hold_hotkey()
+        client.wait_for_log("state: recording")
+        time.sleep(pulse_source.play(clip_pcm()) + 0.3)
+        client.kill()
+        client.release_hotkey()
+        # The hold toggled the lock and nobody was left to put it back.
+        assert x_server.caps_lock_on() != caps_before
+        assert wait_until(lambda: process_gone(server.pid), 30), "the server outlived its app"
+
+        client.start()
+        client.wait_for_log("push-to-talk ready", timeout=60)
+        assert wait_until(lambda: x_server.caps_lock_on() == caps_before, 5)
+        client.wait_for_log("Kept dictation transcribed", timeout=180)
+        client.end("quit")
+    finally:
+        client.kill()
+    history = History(tmp_path / "data" / "history.sqlite3")
+    try:
+        [entry] = history.recent()
+        assert entry.status == "done" and heard_clip(entry.text), entry
+    finally:
+        history.close()
+    assert not list((tmp_path / "data" / "recording").glob("*.pcm"))

@@ -20,6 +20,7 @@ from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
 from capswriter.client.hotkey import HotkeyListener
 from capswriter.client.i18n import translate, use_language
+from capswriter.client.recovery import LockDebt
 from capswriter.client.single_instance import InstanceServer, forward_files
 from capswriter.client.sounds import SoundCues
 from capswriter.client.ui.drop_window import DropWindow
@@ -27,7 +28,7 @@ from capswriter.client.ui.history_window import HistoryWindow
 from capswriter.client.ui.overlay import RecordingOverlay, follow
 from capswriter.client.ui.settings_dialog import SettingsDialog
 from capswriter.client.ui.tray import MenuHandlers, StatusWindow, make_status_view, retranslate_menu
-from capswriter.config import Settings
+from capswriter.config import Settings, data_dir
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class ClientApp:
         client = self.settings.client
         try:
             self.hotkey = HotkeyListener(
-                client.hotkey, client.hold_threshold_s, self.controller.flow.handle
+                client.hotkey, client.hold_threshold_s, self.controller.flow.handle,
+                lock_debt=LockDebt(data_dir() / "lock-restore.json"),
             )
             self.hotkey.start()
             log.info("push-to-talk ready: hold %s", client.hotkey)
@@ -229,6 +231,11 @@ def run_client(settings: Settings, files: list[Path]) -> int:
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setApplicationName("CapsWriter")
     qapp.setQuitOnLastWindowClosed(False)  # the tray keeps the app alive
+    problem = qt_binding_problem()
+    if problem:
+        log.critical("%s", problem)
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     use_language(settings.client.ui_language)
     # Claim the instance name before anything slow, so two launches at once make one client.
     instance = InstanceServer()
@@ -260,6 +267,35 @@ def run_client(settings: Settings, files: list[Path]) -> int:
         logging.shutdown()
         os._exit(code)
     return code
+
+
+def none_references_lost(calls: int = 200) -> int:
+    """How many references to None ``calls`` Qt calls that return nothing lose.
+
+    PySide6 6.12.0 loses one per such call. On Python < 3.12, where None is an ordinary
+    object, its count then reaches zero within minutes of repainting ("Fatal Python error:
+    none_dealloc"); from 3.12 on None is immortal and the loss is harmless.
+    """
+    from PySide6.QtWidgets import QWidget
+
+    probe = QWidget()
+    before = sys.getrefcount(None)
+    for _ in range(calls):
+        probe.update()
+    lost = before - sys.getrefcount(None)
+    probe.deleteLater()
+    return max(0, lost)
+
+
+def qt_binding_problem() -> str:
+    """Why this Qt binding would crash the app, in one sentence; empty when it is fine."""
+    if sys.version_info >= (3, 12) or none_references_lost() < 100:
+        return ""
+    import PySide6
+
+    return (f"PySide6 {PySide6.__version__} on Python {sys.version_info.major}."
+            f"{sys.version_info.minor} corrupts Python's None and would crash CapsWriter within "
+            "minutes; install a tested version: pip install 'PySide6-Essentials<6.12'")
 
 
 def _quit_on_signals(qapp: QApplication) -> None:
