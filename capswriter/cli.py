@@ -87,7 +87,9 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.client.batch import transcribe_via_server
 
     settings.override("server", host=args.host, port=args.port)
-    formats = args.formats.split(",") if args.formats else settings.files.formats
+    if args.formats:
+        settings.override("files", formats=[f.strip() for f in args.formats.split(",")])
+    formats = settings.files.formats
     summary = transcribe_via_server(
         settings,
         args.files,
@@ -97,7 +99,10 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
     )
     for outcome in summary.outcomes:
         if outcome.error:
-            print(f"error: {outcome.path}: {outcome.error}", file=sys.stderr)
+            # The decoder's own words already name the file; the server's may not.
+            named = outcome.error.startswith((str(outcome.path), outcome.path.name))
+            print(f"error: {'' if named else f'{outcome.path}: '}{outcome.error}",
+                  file=sys.stderr)
         elif args.print_text and outcome.transcript:
             print(outcome.transcript.text)
     wall, audio = summary.wall_seconds, summary.audio_seconds
@@ -111,7 +116,9 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
 def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.files.pipeline import transcribe_files
 
-    formats = args.formats.split(",") if args.formats else settings.files.formats
+    if args.formats:
+        settings.override("files", formats=[f.strip() for f in args.formats.split(",")])
+    formats = settings.files.formats
     bars = {}
 
     def progress_for(path: Path):
@@ -209,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"capswriter {__version__}")
     parser.add_argument("--config", type=Path, help="settings file (default: user config dir)")
     parser.add_argument("--models-dir", help="folder holding the models")
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--log-level", default=None, type=str.upper,
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     models = sub.add_parser("models", help="list or install speech models")
@@ -336,6 +345,9 @@ def desktop_arguments(argv: list[str]) -> list[str]:
 def _settings_for(args: argparse.Namespace) -> Settings:
     """The settings; for the tray app, a file it cannot use is shown in a dialog that offers
     to open or reset it, since a desktop user never sees standard error."""
+    if args.config is not None and not args.config.is_file():
+        # Defaults in place of a file the user named would hide a typo until much later.
+        raise ConfigError(f"no settings file at {args.config}")
     try:
         return load_settings(args.config)
     except ConfigError as exc:

@@ -226,11 +226,14 @@ class Settings:
         return Path(self.models_dir) if self.models_dir else default_models_dir()
 
     def override(self, section: str, **values: Any) -> None:
-        """Apply command-line values (None means "not given")."""
+        """Apply command-line values (None means "not given"); InvalidSetting names a value
+        that cannot work before anything starts with it."""
         target = getattr(self, section)
-        for key, value in values.items():
-            if value is not None:
-                setattr(target, key, value)
+        given = {key: value for key, value in values.items() if value is not None}
+        for key, value in given.items():
+            setattr(target, key, value)
+        if given:
+            check_settings(self, "command line")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

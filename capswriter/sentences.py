@@ -28,7 +28,14 @@ _MID_SENTENCE_WORDS = frozenset(
     why how if because as at by from in into of off on onto out over to up with without about
     after before between through under is are was were be been being am have has had do does did
     would should could can not no it its it's this these those there here he she we they you me
-    him her us them my your his our their also just even only all some any""".split()
+    him her us them my your his our their also just even only all some any
+    ask asks asked go goes went come came get got make made take took see saw know knew think
+    thought want look use find give tell told work call try need feel become leave put mean
+    keep let begin seem help talk turn start show hear play run move like live believe bring
+    happen write sit stand lose pay meet include continue set learn change lead understand
+    watch follow stop create speak read allow add spend grow open walk win offer remember
+    love consider appear buy wait serve die send expect build stay fall cut reach kill remain
+    very really still again never always often now too more most much many""".split()
 )
 
 

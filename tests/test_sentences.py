@@ -20,6 +20,10 @@ def test_a_piece_inside_a_sentence_loses_only_a_common_word_capital() -> None:
     assert sentence_case(texts) == [
         "And so my fellow Americans,", "and ask not", "Americans can", "I said", "the end.",
     ]
+    # Whisper starts each of its segments with a capital, also mid-sentence.
+    assert sentence_case(["what your country can do for you", "Ask what you can do"]) == [
+        "What your country can do for you", "ask what you can do",
+    ]
 
 
 def test_the_first_piece_keeps_its_case_when_it_may_continue_a_sentence() -> None:

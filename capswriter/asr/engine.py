@@ -16,7 +16,7 @@ import numpy as np
 
 from capswriter.asr.guard import text_problem
 from capswriter.asr.languages import check_language
-from capswriter.asr.loudness import FRAME, loud_frames
+from capswriter.asr.loudness import FRAME, loud_frames, loud_spans
 from capswriter.asr.manifest import ModelManifest, load_manifest, recognizer_arguments
 from capswriter.asr.result import Segment, Transcript
 from capswriter.asr.text import join_texts, tidy
@@ -229,7 +229,9 @@ class Engine:
             spans = [(max(0, int(a)), min(len(samples), int(b))) for a, b in speech]
             spans = [(a, b) for a, b in spans if b > a]
         elif self._gate is not None:
-            spans = self._gate.speech_spans(samples)
+            # A voice Silero does not know (whispered, synthetic, some readers) gets no span
+            # at all; clearly loud audio is read anyway, and the text checks still apply.
+            spans = self._gate.speech_spans(samples) or loud_spans(samples)
         else:
             spans = [(0, len(samples))]
         if not spans:

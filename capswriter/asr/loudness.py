@@ -28,3 +28,36 @@ def loud_frames(samples: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray
     if not in_speech.any():
         return np.ones(n, dtype=bool)
     return in_speech | (rms >= QUIET_FRACTION * float(np.median(rms[in_speech])))
+
+
+# When the VAD hears no speech at all, audio still counts as sound to read where it is this
+# loud (-40 dBFS, well above any room or microphone noise) and this far above the recording's
+# own floor (its quietest tenth): a whispered or synthetic voice Silero does not recognise is
+# read, while silence and steady noise (a fan, hiss) are not.
+LOUD_DBFS = -40.0
+ABOVE_FLOOR_DB = 15.0
+# Loud frames closer than this are one stretch; stretches shorter than the minimum are clicks.
+BRIDGE_S = 0.4
+MIN_SOUND_S = 0.3
+
+
+def loud_spans(samples: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) sample ranges clearly louder than the recording's floor; [] for silence,
+    steady noise or audio too short to judge."""
+    n = len(samples) // FRAME
+    if n < 2:
+        return []
+    rms = np.sqrt(np.mean(samples[: n * FRAME].reshape(n, FRAME).astype(np.float64) ** 2,
+                          axis=1))
+    floor = float(np.percentile(rms, 10))
+    limit = max(10 ** (LOUD_DBFS / 20), floor * 10 ** (ABOVE_FLOOR_DB / 20))
+    loud = np.flatnonzero(rms >= limit)
+    spans: list[tuple[int, int]] = []
+    bridge = int(BRIDGE_S * SAMPLE_RATE) // FRAME
+    for i in loud:
+        if spans and i - spans[-1][1] <= bridge:
+            spans[-1] = (spans[-1][0], int(i) + 1)
+        else:
+            spans.append((int(i), int(i) + 1))
+    minimum = MIN_SOUND_S * SAMPLE_RATE / FRAME
+    return [(a * FRAME, min(len(samples), b * FRAME)) for a, b in spans if b - a >= minimum]

@@ -17,6 +17,7 @@ from capswriter.asr.result import Segment
 from capswriter.client.link import ServerLink, launch_server
 from capswriter.config import Settings
 from capswriter.errors import CapsWriterError, QueueFull, ServerStartFailed, ServerUnavailable
+from capswriter.files.decode import read_file_bytes
 from capswriter.files.pipeline import FileTranscript
 from capswriter.files.write import sharing_a_name, write_transcript
 from capswriter.wire import protocol
@@ -115,7 +116,7 @@ async def _one(url: str, token: str, path: Path, position: int, language: str,
     bar = _Bar(path, position)
     started = time.perf_counter()
     try:
-        data = path.read_bytes()
+        data = read_file_bytes(path)
         for attempt in range(BUSY_RETRIES + 1):
             try:
                 # A connection streams one task's audio at a time, so each file gets its own.

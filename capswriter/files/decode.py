@@ -122,9 +122,22 @@ def _label(source: Source, name: str | None) -> str:
     return str(source) if isinstance(source, Path) else "The uploaded audio"
 
 
+def read_file_bytes(path: Path) -> bytes:
+    """A file's bytes for upload, with the same words as a local decode when it cannot be read."""
+    _size(path, str(path))
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnsupportedAudio(
+            f"{path} cannot be read ({exc.strerror}); check the path and its permissions."
+        ) from None
+
+
 def _size(source: Source, label: str) -> int:
     if isinstance(source, bytes):
         return len(source)
+    if source.is_dir():
+        raise UnsupportedAudio(f"{label} is a folder, not an audio file; name the files in it.")
     try:
         return source.stat().st_size
     except OSError as exc:

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 import uvicorn
 
 from capswriter import logs

@@ -55,6 +55,22 @@ def test_silence_and_noise_give_empty_text(engine: Engine) -> None:
         assert result.text == "" and result.segments == []
 
 
+def test_a_voice_the_vad_does_not_hear_is_read_when_it_is_clearly_loud(
+    engine: Engine, tts
+) -> None:
+    """Silero hears no speech at all in this whispered synthetic voice; it is plainly loud,
+    and a dictation or piece of it must not come back empty (or lose its first part)."""
+    from capswriter.asr.engine import SpeechGate, vad_model_path
+    from capswriter.config import default_models_dir
+
+    sentence = "ask not what your country can do for you, ask what you can do for your country"
+    audio = load_audio(tts(sentence, voice="cmn+whisper", words_per_minute=150))
+    assert SpeechGate(vad_model_path(default_models_dir())).speech_spans(audio) == []
+    text = engine.transcribe(audio, dictation=True).text
+    errors, length = score(sentence, text, "en")
+    assert errors / length <= 0.2, text
+
+
 def test_audio_past_thirty_seconds_is_not_dropped(engine: Engine, real_clips) -> None:
     jfk = real_clips["en_jfk.wav"].samples()
     pause = np.zeros(SAMPLE_RATE // 2, np.float32)
