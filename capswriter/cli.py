@@ -103,11 +103,16 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
             named = outcome.error.startswith((str(outcome.path), outcome.path.name))
             print(f"error: {'' if named else f'{outcome.path}: '}{outcome.error}",
                   file=sys.stderr)
+        elif outcome.transcript is not None and not outcome.transcript.text.strip():
+            print(f"no speech found in {outcome.path}", file=sys.stderr)
         elif args.print_text and outcome.transcript:
             print(outcome.transcript.text)
     wall, audio = summary.wall_seconds, summary.audio_seconds
+    silent = sum(1 for o in summary.outcomes
+                 if not o.error and o.transcript is not None and not o.transcript.text.strip())
     print(
-        f"{len(summary.outcomes) - summary.failures} of {len(summary.outcomes)} files: "
+        f"{len(summary.outcomes) - summary.failures - silent} of {len(summary.outcomes)} files"
+        f"{f' ({silent} without speech)' if silent else ''}: "
         f"{audio:.1f} s audio in {wall:.1f} s (RTF {wall / audio if audio else 0:.3f})"
     )
     return 1 if summary.failures else 0
@@ -134,7 +139,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     audio_total = 0.0
-    failures = 0
+    failures = silent = 0
     for run in transcribe_files(settings, args.files, formats=formats, language=args.language,
                                 progress_for=progress_for):
         bars.pop(run.path).close()
@@ -143,11 +148,16 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
             failures += 1
             continue
         audio_total += run.transcript.audio_seconds
+        if not run.transcript.text.strip():
+            silent += 1
+            print(f"no speech found in {run.path}", file=sys.stderr)
+            continue
         print(run.transcript.text if args.print_text
               else f"  → {', '.join(p.name for p in run.outputs)}")
     wall = time.perf_counter() - started
     rtf = wall / audio_total if audio_total else 0.0
-    print(f"{len(args.files) - failures} of {len(args.files)} files: {audio_total:.1f} s audio "
+    print(f"{len(args.files) - failures - silent} of {len(args.files)} files"
+          f"{f' ({silent} without speech)' if silent else ''}: {audio_total:.1f} s audio "
           f"in {wall:.1f} s (RTF {rtf:.3f})")  # fmt: skip
     return 1 if failures else 0
 
