@@ -34,11 +34,14 @@ def loud_frames(samples: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray
 # loud (-40 dBFS, well above any room or microphone noise) and this far above the recording's
 # own floor (its quietest tenth): a whispered or synthetic voice Silero does not recognise is
 # read, while silence and steady noise (a fan, hiss) are not.
-LOUD_DBFS = -40.0
-ABOVE_FLOOR_DB = 15.0
+LOUD_DBFS = -45.0
+ABOVE_FLOOR_DB = 10.0
 # Loud frames closer than this are one stretch; stretches shorter than the minimum are clicks.
 BRIDGE_S = 0.4
 MIN_SOUND_S = 0.3
+# Less sound than this in all is the end of a word cut off at a piece's edge, not speech the
+# VAD missed: read alone, Whisper turns it into "yeah" or "you".
+MIN_TOTAL_S = 1.0
 
 
 def loud_spans(samples: np.ndarray) -> list[tuple[int, int]]:
@@ -60,4 +63,7 @@ def loud_spans(samples: np.ndarray) -> list[tuple[int, int]]:
         else:
             spans.append((int(i), int(i) + 1))
     minimum = MIN_SOUND_S * SAMPLE_RATE / FRAME
-    return [(a * FRAME, min(len(samples), b * FRAME)) for a, b in spans if b - a >= minimum]
+    spans = [(a, b) for a, b in spans if b - a >= minimum]
+    if sum(b - a for a, b in spans) * FRAME < MIN_TOTAL_S * SAMPLE_RATE:
+        return []
+    return [(a * FRAME, min(len(samples), b * FRAME)) for a, b in spans]
