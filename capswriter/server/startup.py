@@ -130,7 +130,7 @@ def owner_alive(owner: psutil.Process) -> bool:
     """True while the process that started us runs (a zombie has ended; a new process with its
     old pid is not it)."""
     try:
-        return owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE
+        return bool(owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
