@@ -309,6 +309,14 @@
         <translation>录音失败</translation>
     </message>
     <message>
+        <source>Unfinished dictation kept</source>
+        <translation>已保留未完成的听写</translation>
+    </message>
+    <message>
+        <source>CapsWriter ended while you were dictating. What was recorded is in History and will be transcribed as soon as the server is ready.</source>
+        <translation>CapsWriter 在听写过程中退出了。已录下的内容保存在历史记录中，服务器就绪后会立即转写。</translation>
+    </message>
+    <message>
         <source>CapsWriter was closed before the text came back</source>
         <translation>文字返回之前 CapsWriter 已关闭</translation>
     </message>
