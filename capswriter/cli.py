@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -164,6 +165,15 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
     require_extra("client", "the tray app")
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        # Qt would abort with a message about its xcb plugin (exit 134).
+        from capswriter.errors import ConfigError
+
+        raise ConfigError("no display: the tray app needs a desktop session (X11 or Wayland); "
+                          "on a server, transcribe files with `capswriter transcribe`")
     from capswriter.client.ui.app import run_client
 
     return run_client(settings, [Path(f) for f in args.files])

@@ -64,3 +64,18 @@ def test_files_that_cannot_be_read_and_silence_are_named_not_counted_as_done(tmp
     assert f"no speech found in {silence}" in lines
     assert out.strip().splitlines()[-1].startswith("0 of 3 files (1 without speech):")
     assert code == 1
+
+
+def test_the_tray_app_without_a_display_says_so_in_one_line() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "capswriter", "client"], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: no display: the tray app needs a desktop session "
+                                   "(X11 or Wayland); on a server, transcribe files with "
+                                   "`capswriter transcribe`")

@@ -27,6 +27,10 @@ import soxr
 from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import AudioTooLarge, DecodeCancelled, UnsupportedAudio
 
+# FFmpeg's own notes ("Trying to resync...") would reach the user's terminal; what matters
+# comes back as our errors.
+av.logging.set_level(av.logging.ERROR)
+
 # Read this many source frames at a time so memory stays near the size of the output.
 _BLOCK_FRAMES = 1 << 16
 # Without a duration in the header, decoded audio is announced to `before_decode` this many

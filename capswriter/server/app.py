@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from capswriter import __version__
@@ -163,6 +164,19 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(QueueFull)
     async def busy(request: Request, exc: QueueFull) -> Response:
         return busy_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own {"detail": [...]} for a missing or malformed field; every other error
+        # of this API has the OpenAI shape, so clients read one.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return JSONResponse({"error": {"message": problems or "invalid request",
+                                       "type": "invalid_request_error",
+                                       "code": errors.INVALID_REQUEST}},
+                            status_code=errors.http_status(errors.INVALID_REQUEST))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:

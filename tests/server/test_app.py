@@ -457,6 +457,11 @@ def test_openai_endpoint_rejects_what_is_not_audio(server: ServerProcess) -> Non
                        files={"file": ("a.wav", (REAL / "en_goforward.wav").read_bytes())},
                        data={"response_format": "docx"})
     assert reply.status_code == 400
+    # No file at all: the same error shape as every other refusal, not FastAPI's "detail".
+    reply = httpx.post(f"{server.http}/v1/audio/transcriptions", data={"model": "x"})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["code"] == "invalid_request" and error["message"].startswith("file:")
 
 
 def test_client_helper_raises_task_failed_for_bad_audio(server: ServerProcess) -> None:
