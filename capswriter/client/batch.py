@@ -104,8 +104,9 @@ class _Bar:
                 refresh=True,
             )
 
-    def close(self, note: str) -> None:
-        self.bar.n = self.bar.total
+    def close(self, note: str, done: bool = True) -> None:
+        if done:  # a failed file's bar stays where it got to
+            self.bar.n = self.bar.total
         self.bar.set_postfix_str(note, refresh=True)
         self.bar.close()
 
@@ -144,7 +145,7 @@ async def _one(url: str, token: str, path: Path, position: int, language: str,
         bar.close("→ " + ", ".join(p.suffix[1:] for p in outcome.outputs))
     except (CapsWriterError, OSError) as exc:
         outcome.error = str(exc)
-        bar.close("failed")
+        bar.close("failed", done=False)
     return outcome
 
 
