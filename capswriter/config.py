@@ -159,8 +159,8 @@ class ServerSettings:
     max_uploads_per_client: int = 16
     min_body_rate_bytes_s: float = 4096.0
     body_rate_grace_s: float = 5.0
-    max_waiting_connections_per_client: int = 64
-    max_waiting_connections: int = 512
+    max_waiting_connections_per_client: int = 256
+    max_waiting_connections: int = 1024
     max_upload_temp_bytes: int = 2 * 1024 * 1024 * 1024
     # Files decoded at once (decoding is CPU and memory; more at once only makes each slower).
     decode_threads: int = 2

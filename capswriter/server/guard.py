@@ -35,6 +35,8 @@ MAX_WAIT_HEADER = "x-capswriter-max-wait"
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 # An upload younger than this is not cut for another: its first bytes may still be on the way.
 CUT_AFTER_S = 0.5
+# How long a new upload waits for a slot (one freed, or a slow one to cut) before it hears busy.
+ROOM_WAIT_S = 2.0
 
 
 def token_of(headers: Any, query: Any) -> str:
@@ -148,11 +150,24 @@ class HttpGuard:
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("?", 0))[0]
-        if not self._make_room(client):
+        if not await self._wait_for_room(client):
             await busy_response(QueueFull(
                 f"{self.uploads} uploads are being received already", 2.0))(scope, receive, send)
             return
         await self._limited(scope, receive, send, _Upload(client))
+
+    async def _wait_for_room(self, client: str) -> bool:
+        """True once an upload from ``client`` may start; False (busy) after ROOM_WAIT_S.
+
+        Slow uploads become cuttable half a second after they start; a new upload waits that
+        long rather than hearing busy from slots that a flood of trickles keeps young.
+        """
+        end = asyncio.get_running_loop().time() + ROOM_WAIT_S
+        while not self._make_room(client):
+            if asyncio.get_running_loop().time() >= end:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def _make_room(self, client: str) -> bool:
         """True when an upload from ``client`` may start, cutting a slow one if need be."""

@@ -87,7 +87,7 @@ class HeaderTimeoutProtocol(H11Protocol):
     """
 
     header_timeout_s = 10.0
-    gate = ConnectionGate(64, 512)
+    gate = ConnectionGate(256, 1024)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -167,8 +167,8 @@ def _no_delay(transport: asyncio.Transport) -> None:
             pass  # the peer is already gone
 
 
-def header_timeout_protocol(seconds: float, per_client: int = 64,
-                            total: int = 512) -> type[HeaderTimeoutProtocol]:
+def header_timeout_protocol(seconds: float, per_client: int = 256,
+                            total: int = 1024) -> type[HeaderTimeoutProtocol]:
     """The protocol class for uvicorn's ``http`` option: this header deadline, and a gate
     letting each client keep ``per_client`` connections waiting for a request (``total`` over
     all clients)."""

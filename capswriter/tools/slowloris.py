@@ -14,6 +14,7 @@ time, and upload a short recording; the table gives their latency (p50, p95, max
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -192,31 +194,40 @@ class ProbeFigures:
 
 def probe(url: str, token: str, seconds: float, every_s: float,
           upload_every_s: float = 3.0) -> list[ProbeFigures]:
-    """Ask /health and /v1/models (each on a new connection) and upload SAMPLE now and then."""
+    """For ``seconds``, ask /health and /v1/models (each on a new connection, each in its own
+    thread, every ``every_s``) and upload SAMPLE every ``upload_every_s``."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    figures = {name: ProbeFigures(name) for name in ("/health", "/v1/models", "upload")}
-    end = time.monotonic() + seconds
-    next_upload = time.monotonic()
     clip = SAMPLE.read_bytes()
-    while time.monotonic() < end:
-        for path in ("/health", "/v1/models"):
+    end = time.monotonic() + seconds
+
+    def ask(figures: ProbeFigures, pause: float, request: Callable[[], httpx.Response]) -> None:
+        while time.monotonic() < end:
             started = time.monotonic()
             try:
-                status: int | str = httpx.get(url + path, headers=headers, timeout=10).status_code
+                reply = request()
+                status: int | str = reply.status_code
+                if status != 200:
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        status = f"{status} {reply.json()['error']['code']}"
             except httpx.HTTPError as exc:
                 status = type(exc).__name__
-            figures[path].add(started, status)
-        if time.monotonic() >= next_upload:
-            next_upload = time.monotonic() + upload_every_s
-            started = time.monotonic()
-            try:
-                status = httpx.post(url + "/v1/audio/transcriptions", headers=headers,
-                                    files={"file": ("jfk.wav", clip)}, timeout=60).status_code
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            figures["upload"].add(started, status)
-        time.sleep(every_s)
-    return list(figures.values())
+            figures.add(started, status)
+            time.sleep(max(0.0, pause - (time.monotonic() - started)))
+
+    figures = [ProbeFigures(name) for name in ("/health", "/v1/models", "upload")]
+    requests: list[tuple[float, Callable[[], httpx.Response]]] = [
+        (every_s, lambda: httpx.get(url + "/health", headers=headers, timeout=10)),
+        (every_s, lambda: httpx.get(url + "/v1/models", headers=headers, timeout=10)),
+        (upload_every_s, lambda: httpx.post(url + "/v1/audio/transcriptions", headers=headers,
+                                            files={"file": ("jfk.wav", clip)}, timeout=120)),
+    ]
+    threads = [threading.Thread(target=ask, args=(f, pause, request), daemon=True)
+               for f, (pause, request) in zip(figures, requests, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 130)
+    return figures
 
 
 def run_slowloris(settings: Settings, config: SlowlorisConfig, output: Path | None = None,
@@ -231,7 +242,7 @@ def run_slowloris(settings: Settings, config: SlowlorisConfig, output: Path | No
         env={"CAPSWRITER_SERVER_TOKEN": token},
     ) as server:
         url = server.address.http
-        calm = probe(url, token, 2.0, config.probe_every_s)
+        calm = probe(url, token, 5.0, config.probe_every_s, upload_every_s=10.0)
         flood = WaitingSocketFlood("127.0.0.1", server.port, config.sockets, config.rate).start()
         trickles = TrickledUploads(url, token, config.trickles, config.trickle_every_s).start()
         try:

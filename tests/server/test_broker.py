@@ -20,6 +20,7 @@ import httpx
 import pytest
 from broker_helpers import Fleet, RedisServer, remote_workers, start_redis
 from server_helpers import (
+    REAL,
     ServerProcess,
     free_port,
     dictate,
@@ -421,6 +422,8 @@ def test_bad_entries_written_to_redis_stop_neither_the_server_nor_a_worker(
             "reply_to": broker.results_stream(server_id), "speech": "", "time_limit_s": "30",
             "sent_at": repr(time.time()), "samples": b"\0" * 64}
     client.xadd(broker.DICTATION_STREAM, {**base, "speech": "5"})
+    client.xadd(broker.DICTATION_STREAM, {**base, "reply_to": broker.WORKER_KEY + "w1"})
+    # A valid name whose key someone made a hash: the reply cannot be added to it.
     client.xadd(broker.DICTATION_STREAM, {**base, "reply_to": "capswriter:results:aaaaaaaaaaaa"})
     client.xadd(broker.DICTATION_STREAM, {**base, "kind": "dictation", "samples": b"\xff" * 7})
     # A result from a process that is no worker, with forged text and a huge cost.
@@ -435,18 +438,20 @@ def test_bad_entries_written_to_redis_stop_neither_the_server_nor_a_worker(
 
 
 def bad_entries_did_no_harm(server: ServerProcess, fleet: Fleet, client, dead_before: int) -> None:
+    before = fleet.live()
     health = server.wait_until(lambda h: h["broker"]["rejected"].get("bad_heartbeat", 0) >= 1
                                and h["broker"]["rejected"].get("unknown_worker", 0) >= 1
                                and h["broker"]["rejected"].get("malformed", 0) >= 1, timeout=30)
     assert health["broker"]["thread_crashes"] == {}
-    server.wait_until(lambda _: client.xlen(broker.DEAD_LETTER_STREAM) >= dead_before + 5,
-                      timeout=30)
+    server.wait_until(lambda _: client.xlen(broker.DEAD_LETTER_STREAM) >= dead_before + 6,
+                      timeout=60)
     dead = client.xrange(broker.DEAD_LETTER_STREAM)[dead_before:]
     reasons = b" ".join(fields[b"reason"] for _, fields in dead)
-    assert b"speech" in reasons and b"reply_to" in reasons and b"samples" in reasons
+    for why in (b"speech", b"reply_to", b"samples", b"WRONGTYPE"):
+        assert why in reasons, why
     assert b"forger" in reasons and b"not a registered worker" in reasons
     assert client.xlen(broker.DICTATION_STREAM) == 0  # each bad job was acknowledged
-    assert len(fleet.live()) == 2  # no worker died
+    assert all(w.proc.poll() is None for w in before)  # no worker died
     assert "x" not in {w["name"] for w in remote_workers(server.health())}
     metrics = httpx.get(f"{server.http}/metrics", timeout=10).text
     assert 'capswriter_broker_rejected_total{reason="unknown_worker"}' in metrics
@@ -535,13 +540,33 @@ def test_redis_restarted_without_its_data_during_a_job_loses_no_job_and_no_worke
     assert result.text == long_file_text
     # The lost jobs came back at once, not after the long server-side deadline.
     assert time.monotonic() - started["at"] < 120
-    health = server.wait_until(lambda h: h["broker"]["connected"] and h["workers_ready"] == 2
+    live = len(fleet.live())
+    health = server.wait_until(lambda h: h["broker"]["connected"] and h["workers_ready"] == live
                                and all(w["state"] == "idle" for w in remote_workers(h)),
                                timeout=60)
-    assert health["broker"]["thread_crashes"] == {} and len(fleet.live()) == 2
+    assert health["broker"]["thread_crashes"] == {} and live >= 2  # no worker died
     assert health["jobs"]["failed"] == failed_before
     with server.ws() as ws:
         dictate(ws, "after-empty-restart", pcm16("en_goforward.wav"))
         reply = recv_until(ws, (protocol.Result, protocol.Error), timeout=120)
     assert isinstance(reply, protocol.Result) and words(reply.text) == GO_FORWARD
     assert any("creating them again" in w.log() for w in fleet.live())
+
+
+def test_with_no_worker_at_all_work_hears_busy_at_once(tmp_path: Path) -> None:
+    (tmp_path / "redis").mkdir()
+    lonely_redis = start_redis(tmp_path / "redis")
+    lonely = start_server(tmp_path, workers=0, args=["--broker", lonely_redis.url])
+    try:
+        assert lonely.health()["workers_ready"] == 0
+        refused = httpx.post(f"{lonely.http}/v1/audio/transcriptions", timeout=30,
+                             files={"file": ("go.wav", (REAL / "en_goforward.wav").read_bytes())})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "busy"
+        assert int(refused.headers["Retry-After"]) >= 1
+        with lonely.ws() as ws:
+            ws.send(protocol.Start(task_id="nobody", source="mic").to_json())
+            reply = recv_until(ws, (protocol.Busy, protocol.Result, protocol.Error), timeout=30)
+        assert isinstance(reply, protocol.Busy) and "no recognizer" in reply.message
+    finally:
+        lonely.stop()
+        lonely_redis.stop()
