@@ -166,7 +166,7 @@ class HttpGuard:
         while not self._make_room(client):
             if asyncio.get_running_loop().time() >= end:
                 return False
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
         return True
 
     def _make_room(self, client: str) -> bool:

@@ -11,6 +11,7 @@ import io
 import json
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -163,9 +164,23 @@ def test_uploads_past_the_concurrent_cap_hear_busy_at_once(server: ServerProcess
                      b"Content-Type: multipart/form-data; boundary=b\r\n"
                      b"Content-Length: 100000\r\n\r\n--b\r\n")
         stalled.append(sock)
+    # They keep sending a little (above this server's minimum rate, within its body timeout),
+    # so they hold their slots past the time a new upload waits for one.
+    holding = threading.Event()
+
+    def keep_sending() -> None:
+        while not holding.wait(0.3):
+            for sock in stalled:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"x")
+
+    sender = threading.Thread(target=keep_sending, daemon=True)
+    sender.start()
     time.sleep(0.5)
     clip = (REAL / "en_goforward.wav").read_bytes()
     refused = post(server, clip)
+    holding.set()
+    sender.join()
     assert refused.status_code == 503
     assert int(refused.headers["Retry-After"]) >= 1
     for sock in stalled:
