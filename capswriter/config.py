@@ -152,6 +152,15 @@ class ServerSettings:
     body_timeout_s: float = 30.0
     # HTTP uploads being received at once, and their bytes spooled to temporary files.
     max_concurrent_uploads: int = 32
+    # Slow clients: uploads one client address may send at once; the rate an upload must keep
+    # on average after its grace period (when the slots are full, one below it gives its place
+    # to a new upload); connections still sending their request (or idle between requests)
+    # per client address and in total, past which the oldest is closed.
+    max_uploads_per_client: int = 16
+    min_body_rate_bytes_s: float = 4096.0
+    body_rate_grace_s: float = 5.0
+    max_waiting_connections_per_client: int = 256
+    max_waiting_connections: int = 1024
     max_upload_temp_bytes: int = 2 * 1024 * 1024 * 1024
     # Files decoded at once (decoding is CPU and memory; more at once only makes each slower).
     decode_threads: int = 2
@@ -169,6 +178,9 @@ class ServerSettings:
     # A job entry a remote worker has held this long without a heartbeat touching it is taken
     # over by another worker (the holder died or hung).
     broker_reclaim_idle_s: float = 10.0
+    # The broker must ask for a password (requirepass or an ACL user); true waives that, for a
+    # Redis that no other process or machine can reach.
+    broker_allow_open: bool = False
 
 
 @dataclass

@@ -31,6 +31,8 @@ from capswriter.errors import AudioTooLarge, DecodeCancelled, UnsupportedAudio
 # comes back as our errors.
 av.logging.set_level(av.logging.ERROR)
 
+# What libsndfile reports as the length of a stream that does not know it (SF_COUNT_MAX).
+_SF_UNKNOWN_FRAMES = 2**63 - 1
 # Read this many source frames at a time so memory stays near the size of the output.
 _BLOCK_FRAMES = 1 << 16
 # Without a duration in the header, decoded audio is announced to `before_decode` this many
@@ -165,6 +167,11 @@ def _probe_soundfile(source: Source) -> AudioInfo | None:
     except RuntimeError:
         return None  # not a format libsndfile knows; FFmpeg gets its turn
     if info.format in _FFMPEG_ONLY_FORMATS:
+        return None
+    if info.frames >= _SF_UNKNOWN_FRAMES:
+        # A stream written to a pipe (FLAC with total_samples = 0): libsndfile reports the
+        # largest count there is and cannot read it block by block, FFmpeg decodes it as it
+        # comes, charging the memory budget step by step.
         return None
     return AudioInfo(
         decoder="libsndfile",

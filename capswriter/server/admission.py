@@ -108,7 +108,8 @@ class Admission:
             ahead += self._running_left(kind, queue, now)
         workers = queue.ready_file_workers if kind == JobKind.FILE else queue.ready_workers
         if workers <= 0:
-            return math.inf if ahead > 0 else 0.0
+            # Nothing would take it: refusing now beats answering busy after the client's wait.
+            return math.inf
         return ahead / workers
 
     def wait_behind(self, kind: JobKind, jobs_ahead: int, audio_ahead: float, queue: QueueSnapshot,
@@ -138,7 +139,8 @@ def check_wait(wait: float, max_wait: float, kind: JobKind) -> None:
     if wait <= max_wait:
         return
     if math.isinf(wait):
-        raise QueueFull("no recognizer is running (they are being restarted)", 5.0)
+        raise QueueFull("no recognizer is running (being restarted, or no remote worker is "
+                        "connected)", 5.0)
     # Room for it should be there once the work that makes it too long has been done.
     retry_after = max(1.0, math.ceil(wait - max_wait))
     raise QueueFull(

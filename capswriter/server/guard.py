@@ -3,8 +3,11 @@
 Checked here, in order: the Host header (a token-less server answers loopback names only, so a
 web page cannot read it through DNS rebinding), the Origin (no web pages), the token, the number
 and size of uploads in flight, the expected wait of a transcription (refused before its body is
-read), and a deadline between body chunks. A connection that never finishes its headers is
-closed by :class:`HeaderTimeoutProtocol`, which the ASGI layer cannot see.
+read), a deadline between body chunks and a minimum body rate. Uploads are counted in total and
+per client address; when either count is full, an upload that has sent less than the minimum
+rate since it began gives its place to the new one, so slow senders cannot hold the slots that
+real uploads need. A connection that never finishes its headers is
+closed by ``http_protocol.HeaderTimeoutProtocol``, which the ASGI layer cannot see.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from capswriter.config import ServerSettings, is_loopback
 from capswriter.errors import QueueFull
@@ -31,6 +33,10 @@ TOKEN_HEADER = "x-capswriter-token"
 # How long a client is willing to wait for its result, in seconds (OpenAI clients send none).
 MAX_WAIT_HEADER = "x-capswriter-max-wait"
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+# An upload younger than this is not cut for another: its first bytes may still be on the way.
+CUT_AFTER_S = 0.5
+# How long a new upload waits for a slot (one freed, or a slow one to cut) before it hears busy.
+ROOM_WAIT_S = 2.0
 
 
 def token_of(headers: Any, query: Any) -> str:
@@ -117,8 +123,13 @@ class HttpGuard:
         self.max_body_bytes = max_body_bytes
         # Raises QueueFull when a new transcription would wait longer than the client allows.
         self.admit = admit
-        self.uploads = 0  # request bodies being received now
+        self.receiving: list[_Upload] = []  # request bodies being received now
         self.temp_bytes = 0  # their bytes received so far (spooled to temporary files)
+        self.cut_for_room = 0  # slow uploads cut to make room for another, since the start
+
+    @property
+    def uploads(self) -> int:
+        return len(self.receiving)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -138,11 +149,42 @@ class HttpGuard:
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        if self.uploads >= self.settings.max_concurrent_uploads:
+        client = (scope.get("client") or ("?", 0))[0]
+        if not await self._wait_for_room(client):
             await busy_response(QueueFull(
                 f"{self.uploads} uploads are being received already", 2.0))(scope, receive, send)
             return
-        await self._limited(scope, receive, send, headers)
+        await self._limited(scope, receive, send, _Upload(client))
+
+    async def _wait_for_room(self, client: str) -> bool:
+        """True once an upload from ``client`` may start; False (busy) after ROOM_WAIT_S.
+
+        Slow uploads become cuttable half a second after they start; a new upload waits that
+        long rather than hearing busy from slots that a flood of trickles keeps young.
+        """
+        end = asyncio.get_running_loop().time() + ROOM_WAIT_S
+        while not self._make_room(client):
+            if asyncio.get_running_loop().time() >= end:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    def _make_room(self, client: str) -> bool:
+        """True when an upload from ``client`` may start, cutting a slow one if need be."""
+        s = self.settings
+        mine = [u for u in self.receiving if u.client == client]
+        for full, among in ((len(mine) >= s.max_uploads_per_client, mine),
+                            (self.uploads >= s.max_concurrent_uploads, self.receiving)):
+            if not full:
+                continue
+            now = asyncio.get_running_loop().time()
+            slow = [u for u in among if not u.cut.is_set() and now - u.started >= CUT_AFTER_S
+                    and u.rate(now) < s.min_body_rate_bytes_s]
+            if not slow:
+                return False
+            min(slow, key=lambda u: u.rate(now)).cut.set()
+            self.cut_for_room += 1
+        return True
 
     def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
         if foreign_host(headers, self.token):
@@ -168,39 +210,70 @@ class HttpGuard:
         return None
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send,
-                       headers: Headers) -> None:
-        """Run the app, cutting off a body that grows past the limits or stalls.
+                       upload: _Upload) -> None:
+        """Run the app, cutting off a body that grows past the limits, stalls or trickles.
 
         The multipart parser spools a whole upload to disk before any route sees it, so the
         size has to be enforced here, while the bytes arrive.
         """
+        s = self.settings
         received, body_done = 0, False
         refusal: JSONResponse | None = None
+        loop = asyncio.get_running_loop()
+        upload.started = loop.time()
         # A slot while the body arrives; the wait for the transcription that follows is
         # bounded by admission, not by this cap.
-        self.uploads += 1
+        self.receiving.append(upload)
 
         def body_received() -> None:
             nonlocal body_done
             if not body_done:
                 body_done = True
-                self.uploads -= 1
+                self.receiving.remove(upload)
+
+        def too_slow(message: str) -> JSONResponse:
+            return error_response(408, "body_timeout", message + "; upload the file again")
+
+        async def next_message() -> Message:
+            # The body may pause up to body_timeout_s, and must average min_body_rate_bytes_s
+            # once the grace period is over; a cut upload stops at once.
+            behind_at = upload.started + s.body_rate_grace_s \
+                + upload.received / max(s.min_body_rate_bytes_s, 1e-9)
+            wait = min(s.body_timeout_s, behind_at - loop.time())
+            if wait <= 0:
+                raise _BodyRefused(too_slow(
+                    f"the upload arrives slower than {s.min_body_rate_bytes_s:g} bytes/s"))
+            arriving = asyncio.ensure_future(receive())
+            cut = asyncio.ensure_future(upload.cut.wait())
+            try:
+                done, _ = await asyncio.wait({arriving, cut}, timeout=wait,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cut.cancel()
+            if arriving in done:
+                return arriving.result()
+            arriving.cancel()
+            if cut in done:
+                raise _BodyRefused(too_slow(
+                    "the upload was slower than the minimum rate and another needed its place"))
+            if loop.time() >= behind_at:
+                raise _BodyRefused(too_slow(
+                    f"the upload arrives slower than {s.min_body_rate_bytes_s:g} bytes/s"))
+            raise _BodyRefused(too_slow(f"no data from the client for {s.body_timeout_s:g} s"))
 
         async def counted_receive() -> Message:
             nonlocal received, refusal
             if body_done:
                 return await receive()  # only a disconnect can come now; no deadline
             try:
-                message = await asyncio.wait_for(receive(), self.settings.body_timeout_s)
-            except asyncio.TimeoutError:
-                refusal = error_response(
-                    408, "body_timeout",
-                    f"no data from the client for {self.settings.body_timeout_s:g} s; "
-                    "upload the file again")
-                raise _BodyRefused from None
+                message = await next_message()
+            except _BodyRefused as exc:
+                refusal = exc.args[0]
+                raise
             if message["type"] == "http.request":
                 chunk = len(message.get("body", b""))
                 received += chunk
+                upload.received = received
                 self.temp_bytes += chunk
                 if not message.get("more_body", False):
                     body_received()
@@ -234,60 +307,19 @@ class _BodyRefused(Exception):
     """A request body broke a limit while it was being received."""
 
 
+class _Upload:
+    """A request body being received: from whom, since when, how much so far."""
+
+    def __init__(self, client: str) -> None:
+        self.client = client
+        self.started = 0.0  # event-loop time
+        self.received = 0
+        self.cut = asyncio.Event()  # set to make it give its place to another upload
+
+    def rate(self, now: float) -> float:
+        """Bytes per second since it began (no grace: for choosing whom to cut)."""
+        return self.received / max(now - self.started, 1e-3)
+
+
 def too_large_response() -> JSONResponse:
     return error_response(413, "too_large", "the request is larger than the server's upload limit")
-
-
-class HeaderTimeoutProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing connections that do not send a request in time.
-
-    uvicorn times out idle keep-alive connections only after a first response, and any byte
-    restarts that timer: a client that opens sockets and trickles (or never sends) headers would
-    hold them, and the server's file handles, forever.
-    """
-
-    header_timeout_s = 10.0
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._arm_header_timer()
-
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_overdue)
-
-    def _cancel_header_timer(self) -> None:
-        if getattr(self, "_header_timer", None) is not None:
-            self._header_timer.cancel()  # type: ignore[union-attr]
-            self._header_timer = None
-
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.cycle is not None and not self.cycle.response_complete:
-            self._cancel_header_timer()  # a request is being served
-
-    def handle_websocket_upgrade(self, event: Any) -> None:
-        self._cancel_header_timer()  # the connection now belongs to the WebSocket protocol
-        super().handle_websocket_upgrade(event)
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_timer()  # the next request on this connection has its deadline
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        super().connection_lost(exc)
-
-    def _headers_overdue(self) -> None:
-        self._header_timer = None
-        if self.cycle is not None and not self.cycle.response_complete:
-            return  # serving a request (the body has its own deadline)
-        if not self.transport.is_closing():
-            self.transport.close()
-
-
-def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
-    """The protocol class for uvicorn's ``http`` option, with this header deadline."""
-    return type("CapsWriterHttpProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": seconds})

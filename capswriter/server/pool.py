@@ -111,7 +111,7 @@ class WorkerPool:
 
             self.remote = BrokerDispatcher(
                 settings, on_result=self._remote_result, on_expired=self._remote_expired,
-                wake=self._wake,
+                wake=self._wake, on_lost=self._remote_lost,
             )
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -324,6 +324,20 @@ class WorkerPool:
                          "time; it will not be retried")
                 self._finished(job)
             else:
+                job.requeue()
+                self.scheduler.requeue(job)
+        self._wake()
+
+    def _remote_lost(self, job_id: int) -> None:
+        """Redis lost a published job (it restarted without its data): queue it again, first.
+        No worker failed on it, so it counts no attempt."""
+        with self._lock:
+            assert self.remote is not None
+            job = self.remote.forget(job_id)
+            if job is None:
+                return
+            self.running.pop(job.id, None)
+            if not job.finished:
                 job.requeue()
                 self.scheduler.requeue(job)
         self._wake()

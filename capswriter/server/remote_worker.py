@@ -3,8 +3,15 @@
 Life of a remote worker: ``startup()`` connects, announces itself (heartbeat state
 ``loading``) and loads the model; ``run()`` takes one job at a time — first entries that another
 worker left behind (XAUTOCLAIM), then the dictation stream, then the file stream — decodes it,
-and publishes the result and acknowledges the job in one transaction; ``shutdown()`` says
-goodbye. SIGTERM or Ctrl+C stops it gracefully: the jobs it holds are finished first.
+and publishes the result (the server acknowledges the job once it has checked the answer);
+``shutdown()`` says goodbye. SIGTERM or Ctrl+C stops it gracefully: the jobs it holds are
+finished first.
+
+Entries are checked before they are decoded: one this version did not write (a wrong type, a
+reply stream that is not a server's) is moved to the dead-letter stream, acknowledged and logged,
+and the worker goes on. The heartbeat announces the model, precision and language; a server that
+refuses them says so in Redis and the worker takes no jobs while it does. The heartbeat thread is
+supervised and recreates the consumer group if Redis came back without it.
 
 Delivery is at least once. A heartbeat thread resets the idle time of the entry being decoded,
 so an entry idle longer than the reclaim timeout belongs to a worker that died (or hung: a
@@ -21,13 +28,15 @@ import signal
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
 import psutil
 
 from capswriter.config import Settings
+from capswriter.server.model_identity import ModelIdentity, model_identity
+from capswriter.server.supervised import SupervisedThread
 from capswriter.wire import broker
 from capswriter.wire.broker import (
     DEAD,
@@ -36,6 +45,7 @@ from capswriter.wire.broker import (
     GROUP,
     JOB_STREAMS,
     Backoff,
+    BadEntry,
     BrokerJob,
     BrokerResult,
     Heartbeat,
@@ -86,6 +96,10 @@ class RemoteWorker:
         self._beat = 0
         self._last_reclaim = 0.0
         self._cursors: dict[str, Any] = {}
+        self.identity: ModelIdentity | None = None
+        self.refused = ""  # a server's reason for not using this worker, while it holds
+        self.crashes: Counter[str] = Counter()
+        self._heartbeat_stop = threading.Event()
         self._errors = broker.connection_errors()
         import redis
 
@@ -95,9 +109,15 @@ class RemoteWorker:
 
     def startup(self) -> None:
         """Connect, start beating, load the model (a failed load is reported, then raised)."""
+        allow_open = self.settings.server.broker_allow_open
+        broker.check_broker_url(self.url, allow_open)
         self.client = broker.connect(self.url, socket_timeout=READ_BLOCK_MS / 1000 + 5)
+        self._retry(lambda: broker.check_password_enforced(self.url, allow_open),
+                    "reach the broker")
         self._retry(lambda: broker.ensure_groups(self.client), "create the job streams")
-        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        self.identity = model_identity(self.settings)
+        SupervisedThread("heartbeat", self._heartbeat_loop, self._heartbeat_stop,
+                         self.crashes).start()
         started = time.monotonic()
         try:
             from capswriter.asr.engine import Engine
@@ -127,17 +147,26 @@ class RemoteWorker:
                 log.warning("broker unreachable (%s); retrying in %.1f s", exc, backoff.delay)
                 backoff.wait(None if self.held else self.stopping)
             except self._response_error as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                # Redis came back without its data (no append-only file): start over.
-                log.warning("the job streams are gone from the broker; creating them again")
-                broker.ensure_groups(self.client)
+                if "NOGROUP" in str(exc):
+                    # Redis came back without its data (no append-only file): start over.
+                    log.warning("the job streams are gone from the broker; creating them again")
+                    broker.ensure_groups(self.client)
+                else:
+                    # Redis refused one command (a key of the wrong type someone wrote, …):
+                    # that entry is lost, the worker is not.
+                    self.crashes["run"] += 1
+                    log.error("worker %s: Redis refused a command: %s", self.name, exc)
+                    self.current = None
+                    self.state = "stopping" if self.stopping.is_set() else "idle"
+                    backoff.wait(self.stopping)
 
     def shutdown(self) -> None:
         """Leave the group cleanly: no heartbeat, no consumer (it holds nothing by now)."""
         self.state = "stopped"
+        self._heartbeat_stop.set()
         try:
             self.client.delete(broker.WORKER_KEY + self.name)
+            self._wait_acknowledged()
             for stream in JOB_STREAMS:
                 pending = self.client.xpending_range(stream, GROUP, "-", "+", 1,
                                                      consumername=self.name)
@@ -146,6 +175,16 @@ class RemoteWorker:
         except self._errors as exc:
             log.warning("could not say goodbye to the broker: %s", exc)
         log.info("worker %s stopped after %d jobs", self.name, self.jobs_done)
+
+    def _wait_acknowledged(self, timeout: float = 3.0) -> None:
+        """Give the servers a moment to acknowledge the last answers: leaving the group drops
+        the entries this worker holds, and a server checks the holder before believing one."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and any(
+            self.client.xpending_range(stream, GROUP, "-", "+", 1, consumername=self.name)
+            for stream in JOB_STREAMS
+        ):
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Finish the jobs taken, take no more (from a signal handler or another thread)."""
@@ -169,6 +208,9 @@ class RemoteWorker:
                 return entry
         if self.stopping.is_set():
             return None
+        if self._is_refused():
+            self.stopping.wait(READ_BLOCK_MS / 1000)
+            return None
         # Dictation first: look there without waiting, then wait on both streams.
         for streams, block in (({broker.DICTATION_STREAM: ">"}, None),
                                ({s: ">" for s in JOB_STREAMS}, READ_BLOCK_MS)):
@@ -180,6 +222,17 @@ class RemoteWorker:
             if self.held:
                 return self.held.popleft()
         return None
+
+    def _is_refused(self) -> bool:
+        reason = self.client.get(broker.REFUSED_KEY + self.name)
+        reason = "" if reason is None else broker._text(reason, "reason", 10**6)
+        if reason and reason != self.refused:
+            log.error("worker %s: a server refuses it (%s); taking no jobs until that changes",
+                      self.name, reason)
+        elif self.refused and not reason:
+            log.info("worker %s: no longer refused; taking jobs", self.name)
+        self.refused = reason
+        return bool(reason)
 
     def _reclaim(self) -> HeldEntry | None:
         """Claim one entry idle past the reclaim timeout: its worker died or hung."""
@@ -200,21 +253,23 @@ class RemoteWorker:
             deliveries = int(info[0]["times_delivered"]) if info else 1
             entry = HeldEntry(stream, entry_id, fields, deliveries)
             log.warning("worker %s reclaimed %s (delivery %d): its worker went silent",
-                        self.name, fields.get(b"id", b"?").decode(), deliveries)
+                        self.name, _job_label(fields), deliveries)
             if deliveries > self.max_deliveries:
                 self._dead_letter(entry)
                 continue
             return entry
         return None
 
-    def _dead_letter(self, entry: HeldEntry) -> None:
-        job_id = broker._text(entry.fields.get(b"id", b"?"))
-        reason = (
+    def _dead_letter(self, entry: HeldEntry, reason: str = "", notify: bool = True) -> None:
+        """Move an entry to the dead-letter stream and tell its server, if it names one."""
+        job_id = _job_label(entry.fields)
+        reason = reason or (
             f"this audio was given to {entry.deliveries - 1} recognizer processes that never "
             f"finished it (they died or hung); it will not be retried"
         )
         log.error("job %s goes to the dead-letter stream: %s", job_id, reason)
-        notice = BrokerResult(job_id, DEAD, self.name, reason=reason)
+        notice = BrokerResult(job_id, DEAD, self.name, reason=reason, stream=entry.stream,
+                              entry=broker._text(entry.entry_id))
         pipe = self.client.pipeline(transaction=True)
         dead: dict[Any, Any] = {
             **entry.fields, "reason": reason, "deliveries": entry.deliveries,
@@ -222,8 +277,8 @@ class RemoteWorker:
         }
         pipe.xadd(broker.DEAD_LETTER_STREAM, dead, maxlen=broker.DEAD_LETTER_MAX,
                   approximate=True)
-        reply_to = entry.fields.get(b"reply_to")
-        if reply_to:
+        reply_to = _field_text(entry.fields, b"reply_to")
+        if notify and broker.is_results_stream(reply_to) and _is_job_id(job_id):
             pipe.xadd(reply_to, notice.to_fields())
             pipe.expire(reply_to, broker.RESULTS_TTL_S)
         pipe.xack(entry.stream, GROUP, entry.entry_id)
@@ -237,9 +292,9 @@ class RemoteWorker:
 
         try:
             job = BrokerJob.from_fields(entry.fields)
-        except (KeyError, ValueError) as exc:
-            log.error("unreadable job entry %s: %s", entry.entry_id, exc)
-            self._publish(entry, None, f"unreadable job: {exc}")
+        except BadEntry as exc:
+            # Not a job a server published: nobody waits for it, so it is only set aside.
+            self._dead_letter(entry, f"not a valid job: {exc}")
             return
         delay = max(0.0, time.time() - job.sent_at)
         self.current = (entry, job, time.monotonic())
@@ -251,13 +306,19 @@ class RemoteWorker:
             log.exception("worker %s: job %s failed", self.name, job.id)
             result = BrokerResult(job.id, ERROR, self.name, reason=f"{type(exc).__name__}: {exc}",
                                   dispatch_delay=delay)
-        self._publish(entry, job.reply_to, result)
+        result.stream, result.entry = entry.stream, broker._text(entry.entry_id)
+        try:
+            self._publish(job.reply_to, result)
+        except self._response_error as exc:  # e.g. WRONGTYPE: someone made it a hash
+            self._dead_letter(entry, f"its reply stream cannot take the result: {exc}",
+                              notify=False)
         self.jobs_done += 1
         self.current = None
         self.state = "stopping" if self.stopping.is_set() else "idle"
 
-    def _publish(self, entry: HeldEntry, reply_to: str | None, result: Any) -> None:
-        """Add the result to its server's stream and acknowledge the job, both or neither.
+    def _publish(self, reply_to: str, result: BrokerResult) -> None:
+        """Add the result to its server's stream; the server acknowledges the job once it has
+        checked that this worker holds it.
 
         Redis being away does not lose the decode: the result is kept and sent once it is back.
         """
@@ -265,11 +326,8 @@ class RemoteWorker:
         while True:
             try:
                 pipe = self.client.pipeline(transaction=True)
-                if reply_to and isinstance(result, BrokerResult):
-                    pipe.xadd(reply_to, result.to_fields(), maxlen=10000, approximate=True)
-                    pipe.expire(reply_to, broker.RESULTS_TTL_S)
-                pipe.xack(entry.stream, GROUP, entry.entry_id)
-                pipe.xdel(entry.stream, entry.entry_id)
+                pipe.xadd(reply_to, result.to_fields(), maxlen=10000, approximate=True)
+                pipe.expire(reply_to, broker.RESULTS_TTL_S)
                 pipe.execute()
                 return
             except self._errors as exc:
@@ -289,7 +347,14 @@ class RemoteWorker:
                 self._beat_once(client)
             except passing as exc:
                 log.debug("heartbeat failed: %s", exc)
-            time.sleep(broker.HEARTBEAT_S)
+            except self._response_error as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis came back without its data: the group goes back, and the held entry
+                # with it is gone (its server publishes the job again).
+                log.warning("the job streams are gone from the broker; creating them again")
+                broker.ensure_groups(client)
+            self._heartbeat_stop.wait(broker.HEARTBEAT_S)
 
     def _beat_once(self, client: Any = None) -> None:
         client = client or self.client
@@ -299,7 +364,8 @@ class RemoteWorker:
             name=self.name, host=socket.gethostname(), pid=os.getpid(), state=self.state,
             model=self.model, job="" if current is None else current[1].id,
             jobs_done=self.jobs_done, rss_bytes=psutil.Process().memory_info().rss,
-            beat=self._beat, load_seconds=self.load_seconds, error=self.error,
+            beat=self._beat, load_seconds=self.load_seconds, error=self.refused or self.error,
+            **self._announcement(),
         )
         key = broker.WORKER_KEY + self.name
         pipe = client.pipeline(transaction=False)
@@ -311,6 +377,13 @@ class RemoteWorker:
         for entry in [*held, *list(self.held)]:
             pipe.xclaim(entry.stream, GROUP, self.name, 0, [entry.entry_id], justid=True)
         pipe.execute()
+
+    def _announcement(self) -> dict[str, str]:
+        i = self.identity
+        if i is None:
+            return {}
+        return {"model_version": i.version, "model_digest": i.digest,
+                "precision": i.precision, "language": i.language}
 
     def _check_time_limit(self) -> None:
         current = self.current
@@ -335,6 +408,24 @@ class RemoteWorker:
                     raise SystemExit(0) from None
                 log.warning("could not %s (%s); retrying in %.1f s", what, exc, backoff.delay)
                 backoff.wait(self.stopping)
+
+
+def _field_text(fields: dict[bytes, bytes], name: bytes) -> str:
+    value = fields.get(name, b"")
+    return value[:256].decode(errors="replace") if isinstance(value, bytes) else ""
+
+
+def _job_label(fields: dict[bytes, bytes]) -> str:
+    """The job id of an entry for logs, whatever the entry holds."""
+    return _field_text(fields, b"id")[:80] or "?"
+
+
+def _is_job_id(text: str) -> bool:
+    try:
+        broker.parse_job_id(text)
+    except BadEntry:
+        return False
+    return True
 
 
 def _stream_rank(stream: Any) -> int:

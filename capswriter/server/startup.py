@@ -24,7 +24,7 @@ from capswriter import logs
 from capswriter.config import Settings, is_loopback
 from capswriter.errors import ConfigError, PortInUse, UnsupportedLanguage
 from capswriter.server.app import create_app
-from capswriter.server.guard import header_timeout_protocol
+from capswriter.server.http_protocol import header_timeout_protocol
 from capswriter.server.service import RecognitionService
 
 log = logging.getLogger("capswriter.server")
@@ -159,10 +159,14 @@ def run_server(settings: Settings, log_file: Path | None = None,
     logs.configure(settings.log_level, file=log_file)
     check_security(settings)
     if settings.server.broker:
-        from capswriter.wire.broker import check_broker_url, require_redis
+        from capswriter.wire import broker
 
-        check_broker_url(settings.server.broker)
-        require_redis()
+        broker.check_broker_url(settings.server.broker, settings.server.broker_allow_open)
+        broker.require_redis()
+        # A Redis that is down now is waited for; one that answers without a password is not.
+        with contextlib.suppress(*broker.connection_errors()):
+            broker.check_password_enforced(settings.server.broker,
+                                           settings.server.broker_allow_open)
     check_models(settings)
     sock = bind_socket(settings.server.host, settings.server.port)
     app = create_app(settings)
@@ -170,10 +174,13 @@ def run_server(settings: Settings, log_file: Path | None = None,
     s = settings.server
     config = uvicorn.Config(
         app,
-        http=header_timeout_protocol(s.header_timeout_s),
-        # Past this many connections and requests, uvicorn answers 503 itself; the file handles
-        # left over keep worker restarts and logs working.
-        limit_concurrency=s.max_connections + 4 * s.max_concurrent_uploads + 512,
+        http=header_timeout_protocol(s.header_timeout_s, s.max_waiting_connections_per_client,
+                                     s.max_waiting_connections),
+        # No blanket connection limit: uvicorn's would answer 503 to every request, /health and
+        # those with the right token included, once a flood of waiting sockets filled it. The
+        # waiting connections are bounded by the protocol's gate, WebSockets by the service,
+        # uploads by the guard.
+        limit_concurrency=None,
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=64 * 1024,
         log_level=settings.log_level.lower(),
@@ -182,6 +189,8 @@ def run_server(settings: Settings, log_file: Path | None = None,
         ws_ping_interval=20.0,
         timeout_graceful_shutdown=5,
         access_log=False,
+        # uvicorn's loggers propagate to ours, so its lines pass the same repeat limiter.
+        log_config=None,
     )
     config.loaded_app_service = app.state.service  # type: ignore[attr-defined]
     for name in ("uvicorn.error", "uvicorn.access"):

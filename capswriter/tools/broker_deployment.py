@@ -8,6 +8,7 @@ what Redis costs next to the local pool and how throughput grows with remote wor
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -44,7 +45,9 @@ class BrokerDeployment:
         self.dir = Path(self._tmp.name)
         self.log_dir = log_dir or self.dir
         self.redis_port = free_port()
-        self.url = f"redis://127.0.0.1:{self.redis_port}/0"
+        # Workers and server refuse a Redis that asks for no password.
+        self.password = secrets.token_hex(16)
+        self.url = f"redis://:{self.password}@127.0.0.1:{self.redis_port}/0"
         self.redis: subprocess.Popen | None = None
         self.server = LocalServer(
             0, threads, models_dir=models_dir, log_path=self.log_dir / "broker_server.log",
@@ -66,7 +69,8 @@ class BrokerDeployment:
             raise DeploymentFailed("redis-server is not installed (apt-get install redis-server)")
         self.redis = subprocess.Popen(
             [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--dir",
-             str(self.dir), "--save", "", "--appendonly", "yes"],
+             str(self.dir), "--save", "", "--appendonly", "yes",
+             "--requirepass", self.password],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:

@@ -208,6 +208,17 @@ def cmd_bench_soak(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if summary.passed else 1
 
 
+def cmd_bench_slowloris(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.tools.slowloris import SlowlorisConfig, run_slowloris, table
+
+    config = SlowlorisConfig(sockets=args.sockets, rate=args.rate, trickles=args.trickles,
+                             seconds=args.seconds)
+    output = _output(args, "bench_slowloris").with_suffix(".json")
+    print(table(run_slowloris(settings, config, output)))
+    print(f"written: {output}")
+    return 0
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     require_extra("tools", "report")
     from capswriter.tools.report import build_report
@@ -292,6 +303,15 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     p.add_argument("--workdir", default=None, help="keep the app's logs and history here")
     p.add_argument("--output", default=None, help=f"JSONL result file (default in {RESULTS_DIR}/)")
     p.set_defaults(func=cmd_bench_soak)
+    p = bench_sub.add_parser("slowloris", help="slow clients (waiting sockets, trickled "
+                             "uploads) against a local server; latency of /health and token "
+                             "requests meanwhile")
+    p.add_argument("--sockets", type=int, default=1100, help="waiting sockets held at once")
+    p.add_argument("--rate", type=float, default=110.0, help="new waiting sockets per second")
+    p.add_argument("--trickles", type=int, default=32, help="trickled uploads held at once")
+    p.add_argument("--seconds", type=float, default=30.0, help="how long the flood runs")
+    p.add_argument("--output", default=None, help=f"JSON result file (default in {RESULTS_DIR}/)")
+    p.set_defaults(func=cmd_bench_slowloris)
 
     p = sub.add_parser("loadtest", help="many concurrent clients (WebSocket or HTTP)")
     _server_options(p)

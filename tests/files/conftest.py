@@ -39,7 +39,8 @@ def encode(
     layout = "mono" if channels == 1 else "stereo"
     sink = _ForwardOnly()
     target = str(path) if seekable else sink
-    container_format = None if seekable else {".webm": "webm", ".mkv": "matroska"}[path.suffix]
+    container_format = None if seekable else {
+        ".webm": "webm", ".mkv": "matroska", ".flac": "flac"}[path.suffix]
     with av.open(target, mode="w", format=container_format) as container:
         video = None
         if with_video:

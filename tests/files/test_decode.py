@@ -278,3 +278,21 @@ def test_data_naming_other_files_is_refused_not_followed(tmp_path, real_clips, m
     hls = b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nprivate/secret.wav\n#EXT-X-ENDLIST\n"
     with pytest.raises(UnsupportedAudio):
         load_audio(hls, name="upload")
+
+
+def test_flac_written_to_a_pipe_without_its_length_decodes_within_the_limit(
+    tmp_path, real_clips, encode_audio
+):
+    original = real_clips["en_jfk.wav"].samples()
+    path = encode_audio(original, SAMPLE_RATE, tmp_path / "piped.flac", codec="flac",
+                        seekable=False)
+    # FFmpeg writing to a pipe cannot go back to fill in the length: total_samples = 0.
+    head = path.read_bytes()
+    assert head[:4] == b"fLaC" and int.from_bytes(head[18:26], "big") & (2**36 - 1) == 0
+    assert probe(path).duration_s is None
+    charged: list[float] = []
+    samples = load_audio(path, max_seconds=12.0, before_decode=charged.append)
+    np.testing.assert_allclose(samples, original, atol=1e-4)
+    assert sum(charged) < 12.0 * 2  # charged step by step as it decoded, not 10^11 hours
+    with pytest.raises(AudioTooLarge, match=r"piped\.flac is longer than the 5\.0 s limit"):
+        load_audio(path, max_seconds=5.0)

@@ -18,17 +18,23 @@ from server_helpers import ServerProcess, free_port
 from capswriter.config import PROJECT_ROOT
 
 
+PASSWORD = "broker-test-secret"
+
+
 @dataclass
 class RedisServer:
-    """redis-server on 127.0.0.1 with its append-only file in ``directory``."""
+    """redis-server on 127.0.0.1 asking for PASSWORD, with its append-only file in
+    ``directory`` (without one when ``persistent`` is false: a restart loses everything)."""
 
     port: int
     directory: Path
     proc: subprocess.Popen | None = None
+    persistent: bool = True
+    password: str = PASSWORD
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -38,8 +44,9 @@ class RedisServer:
         log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - the server's own
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.directory), "--save", "", "--appendonly", "yes",
-             "--appendfsync", "everysec"],
+             str(self.directory), "--save", "",
+             "--appendonly", "yes" if self.persistent else "no", "--appendfsync", "everysec",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=log, stderr=subprocess.STDOUT,
         )
         self.wait_ready()
@@ -47,7 +54,8 @@ class RedisServer:
     def wait_ready(self, timeout: float = 20.0) -> None:
         import redis
 
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        client = redis.Redis(port=self.port, password=self.password or None,
+                             socket_connect_timeout=1)
         end = time.monotonic() + timeout
         while True:
             try:
@@ -77,11 +85,11 @@ class RedisServer:
     def client(self):
         import redis
 
-        return redis.Redis(port=self.port)
+        return redis.Redis(port=self.port, password=self.password or None)
 
 
-def start_redis(directory: Path) -> RedisServer:
-    server = RedisServer(free_port(), directory)
+def start_redis(directory: Path, password: str = PASSWORD) -> RedisServer:
+    server = RedisServer(free_port(), directory, password=password)
     server.start()
     return server
 

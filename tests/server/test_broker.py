@@ -6,8 +6,13 @@ The tests share one Redis, one server and the worker fleet; each starts the work
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +20,9 @@ import httpx
 import pytest
 from broker_helpers import Fleet, RedisServer, remote_workers, start_redis
 from server_helpers import (
+    REAL,
     ServerProcess,
+    free_port,
     dictate,
     joined_wav,
     pcm16,
@@ -156,7 +163,8 @@ def test_health_metrics_and_admission_see_the_shared_queue(
     assert health["status"] == "ok" and health["workers"] == []  # no local worker
     assert health["workers_ready"] == 3
     b = health["broker"]
-    assert b["connected"] and "***" not in b["url"]
+    assert b["connected"] and b["url"] == broker.redact(redis_server.url)
+    assert "***" in b["url"] and redis_server.password not in b["url"]
     assert set(b["streams"]) == {"dictation", "files"}
     assert b["streams"]["files"] == {"length": 0, "pending": 0}
     assert b["consumers"] >= 3 and b["dead_letters"] == 0
@@ -304,14 +312,39 @@ def test_a_job_that_kills_its_workers_goes_to_the_dead_letter_stream_and_the_cli
     assert isinstance(reply, protocol.Result) and words(reply.text) == GO_FORWARD
 
 
-def test_a_broker_beyond_loopback_needs_a_password(tmp_path: Path) -> None:
+def test_a_broker_needs_a_password_that_redis_enforces(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
     from capswriter.errors import ConfigError
 
     with pytest.raises(ConfigError, match="without a password"):
-        broker.check_broker_url("redis://10.1.2.3:6379/0")
-    broker.check_broker_url("rediss://:secret@10.1.2.3:6379/0")
-    broker.check_broker_url("redis://127.0.0.1:6379/0")
+        broker.check_broker_url("redis://127.0.0.1:6379/0")
+    with pytest.raises(ConfigError, match="without a password"):
+        broker.check_broker_url("redis://redis-host.invalid:6379/0")
+    broker.check_broker_url("redis://127.0.0.1:6379/0", allow_open=True)  # explicitly waived
+    broker.check_broker_url("rediss://:secret@redis-host.invalid:6379/0")
     assert broker.redact("redis://:secret@h:1/0") == "redis://:***@h:1/0"
+    broker.check_password_enforced(redis_server.url)  # requirepass is set: fine
+
+    # A password in the URL of a Redis that asks for none protects nothing: refused, by the
+    # check and by the server at its start.
+    open_redis = start_redis(tmp_path, password="")
+    try:
+        url = f"redis://:secret@127.0.0.1:{open_redis.port}/0"
+        with pytest.raises(ConfigError, match="answers clients without a password"):
+            broker.check_password_enforced(url)
+        broker.check_password_enforced(url, allow_open=True)
+        refused = subprocess.run(
+            [sys.executable, "-m", "capswriter", "server", "--broker", url, "--workers", "0",
+             "--port", str(free_port())],
+            env={**os.environ, "CAPSWRITER_CONFIG": str(tmp_path / "none.toml"),
+                 "CAPSWRITER_MODELS_DIR": str(PROJECT_ROOT / "models")},
+            capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT,
+        )
+        assert refused.returncode != 0
+        assert "answers clients without a password" in refused.stdout + refused.stderr
+    finally:
+        open_redis.stop()
 
 
 def test_job_and_result_messages_come_back_from_redis_as_they_went_in(
@@ -321,15 +354,217 @@ def test_job_and_result_messages_come_back_from_redis_as_they_went_in(
 
     client = redis_server.client()
     samples = np.linspace(-1, 1, 16000, dtype=np.float32)
-    job = broker.BrokerJob(id="srv:7", kind="file", samples=samples, reply_to="r",
-                           language="en", speech=[(0, 8000), (9000, 16000)], time_limit_s=42.5)
+    job = broker.BrokerJob(id="0123456789ab:7", kind="file", samples=samples,
+                           reply_to=broker.results_stream("0123456789ab"), language="en", speech=[(0, 8000), (9000, 16000)], time_limit_s=42.5)
     entry = client.xadd("roundtrip:jobs", job.to_fields())
     back = broker.BrokerJob.from_fields(client.xrange("roundtrip:jobs", entry, entry)[0][1])
     assert back.stream == broker.FILE_STREAM and back.speech == job.speech
     assert np.array_equal(back.samples, samples) and back.time_limit_s == 42.5
-    result = broker.BrokerResult("srv:7", broker.DONE, "w9", {"text": "hi"}, dispatch_delay=0.002)
+    result = broker.BrokerResult("0123456789ab:7", broker.DONE, "w9", {"text": "hi"},
+                                 dispatch_delay=0.002)
     entry = client.xadd("roundtrip:results", result.to_fields())
     got = broker.BrokerResult.from_fields(client.xrange("roundtrip:results", entry, entry)[0][1])
-    assert (got.job_id, got.status, got.worker, got.transcript) == ("srv:7", "done", "w9",
+    assert (got.job_id, got.status, got.worker, got.transcript) == ("0123456789ab:7", "done", "w9",
                                                                     {"text": "hi"})
     client.delete("roundtrip:jobs", "roundtrip:results")
+
+
+def test_malformed_messages_are_refused_with_a_reason(redis_server: RedisServer) -> None:
+    import numpy as np
+
+    client = redis_server.client()
+    good = broker.BrokerJob(id="0123456789ab:1", kind="file",
+                            samples=np.zeros(160, np.float32),
+                            reply_to=broker.results_stream("0123456789ab")).to_fields()
+    for change, why in (({"speech": "5"}, "speech"), ({"kind": "x"}, "kind"),
+                        ({"reply_to": "capswriter:worker:w1"}, "reply_to"),
+                        ({"time_limit_s": "nan"}, "time_limit_s"), ({"samples": b"abc"}, "samples"),
+                        ({"speech": "[[0, 999]]"}, "speech"), ({"id": "x"}, "job id")):
+        entry = client.xadd("bad:jobs", {**good, **change})
+        fields = client.xrange("bad:jobs", entry, entry)[0][1]
+        with pytest.raises(broker.BadEntry, match=why):
+            broker.BrokerJob.from_fields(fields)
+    beat = {b"name": b"w", b"state": b"idle", b"pid": b"abc", b"beat": b"1"}
+    with pytest.raises(broker.BadEntry, match="pid"):
+        broker.Heartbeat.from_fields(beat)
+    result = broker.BrokerResult("0123456789ab:1", broker.DONE, "w1", {"text": "x"}).to_fields()
+    with pytest.raises(broker.BadEntry, match="transcript"):
+        broker.BrokerResult.from_fields({k.encode(): str(v).encode() for k, v in
+                                         {**result, "transcript": "[1]"}.items()})
+    client.delete("bad:jobs")
+
+
+def test_a_reported_cost_is_clamped_to_the_time_the_job_was_out() -> None:
+    from capswriter.server.broker_dispatch import BrokerDispatcher
+
+    for reported, out, expected in ((1e9, 2.0, 2.0), (-5.0, 2.0, 0.0), (0.5, 2.0, 0.5),
+                                    ("x", 2.0, 2.0)):
+        result = broker.BrokerResult("0123456789ab:1", broker.DONE, "w",
+                                     {"decode_seconds": reported})
+        BrokerDispatcher._clamp_cost(result, out)
+        assert result.transcript == {"decode_seconds": expected}
+
+
+def test_bad_entries_written_to_redis_stop_neither_the_server_nor_a_worker(
+    server: ServerProcess, fleet: Fleet, redis_server: RedisServer
+) -> None:
+    fleet.ensure(server, 2)
+    client = redis_server.client()
+    dead_before = client.xlen(broker.DEAD_LETTER_STREAM)
+    # A heartbeat with a non-numeric field (it used to end the server's monitor thread).
+    client.hset(broker.WORKER_KEY + "x", mapping={"pid": "abc", "state": "idle", "beat": "1"})
+    # Jobs of the wrong shape (each used to end the worker that read it).
+    server_id = server.health()["broker"]["server_id"]
+    client.hset("capswriter:results:aaaaaaaaaaaa", "a", "hash")
+    base = {"id": f"{server_id}:999999", "kind": "dictation", "language": "",
+            "reply_to": broker.results_stream(server_id), "speech": "", "time_limit_s": "30",
+            "sent_at": repr(time.time()), "samples": b"\0" * 64}
+    client.xadd(broker.DICTATION_STREAM, {**base, "speech": "5"})
+    client.xadd(broker.DICTATION_STREAM, {**base, "reply_to": broker.WORKER_KEY + "w1"})
+    # A valid name whose key someone made a hash: the reply cannot be added to it.
+    client.xadd(broker.DICTATION_STREAM, {**base, "reply_to": "capswriter:results:aaaaaaaaaaaa"})
+    client.xadd(broker.DICTATION_STREAM, {**base, "kind": "dictation", "samples": b"\xff" * 7})
+    # A result from a process that is no worker, with forged text and a huge cost.
+    forged = {"job": f"{server_id}:1", "status": "done", "worker": "forger",
+              "transcript": json.dumps({"text": "forged", "decode_seconds": 1e9})}
+    client.xadd(broker.results_stream(server_id), forged)
+    client.xadd(broker.results_stream(server_id), {"job": "nonsense", "status": 5})
+    try:
+        bad_entries_did_no_harm(server, fleet, client, dead_before)
+    finally:
+        client.delete(broker.WORKER_KEY + "x", "capswriter:results:aaaaaaaaaaaa")
+
+
+def bad_entries_did_no_harm(server: ServerProcess, fleet: Fleet, client, dead_before: int) -> None:
+    before = fleet.live()
+    health = server.wait_until(lambda h: h["broker"]["rejected"].get("bad_heartbeat", 0) >= 1
+                               and h["broker"]["rejected"].get("unknown_worker", 0) >= 1
+                               and h["broker"]["rejected"].get("malformed", 0) >= 1, timeout=30)
+    assert health["broker"]["thread_crashes"] == {}
+    server.wait_until(lambda _: client.xlen(broker.DEAD_LETTER_STREAM) >= dead_before + 6,
+                      timeout=60)
+    dead = client.xrange(broker.DEAD_LETTER_STREAM)[dead_before:]
+    reasons = b" ".join(fields[b"reason"] for _, fields in dead)
+    for why in (b"speech", b"reply_to", b"samples", b"WRONGTYPE"):
+        assert why in reasons, why
+    assert b"forger" in reasons and b"not a registered worker" in reasons
+    assert client.xlen(broker.DICTATION_STREAM) == 0  # each bad job was acknowledged
+    assert all(w.proc.poll() is None for w in before)  # no worker died
+    assert "x" not in {w["name"] for w in remote_workers(server.health())}
+    metrics = httpx.get(f"{server.http}/metrics", timeout=10).text
+    assert 'capswriter_broker_rejected_total{reason="unknown_worker"}' in metrics
+    assert 'capswriter_thread_crashes_total{thread="broker-monitor"} 0.0' in metrics
+    # And the service goes on.
+    with server.ws() as ws:
+        dictate(ws, "after-bad-entries", pcm16("en_goforward.wav"))
+        reply = recv_until(ws, (protocol.Result, protocol.Error), timeout=120)
+    assert isinstance(reply, protocol.Result) and words(reply.text) == GO_FORWARD
+
+
+def test_a_forged_result_for_a_running_job_from_a_worker_that_does_not_hold_it_is_refused(
+    server: ServerProcess, fleet: Fleet, redis_server: RedisServer, long_file_text: str
+) -> None:
+    fleet.ensure(server, 2)
+    client = redis_server.client()
+    server_id = server.health()["broker"]["server_id"]
+
+    def forge(_: protocol.Progress) -> None:
+        holder = busy_worker(server)
+        other = next(w.name for w in fleet.live() if w.name != holder["name"])
+        job = holder["job"]
+        forged = {"job": job, "status": "done", "worker": other,
+                  "transcript": json.dumps({"text": "forged", "decode_seconds": 1e9}),
+                  "stream": broker.FILE_STREAM, "entry": "1-1"}
+        client.xadd(broker.results_stream(server_id), forged)
+
+    result = transcribe_long_file(server, "forged", during=forge)
+    assert result.text == long_file_text and "forged" not in result.text
+    assert server.health()["broker"]["rejected"].get("not_holder", 0) >= 1
+
+
+def test_a_worker_with_another_language_is_refused_and_takes_no_jobs(
+    server: ServerProcess, fleet: Fleet
+) -> None:
+    fleet.ensure(server, 1)
+    ready = server.health()["workers_ready"]
+    fleet.env["CAPSWRITER_ASR_LANGUAGE"] = "de"
+    try:
+        odd = fleet.start("german")
+    finally:
+        del fleet.env["CAPSWRITER_ASR_LANGUAGE"]
+    try:
+        refused_worker_is_left_alone(server, odd, ready)
+    finally:
+        odd.proc.send_signal(signal.SIGTERM)
+        assert odd.proc.wait(timeout=30) == 0
+    server.wait_until(lambda h: "german" not in {w["name"] for w in remote_workers(h)},
+                      timeout=30)
+
+
+def refused_worker_is_left_alone(server: ServerProcess, odd, ready: int) -> None:
+    health = server.wait_until(lambda h: any(
+        w["name"] == "german" and w["state"] == "refused" for w in remote_workers(h)),
+        timeout=180)
+    record = next(w for w in remote_workers(health) if w["name"] == "german")
+    assert "language de, here (none)" in record["error"]
+    assert health["workers_ready"] == ready  # it is not counted
+    server.wait_until(lambda _: "taking no jobs" in odd.log(), timeout=30)
+    jobs_before = record["jobs_done"]
+    with server.ws() as ws:
+        dictate(ws, "not-to-german", pcm16("en_goforward.wav"))
+        reply = recv_until(ws, (protocol.Result, protocol.Error), timeout=120)
+    assert isinstance(reply, protocol.Result) and words(reply.text) == GO_FORWARD
+    record = next(w for w in remote_workers(server.health()) if w["name"] == "german")
+    assert record["jobs_done"] == jobs_before
+
+
+def test_redis_restarted_without_its_data_during_a_job_loses_no_job_and_no_worker(
+    server: ServerProcess, fleet: Fleet, redis_server: RedisServer, long_file_text: str
+) -> None:
+    fleet.ensure(server, 2)
+    failed_before = server.health()["jobs"]["failed"]
+    started = {}
+
+    def restart_empty(_: protocol.Progress) -> None:
+        server.wait_until(lambda h: h["broker"]["in_flight"] > 0
+                          and h["broker"]["streams"]["files"]["pending"] > 0, timeout=60)
+        redis_server.kill()
+        redis_server.persistent = False
+        redis_server.start()  # no append-only file read: every stream and group is gone
+        assert redis_server.client().xlen(broker.FILE_STREAM) == 0
+        started["at"] = time.monotonic()
+
+    result = transcribe_long_file(server, "restarted-empty", during=restart_empty)
+    assert result.text == long_file_text
+    # The lost jobs came back at once, not after the long server-side deadline.
+    assert time.monotonic() - started["at"] < 120
+    live = len(fleet.live())
+    health = server.wait_until(lambda h: h["broker"]["connected"] and h["workers_ready"] == live
+                               and all(w["state"] == "idle" for w in remote_workers(h)),
+                               timeout=60)
+    assert health["broker"]["thread_crashes"] == {} and live >= 2  # no worker died
+    assert health["jobs"]["failed"] == failed_before
+    with server.ws() as ws:
+        dictate(ws, "after-empty-restart", pcm16("en_goforward.wav"))
+        reply = recv_until(ws, (protocol.Result, protocol.Error), timeout=120)
+    assert isinstance(reply, protocol.Result) and words(reply.text) == GO_FORWARD
+    assert any("creating them again" in w.log() for w in fleet.live())
+
+
+def test_with_no_worker_at_all_work_hears_busy_at_once(tmp_path: Path) -> None:
+    (tmp_path / "redis").mkdir()
+    lonely_redis = start_redis(tmp_path / "redis")
+    lonely = start_server(tmp_path, workers=0, args=["--broker", lonely_redis.url])
+    try:
+        assert lonely.health()["workers_ready"] == 0
+        refused = httpx.post(f"{lonely.http}/v1/audio/transcriptions", timeout=30,
+                             files={"file": ("go.wav", (REAL / "en_goforward.wav").read_bytes())})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "busy"
+        assert int(refused.headers["Retry-After"]) >= 1
+        with lonely.ws() as ws:
+            ws.send(protocol.Start(task_id="nobody", source="mic").to_json())
+            reply = recv_until(ws, (protocol.Busy, protocol.Result, protocol.Error), timeout=30)
+        assert isinstance(reply, protocol.Busy) and "no recognizer" in reply.message
+    finally:
+        lonely.stop()
+        lonely_redis.stop()

@@ -11,6 +11,7 @@ import io
 import json
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -45,6 +46,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "CAPSWRITER_SERVER_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
         "CAPSWRITER_SERVER_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
         "CAPSWRITER_SERVER_MAX_CONCURRENT_UPLOADS": "2",
+        # The cap test holds its slots with a few bytes; they must not count as too slow.
+        "CAPSWRITER_SERVER_MIN_BODY_RATE_BYTES_S": "1",
         "CAPSWRITER_SERVER_CONNECTION_IDLE_TIMEOUT_S": str(IDLE_CONNECTION_S),
         "CAPSWRITER_SERVER_MAX_CONNECTIONS": "3",
         "CAPSWRITER_SERVER_MAX_PENDING_REPLIES": str(PENDING_REPLIES),
@@ -161,9 +164,23 @@ def test_uploads_past_the_concurrent_cap_hear_busy_at_once(server: ServerProcess
                      b"Content-Type: multipart/form-data; boundary=b\r\n"
                      b"Content-Length: 100000\r\n\r\n--b\r\n")
         stalled.append(sock)
+    # They keep sending a little (above this server's minimum rate, within its body timeout),
+    # so they hold their slots past the time a new upload waits for one.
+    holding = threading.Event()
+
+    def keep_sending() -> None:
+        while not holding.wait(0.3):
+            for sock in stalled:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"x")
+
+    sender = threading.Thread(target=keep_sending, daemon=True)
+    sender.start()
     time.sleep(0.5)
     clip = (REAL / "en_goforward.wav").read_bytes()
     refused = post(server, clip)
+    holding.set()
+    sender.join()
     assert refused.status_code == 503
     assert int(refused.headers["Retry-After"]) >= 1
     for sock in stalled:
