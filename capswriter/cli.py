@@ -41,7 +41,7 @@ def cmd_models_install(settings: Settings, args: argparse.Namespace) -> int:
     report = install_model(
         args.source, settings.models_path, force=args.force, name=args.name or "",
         sha256=args.sha256 or "", mirror=settings.download.mirror,
-        progress=lambda m: print(f"· {m}", flush=True),
+        progress=lambda m: print(f"· {m}", flush=True), check_words=not args.any_text,
     )  # fmt: skip
     state = "already installed and verified" if report.already_installed else "installed"
     print(f"{report.name} {state} in {report.path} ({report.seconds:.1f} s)")
@@ -228,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder name for a sherpa-onnx archive (default: from the archive)")
     p.add_argument("--sha256", default=None, help="expected sha256 of a downloaded archive")
     p.add_argument("--force", action="store_true", help="reinstall even if already verified")
+    p.add_argument("--any-text", action="store_true",
+                   help="accept a model that loads and transcribes the English sample without "
+                        "its words (e.g. one trained for other speech)")
     p.set_defaults(func=cmd_models_install)
     p = models_sub.add_parser("pack", help="write an installed model into an archive that "
                               "'models install' takes on another machine")

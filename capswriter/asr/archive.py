@@ -23,7 +23,8 @@ from capswriter import __version__
 from capswriter.asr.download import file_sha256
 from capswriter.asr.layouts import manifest_for_layout
 from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
-from capswriter.errors import ModelInstallError
+from capswriter.asr.model_check import check_model_files
+from capswriter.errors import ModelBroken, ModelInstallError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -290,6 +291,9 @@ def _install_packed(
     _check_files(staging, listing)
     installed = []
     for folder in listing.folders:
+        if folder != VAD_FOLDER:
+            _check_staged(archive, staging / folder)
+    for folder in listing.folders:
         dest = models_dir / folder
         if folder == VAD_FOLDER and _same_files(staging / folder, dest):
             installed.append(InstalledFolder(folder, dest))
@@ -297,6 +301,14 @@ def _install_packed(
         _replace_folder(staging / folder, dest)
         installed.append(InstalledFolder(folder, dest))
     return ArchiveInstall(archive, installed, listing.version)
+
+
+def _check_staged(archive: Path, folder: Path) -> None:
+    """Refuse a model whose files are not what its kind needs, before it replaces anything."""
+    try:
+        check_model_files(load_manifest(folder), folder)
+    except ModelBroken as exc:
+        raise ModelInstallError(f"{archive.name} was not installed: {exc}") from exc
 
 
 def _same_files(a: Path, b: Path) -> bool:
@@ -339,6 +351,7 @@ def _install_release(archive: Path, staging: Path, models_dir: Path, name: str) 
             )
         (source / MANIFEST_NAME).write_text(manifest.to_toml(), encoding="utf-8")
         written = True
+    _check_staged(archive, source)
     if source == staging:
         moved = staging.with_name(staging.name + "-model")
         staging.rename(moved)
