@@ -13,6 +13,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from capswriter.asr.archive import VAD_FOLDER, install_archive, is_archive
 from capswriter.asr.catalogue import CatalogueEntry, load_catalogue
-from capswriter.asr.download import download, is_url, url_file_name
+from capswriter.asr.download import OnBytes, download, is_url, url_file_name
 from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
 from capswriter.config import FROZEN, SAMPLE_SPEECH, AsrSettings, cache_dir
 from capswriter.errors import CapsWriterError, ModelBroken, ModelInstallError
@@ -248,6 +249,9 @@ def install_model(
     progress: Progress = log.info,
     show_download_progress: bool = True,
     check_words: bool = True,
+    on_bytes: OnBytes | None = None,
+    pause: threading.Event | None = None,
+    catalogue: dict[str, CatalogueEntry] | None = None,
 ) -> InstallReport:
     """Install a model into `models_dir` from `source` and verify it.
 
@@ -255,7 +259,8 @@ def install_model(
     http(s) URL, or a catalogue name (downloaded from the catalogue's address or `mirror`).
     `name` renames the installed folder of a sherpa-onnx archive; `sha256` checks a download.
     `check_words` off accepts a model that loads and decodes but misses the sample's words
-    (one fine-tuned for other speech, or a test model).
+    (one fine-tuned for other speech, or a test model). `on_bytes` and `pause` reach the
+    download (see download.download); `catalogue` replaces the built-in one.
     """
     started = time.perf_counter()
     if source == "whisper-base":
@@ -263,12 +268,13 @@ def install_model(
     if source == "silero-vad" and not FROZEN:
         path = install_silero_vad(models_dir, cache_dir(), progress)
         return InstallReport(source, path, time.perf_counter() - started, False)
+    fetch = _Fetch(progress, show_download_progress, on_bytes, pause)
     if is_url(source):
-        archive = _download_archive(source, sha256, None, progress, show_download_progress)
+        archive = fetch.archive(source, sha256, None)
     elif Path(source).is_file() or is_archive(source):
         archive = Path(source)
     else:
-        catalogue = load_catalogue(mirror)
+        catalogue = catalogue if catalogue is not None else load_catalogue(mirror)
         if source not in catalogue:
             raise ModelInstallError(
                 f"'{source}' is not a model archive, a URL or a catalogue name; see "
@@ -277,10 +283,8 @@ def install_model(
             )
         entry = catalogue[source]
         if entry.kind == "vad":
-            return _install_vad_file(entry, models_dir, progress, show_download_progress, started)
-        archive = _download_archive(
-            entry.url, sha256 or entry.sha256, entry.size, progress, show_download_progress
-        )
+            return _install_vad_file(entry, models_dir, fetch, started)
+        archive = fetch.archive(entry.url, sha256 or entry.sha256, entry.size)
         name = name or entry.name
     progress(f"unpacking {archive.name} into {models_dir}")
     installed = install_archive(archive, models_dir, name)
@@ -297,23 +301,31 @@ def install_model(
     return InstallReport(first, models_dir / first, time.perf_counter() - started, False, text)
 
 
-def _download_archive(
-    url: str, sha256: str, size: int | None, progress: Progress, show: bool
-) -> Path:
-    dest = cache_dir() / "downloads" / url_file_name(url)
-    progress(f"downloading {url}")
-    result = download(url, dest, size=size, sha256=sha256, show_progress=show)
-    if result.resumed_from:
-        progress(f"resumed from {result.resumed_from} bytes")
-    return result.path
+@dataclass
+class _Fetch:
+    """How this install downloads: what it reports, and the pause it obeys."""
+
+    progress: Progress
+    show: bool
+    on_bytes: OnBytes | None = None
+    pause: threading.Event | None = None
+
+    def archive(self, url: str, sha256: str, size: int | None) -> Path:
+        dest = cache_dir() / "downloads" / url_file_name(url)
+        self.progress(f"downloading {url}")
+        result = download(url, dest, size=size, sha256=sha256, show_progress=self.show,
+                          on_bytes=self.on_bytes, pause=self.pause)  # fmt: skip
+        if result.resumed_from:
+            self.progress(f"resumed from {result.resumed_from} bytes")
+        return result.path
 
 
 def _install_vad_file(
-    entry: CatalogueEntry, models_dir: Path, progress: Progress, show: bool, started: float
+    entry: CatalogueEntry, models_dir: Path, fetch: _Fetch, started: float
 ) -> InstallReport:
     dest = models_dir / VAD_FOLDER / "silero_vad.onnx"
     if not (dest.is_file() and dest.stat().st_size > 100_000):
-        downloaded = _download_archive(entry.url, entry.sha256, entry.size, progress, show)
+        downloaded = fetch.archive(entry.url, entry.sha256, entry.size)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(downloaded, dest)
     return InstallReport(entry.name, dest, time.perf_counter() - started, False)
