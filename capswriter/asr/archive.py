@@ -284,6 +284,19 @@ def install_archive(archive: Path, models_dir: Path, name: str = "") -> ArchiveI
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def install_folder(folder: Path, models_dir: Path, name: str = "") -> ArchiveInstall:
+    """Install a release's files fetched one by one (from a model hub) as its archive would be:
+    the folder is named like the release, and is left as it was."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = models_dir / f".install-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        shutil.copytree(folder, staging / folder.name)
+        return _install_release(folder, staging, models_dir, name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _install_packed(
     archive: Path, staging: Path, models_dir: Path, listing_path: Path
 ) -> ArchiveInstall:

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from capswriter.asr.archive import VAD_FOLDER, install_archive, is_archive
+from capswriter.asr.archive import (
+    VAD_FOLDER,
+    ArchiveInstall,
+    install_archive,
+    install_folder,
+    is_archive,
+)
 from capswriter.asr.catalogue import CatalogueEntry, load_catalogue
 from capswriter.asr.download import OnBytes, download, is_url, url_file_name
 from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
@@ -269,6 +275,7 @@ def install_model(
         path = install_silero_vad(models_dir, cache_dir(), progress)
         return InstallReport(source, path, time.perf_counter() - started, False)
     fetch = _Fetch(progress, show_download_progress, on_bytes, pause)
+    installed: ArchiveInstall | None = None
     if is_url(source):
         archive = fetch.archive(source, sha256, None)
     elif Path(source).is_file() or is_archive(source):
@@ -284,10 +291,16 @@ def install_model(
         entry = catalogue[source]
         if entry.kind == "vad":
             return _install_vad_file(entry, models_dir, fetch, started)
-        archive = fetch.archive(entry.url, sha256 or entry.sha256, entry.size)
         name = name or entry.name
-    progress(f"unpacking {archive.name} into {models_dir}")
-    installed = install_archive(archive, models_dir, name)
+        if entry.file_urls:
+            folder = fetch.files(entry)
+            progress(f"installing {entry.release} into {models_dir}")
+            installed = install_folder(folder, models_dir, name)
+        else:
+            archive = fetch.archive(entry.url, sha256 or entry.sha256, entry.size)
+    if installed is None:
+        progress(f"unpacking {archive.name} into {models_dir}")
+        installed = install_archive(archive, models_dir, name)
     model_names = installed.model_names
     if not (models_dir / VAD_FOLDER / "silero_vad.onnx").is_file():
         progress("the voice activity model every recognizer needs is missing; installing it")
@@ -318,6 +331,24 @@ class _Fetch:
         if result.resumed_from:
             self.progress(f"resumed from {result.resumed_from} bytes")
         return result.path
+
+    def files(self, entry: CatalogueEntry) -> Path:
+        """The files of a release fetched one by one from a model hub, in a folder named like
+        the release; each resumes and is checked against its sha256 where one is published."""
+        folder = cache_dir() / "downloads" / entry.release
+        self.progress(f"downloading {len(entry.file_urls)} files of {entry.release}")
+        before = 0
+
+        def on_bytes(done: int, total: int | None) -> None:
+            if self.on_bytes is not None:
+                self.on_bytes(before + done, before + total if total is not None else None)
+
+        for file, url in entry.file_urls.items():
+            result = download(url, folder / file, sha256=entry.file_sha256.get(file, ""),
+                              show_progress=self.show, on_bytes=on_bytes,
+                              pause=self.pause)  # fmt: skip
+            before += result.size
+        return folder
 
 
 def _install_vad_file(
