@@ -234,7 +234,9 @@ class FilesSettings:
 class DownloadSettings:
     # Where catalogue models are downloaded from instead of the sherpa-onnx release page on
     # GitHub: a base URL that holds the same archive names (e.g. a mirror or a local folder
-    # served over HTTP). Empty means the catalogue's own URLs.
+    # served over HTTP), or a model hub holding the releases unpacked: "hf-mirror" or
+    # "modelscope" (reachable from China), "huggingface", or a URL template with {repo} and
+    # {file}. Empty means the catalogue's own URLs.
     mirror: str = ""
 
 
