@@ -253,6 +253,46 @@ def moonshine(folder: Path) -> None:
     write_tokens(folder / "tokens.txt", _symbols(["<unk>", "<s>", "</s>"]))
 
 
+def streaming_paraformer(folder: Path) -> None:
+    """encoder: speech (1, T, 560), speech_lengths -> encoder_out, its length, CIF weights
+    (alphas, where a token fires); decoder: encoder_out, its length, the fired embeddings,
+    their count and one cache per block -> logits, sample ids, the caches back."""
+    width = FEATURES * LFR
+    kernel = 3
+    _save(
+        folder / "encoder.int8.onnx",
+        [helper.make_node("MatMul", ["speech", "w"], ["encoder_out"]),
+         helper.make_node("Identity", ["speech_lengths"], ["encoder_out_lens"]),
+         helper.make_node("MatMul", ["speech", "w_alpha"], ["alpha_logits"]),
+         helper.make_node("Sigmoid", ["alpha_logits"], ["alpha_column"]),
+         helper.make_node("Squeeze", ["alpha_column", "last"], ["alphas"])],  # fmt: skip
+        [_tensor("speech", TensorProto.FLOAT, [1, "T", width]),
+         _tensor("speech_lengths", TensorProto.INT32, [1])],  # fmt: skip
+        [_tensor("encoder_out", TensorProto.FLOAT, [1, "T", HIDDEN]),
+         _tensor("encoder_out_lens", TensorProto.INT32, [1]),
+         _tensor("alphas", TensorProto.FLOAT, [1, "T"])],  # fmt: skip
+        [_weight("w", width, HIDDEN), _weight("w_alpha", width, 1), _int64("last", [2])],
+        {"vocab_size": str(VOCAB), "encoder_output_size": str(HIDDEN),
+         "decoder_num_blocks": "1", "decoder_kernel_size": str(kernel), **_cmvn()},  # fmt: skip
+    )
+    _save(
+        folder / "decoder.int8.onnx",
+        [helper.make_node("MatMul", ["acoustic_embeds", "w"], ["logits"]),
+         helper.make_node("ArgMax", ["logits"], ["sample_ids"], axis=2, keepdims=0),
+         helper.make_node("Identity", ["in_cache_0"], ["out_cache_0"])],  # fmt: skip
+        [_tensor("enc", TensorProto.FLOAT, [1, "T", HIDDEN]),
+         _tensor("enc_len", TensorProto.INT32, [1]),
+         _tensor("acoustic_embeds", TensorProto.FLOAT, [1, "N", HIDDEN]),
+         _tensor("acoustic_embeds_len", TensorProto.INT32, [1]),
+         _tensor("in_cache_0", TensorProto.FLOAT, [1, HIDDEN, kernel - 1])],  # fmt: skip
+        [_tensor("logits", TensorProto.FLOAT, [1, "N", VOCAB]),
+         _tensor("sample_ids", TensorProto.INT64, [1, "N"]),
+         _tensor("out_cache_0", TensorProto.FLOAT, [1, HIDDEN, kernel - 1])],  # fmt: skip
+        [_weight("w", HIDDEN, VOCAB)],
+    )
+    write_tokens(folder / "tokens.txt", _symbols(["<blank>", "<s>", "</s>", "你", "好"]))
+
+
 # Release folder names as sherpa-onnx publishes them, and the generator of each kind.
 RELEASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "sense_voice": ("sherpa-onnx-sense-voice-zh-en-ja-ko-yue-2024-07-17", sense_voice),
@@ -260,6 +300,8 @@ RELEASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "transducer": ("sherpa-onnx-zipformer-en-2023-06-26", transducer),
     "moonshine": ("sherpa-onnx-moonshine-tiny-en-int8", moonshine),
     "nemo_ctc": ("sherpa-onnx-nemo-ctc-en-citrinet-512", nemo_ctc),
+    "streaming_paraformer": ("sherpa-onnx-streaming-paraformer-bilingual-zh-en",
+                             streaming_paraformer),
 }
 
 

@@ -54,6 +54,15 @@ SPECS: dict[str, dict[str, FileSpec]] = {
             },
         ),  # fmt: skip
     },
+    "streaming_paraformer": {
+        "encoder": FileSpec(
+            2,
+            ("vocab_size", *_LFR, "encoder_output_size", "decoder_num_blocks",
+             "decoder_kernel_size"),
+            _CMVN,
+        ),  # fmt: skip
+        "decoder": FileSpec(5, min_inputs=True),
+    },
     "moonshine": {
         "preprocessor": FileSpec(1),
         "encoder": FileSpec(2),

@@ -153,7 +153,8 @@ def _metadata_without(folder: Path, file: str, key: str) -> None:
     [("sense_voice", "model.int8.onnx", "lfr_window_size"),
      ("paraformer", "model.int8.onnx", "neg_mean"),
      ("transducer", "decoder-epoch-99-avg-1.onnx", "context_size"),
-     ("nemo_ctc", "model.int8.onnx", "model_type")],
+     ("nemo_ctc", "model.int8.onnx", "model_type"),
+     ("streaming_paraformer", "encoder.int8.onnx", "decoder_num_blocks")],
 )  # fmt: skip
 def test_a_model_missing_what_its_kind_needs_is_refused_at_install(
     tmp_path: Path, models_root: Path, kind: str, file: str, key: str
