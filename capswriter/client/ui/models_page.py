@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -24,7 +24,13 @@ from PySide6.QtWidgets import (
 from capswriter.client.model_library import ModelLibrary, ModelRow, RowState
 from capswriter.errors import CapsWriterError
 
-COLUMNS = ("Model", "Languages", "Size", "Licence", "Status")
+COLUMNS = (
+    QT_TRANSLATE_NOOP("ModelsPage", "Model"),
+    QT_TRANSLATE_NOOP("ModelsPage", "Languages"),
+    QT_TRANSLATE_NOOP("ModelsPage", "Size"),
+    QT_TRANSLATE_NOOP("ModelsPage", "Licence"),
+    QT_TRANSLATE_NOOP("ModelsPage", "Status"),
+)
 
 
 class ModelsPage(QWidget):
