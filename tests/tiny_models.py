@@ -152,8 +152,7 @@ def nemo_ctc(folder: Path) -> None:
     write_tokens(folder / "tokens.txt", _symbols([], VOCAB - 1) + ["<blk>"])
 
 
-def transducer(folder: Path, suffix: str = "-epoch-99-avg-1") -> None:
-    """icefall's three files: encoder (x, x_lens), decoder (y: the last 2 tokens), joiner."""
+def _encoder(folder: Path, suffix: str) -> None:
     _save(
         folder / f"encoder{suffix}.int8.onnx",
         [
@@ -171,6 +170,12 @@ def transducer(folder: Path, suffix: str = "-epoch-99-avg-1") -> None:
         [_weight("w", FEATURES, HIDDEN)],
         {"model_type": "zipformer2", "version": "1"},
     )
+
+
+def transducer(folder: Path, suffix: str = "-epoch-99-avg-1", encoder: bool = True) -> None:
+    """icefall's three files: encoder (x, x_lens), decoder (y: the last 2 tokens), joiner."""
+    if encoder:
+        _encoder(folder, suffix)
     _save(
         folder / f"decoder{suffix}.onnx",
         [
@@ -293,6 +298,37 @@ def streaming_paraformer(folder: Path) -> None:
     write_tokens(folder / "tokens.txt", _symbols(["<blank>", "<s>", "</s>", "你", "好"]))
 
 
+def streaming_transducer(folder: Path, suffix: str = "-epoch-99-avg-1") -> None:
+    """icefall's streaming Zipformer: the encoder reads a chunk of T frames and its seven
+    caches per encoder stack (lengths, averages, keys, values twice, two convolutions) and
+    gives them back; decoder and joiner as offline."""
+    chunk, left, kernel = 39, 4, 3  # T (32 frames + 7 of context), left context, conv kernel
+    states = [
+        ("cached_len", TensorProto.INT64, [1, "N"]),
+        ("cached_avg", TensorProto.FLOAT, [1, "N", HIDDEN]),
+        ("cached_key", TensorProto.FLOAT, [1, left, "N", HIDDEN]),
+        ("cached_val", TensorProto.FLOAT, [1, left, "N", HIDDEN // 2]),
+        ("cached_val2", TensorProto.FLOAT, [1, left, "N", HIDDEN // 2]),
+        ("cached_conv1", TensorProto.FLOAT, [1, "N", HIDDEN, kernel - 1]),
+        ("cached_conv2", TensorProto.FLOAT, [1, "N", HIDDEN, kernel - 1]),
+    ]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["encoder_out"])]
+    nodes += [helper.make_node("Identity", [f"{n}_0"], [f"new_{n}_0"]) for n, _, _ in states]
+    _save(
+        folder / f"encoder{suffix}.int8.onnx",
+        nodes,
+        [_tensor("x", TensorProto.FLOAT, ["N", chunk, FEATURES])]
+        + [_tensor(f"{n}_0", t, shape) for n, t, shape in states],
+        [_tensor("encoder_out", TensorProto.FLOAT, ["N", chunk, HIDDEN])]
+        + [_tensor(f"new_{n}_0", t, shape) for n, t, shape in states],
+        [_weight("w", FEATURES, HIDDEN)],
+        {"model_type": "zipformer", "encoder_dims": str(HIDDEN), "attention_dims": str(HIDDEN),
+         "num_encoder_layers": "1", "cnn_module_kernels": str(kernel),
+         "left_context_len": str(left), "T": str(chunk), "decode_chunk_len": "32"},  # fmt: skip
+    )
+    transducer(folder, suffix, encoder=False)
+
+
 # Release folder names as sherpa-onnx publishes them, and the generator of each kind.
 RELEASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "sense_voice": ("sherpa-onnx-sense-voice-zh-en-ja-ko-yue-2024-07-17", sense_voice),
@@ -302,6 +338,8 @@ RELEASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "nemo_ctc": ("sherpa-onnx-nemo-ctc-en-citrinet-512", nemo_ctc),
     "streaming_paraformer": ("sherpa-onnx-streaming-paraformer-bilingual-zh-en",
                              streaming_paraformer),
+    "streaming_transducer": ("sherpa-onnx-streaming-zipformer-bilingual-zh-en-2023-02-20",
+                             streaming_transducer),
 }
 
 

@@ -110,8 +110,6 @@ def _streaming_paraformer(folder: Path, name: str, source: str) -> ModelManifest
 
 
 def _transducer(folder: Path, name: str, source: str) -> ModelManifest | None:
-    if "streaming" in source.lower():
-        return None  # streaming transducers take their states back at each chunk: not yet run
     # icefall exports name them encoder-epoch-99-avg-1.onnx etc.; the stem is whatever follows.
     joiners = sorted(p for p in folder.glob("joiner*.onnx") if not p.name.endswith(".int8.onnx"))
     joiners = joiners or sorted(folder.glob("joiner*.int8.onnx"))
@@ -126,7 +124,9 @@ def _transducer(folder: Path, name: str, source: str) -> ModelManifest | None:
         return None
     files, fp32 = found
     files["tokens"] = "tokens.txt"
-    return _manifest(name, "transducer", files, fp32, _languages(source), source)
+    # Streaming releases have the same three files; their encoder reads chunks and caches.
+    kind = "streaming_transducer" if "streaming" in source.lower() else "transducer"
+    return _manifest(name, kind, files, fp32, _languages(source), source)
 
 
 def _encoder_decoder(folder: Path, name: str, source: str) -> ModelManifest | None:

@@ -59,6 +59,9 @@ KINDS: dict[str, Kind] = {
     "zipformer_ctc": Kind("from_zipformer_ctc", ("model", "tokens")),
     "wenet_ctc": Kind("from_wenet_ctc", ("model", "tokens")),
     "streaming_paraformer": Kind("from_paraformer", ("encoder", "decoder", "tokens"), online=True),
+    "streaming_transducer": Kind(
+        "from_transducer", ("encoder", "decoder", "joiner", "tokens"), online=True
+    ),
 }
 
 

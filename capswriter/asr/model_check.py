@@ -27,6 +27,8 @@ class FileSpec:
     # metadata key -> accepted values (sherpa-onnx picks its code path by it)
     one_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
     min_inputs: bool = False  # `inputs` is a minimum (decoders that take their caches back)
+    # model_type -> more metadata it needs (lists of whole numbers or whole numbers)
+    keys_by_type: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 _LFR = ("lfr_window_size", "lfr_window_shift")
@@ -62,6 +64,23 @@ SPECS: dict[str, dict[str, FileSpec]] = {
             _CMVN,
         ),  # fmt: skip
         "decoder": FileSpec(5, min_inputs=True),
+    },
+    "streaming_transducer": {
+        "encoder": FileSpec(
+            2, min_inputs=True,
+            one_of={"model_type": ("zipformer", "zipformer2", "conformer", "lstm",
+                                   "ebranchformer")},
+            keys_by_type={
+                "zipformer": ("encoder_dims", "attention_dims", "num_encoder_layers",
+                              "cnn_module_kernels", "left_context_len", "T",
+                              "decode_chunk_len"),
+                "zipformer2": ("encoder_dims", "query_head_dims", "value_head_dims",
+                               "num_heads", "num_encoder_layers", "cnn_module_kernels",
+                               "left_context_len", "T", "decode_chunk_len"),
+            },
+        ),  # fmt: skip
+        "decoder": FileSpec(1, ("vocab_size", "context_size")),
+        "joiner": FileSpec(2),
     },
     "moonshine": {
         "preprocessor": FileSpec(1),
@@ -117,6 +136,12 @@ def _problems(spec: FileSpec, metadata: dict[str, str], inputs: int) -> list[str
             [float(v) for v in metadata.get(key, "0").split(",")]
         except ValueError:
             found.append(f"metadata {key} is not a list of numbers")
+    wanted = spec.keys_by_type.get(metadata.get("model_type", ""), ())
+    if [k for k in wanted if k not in metadata]:
+        found.append(f"no {', '.join(k for k in wanted if k not in metadata)} in its metadata")
+    for key in wanted:
+        if key in metadata and not all(v.strip().isdigit() for v in metadata[key].split(",")):
+            found.append(f"metadata {key}={metadata[key][:20]!r} is not whole numbers")
     for key, accepted in spec.one_of.items():
         if key in metadata and metadata[key] not in accepted:
             found.append(f"metadata {key}={metadata[key]!r}, not one of {', '.join(accepted)}")

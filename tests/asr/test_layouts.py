@@ -88,10 +88,12 @@ def test_an_unknown_layout_gets_no_manifest(tmp_path: Path) -> None:
     assert manifest_for_layout(folder, "new") is None
 
 
-def test_a_streaming_transducer_is_not_taken_for_an_offline_one(tmp_path: Path) -> None:
+def test_a_streaming_transducer_is_told_from_an_offline_one(tmp_path: Path) -> None:
     folder = tmp_path / "sherpa-onnx-streaming-zipformer-bilingual-zh-en-2023-02-20"
     folder.mkdir()
     for file in ("encoder-epoch-99-avg-1.int8.onnx", "decoder-epoch-99-avg-1.onnx",
                  "joiner-epoch-99-avg-1.int8.onnx", "tokens.txt"):  # fmt: skip
         (folder / file).write_bytes(b"x")
-    assert manifest_for_layout(folder, "zipformer") is None
+    manifest = manifest_for_layout(folder, "zipformer")
+    assert manifest is not None and manifest.kind == "streaming_transducer"
+    assert manifest.language == "zh,en" and manifest.spec.online

@@ -154,7 +154,8 @@ def _metadata_without(folder: Path, file: str, key: str) -> None:
      ("paraformer", "model.int8.onnx", "neg_mean"),
      ("transducer", "decoder-epoch-99-avg-1.onnx", "context_size"),
      ("nemo_ctc", "model.int8.onnx", "model_type"),
-     ("streaming_paraformer", "encoder.int8.onnx", "decoder_num_blocks")],
+     ("streaming_paraformer", "encoder.int8.onnx", "decoder_num_blocks"),
+     ("streaming_transducer", "encoder-epoch-99-avg-1.int8.onnx", "left_context_len")],
 )  # fmt: skip
 def test_a_model_missing_what_its_kind_needs_is_refused_at_install(
     tmp_path: Path, models_root: Path, kind: str, file: str, key: str
