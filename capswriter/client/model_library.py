@@ -90,6 +90,11 @@ class ModelLibrary(QObject):
         with self._lock:
             return ModelRow(**vars(self._rows[name]))
 
+    def busy(self) -> bool:
+        """Whether a download or install is running."""
+        with self._lock:
+            return any(thread.is_alive() for thread in self._threads.values())
+
     def installed(self) -> list[str]:
         return [r.name for r in self.rows() if r.state is RowState.INSTALLED]
 

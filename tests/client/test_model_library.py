@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from file_server import serve_folder
+from PySide6.QtCore import QCoreApplication, QEvent
+from shiboken6 import isValid
 from tiny_models import make_release, pack_release
 
 from capswriter.asr.catalogue import CatalogueEntry
@@ -172,3 +174,20 @@ def test_install_from_a_file_then_delete(qtbot, page, published, models_dir) -> 
     dialog.models_page.delete_button.click()
     assert not (models_dir / NAME).exists()
     assert _state(library) is RowState.AVAILABLE
+
+
+def test_the_app_keeps_one_library_so_a_download_outlives_the_settings_window(
+    qtbot, offline_app
+) -> None:
+    offline_app.show_settings()
+    first = offline_app.settings_dialog
+    library = first.library
+    assert library is offline_app.model_library
+    first.close()
+    first.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not isValid(first)
+    library.changed.emit(NAME)  # a download's report reaches no deleted window
+    offline_app.show_settings()
+    assert offline_app.settings_dialog.library is library
+    offline_app.settings_dialog.close()

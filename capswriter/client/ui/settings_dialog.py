@@ -482,7 +482,10 @@ class SettingsDialog(QDialog):
         note.setWordWrap(True)
         form.addRow(note)
         form.addRow(self.models_page)
-        library.changed.connect(lambda _name: self._refill_models())
+        library.changed.connect(self._library_changed)  # let go of when the window goes
+
+    def _library_changed(self, _name: str) -> None:
+        self._refill_models()
 
     def use_model(self, name: str) -> None:
         """Pick an installed model for the server; Save applies it."""
