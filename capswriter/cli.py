@@ -28,7 +28,7 @@ def cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     if not models:
         print("  none installed; run: capswriter models install whisper-base")
         return 0
-    print(f"  {'name':<22} {'kind':<12} {'size':>8}  {'variants':<12} status")
+    print(f"  {'name':<22} {'kind':<20} {'size':>8}  {'variants':<12} status")
     for m in models:
         print(f"  {m.name:<22} {m.kind:<12} {_fmt_size(m.size_bytes):>8}  "
               f"{','.join(m.variants):<12} {m.status}")  # fmt: skip
@@ -66,9 +66,9 @@ def cmd_models_catalogue(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.asr.catalogue import load_catalogue
 
     entries = load_catalogue(settings.download.mirror)
-    print(f"  {'name':<40} {'kind':<12} {'languages':<16} {'size':>8}  licence")
+    print(f"  {'name':<46} {'kind':<20} {'languages':<16} {'size':>8}  licence")
     for e in entries.values():
-        print(f"  {e.name:<40} {e.kind:<12} {e.languages:<16} {e.size_mb:>5.0f} MB  {e.license}")
+        print(f"  {e.name:<46} {e.kind:<20} {e.languages:<16} {e.size_mb:>5.0f} MB  {e.license}")
     source = settings.download.mirror or "the sherpa-onnx release page on GitHub"
     print(f"downloaded from {source} (set download.mirror to use a mirror); "
           "install one with: capswriter models install NAME")  # fmt: skip
