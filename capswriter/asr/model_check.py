@@ -123,7 +123,7 @@ def _read_tokens(path: Path) -> list[str]:
 def _problems(spec: FileSpec, metadata: dict[str, str], inputs: int) -> list[str]:
     found = []
     if inputs < spec.inputs or (inputs != spec.inputs and not spec.min_inputs):
-        found.append(f"{inputs} inputs where a {'least ' if spec.min_inputs else ''}"
+        found.append(f"{inputs} inputs where {'at least ' if spec.min_inputs else ''}"
                      f"{spec.inputs} are fed")  # fmt: skip
     missing = [k for k in (*spec.int_keys, *spec.float_lists, *spec.one_of) if k not in metadata]
     if missing:
