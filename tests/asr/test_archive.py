@@ -223,11 +223,11 @@ def test_the_desktop_app_gets_the_voice_activity_model_from_the_catalogue(
 ) -> None:
     # The frozen app has no pip; it downloads the catalogue's silero_vad.onnx (here: the mirror).
     from capswriter.asr.catalogue import load_catalogue
-    from capswriter.asr.install import _install_vad_file
+    from capswriter.asr.install import _Fetch, _install_vad_file
 
     base, _ = server
     entry = load_catalogue(base)["silero-vad"]
-    report = _install_vad_file(entry, tmp_path / "models", lambda m: None, False, 0.0)
+    report = _install_vad_file(entry, tmp_path / "models", _Fetch(lambda m: None, False), 0.0)
     installed = tmp_path / "models" / "silero-vad" / "silero_vad.onnx"
     assert report.path == installed
     assert installed.read_bytes() == (models_dir / "silero-vad" / "silero_vad.onnx").read_bytes()
