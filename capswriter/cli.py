@@ -29,7 +29,7 @@ def cmd_models_list(settings: Settings, args: argparse.Namespace) -> int:
     if not models:
         print("  none installed; run: capswriter models install whisper-base")
         return 0
-    print(f"  {'name':<22} {'kind':<12} {'size':>8}  {'variants':<12} status")
+    print(f"  {'name':<22} {'kind':<20} {'size':>8}  {'variants':<12} status")
     for m in models:
         print(f"  {m.name:<22} {m.kind:<12} {_fmt_size(m.size_bytes):>8}  "
               f"{','.join(m.variants):<12} {m.status}")  # fmt: skip
@@ -42,7 +42,7 @@ def cmd_models_install(settings: Settings, args: argparse.Namespace) -> int:
     report = install_model(
         args.source, settings.models_path, force=args.force, name=args.name or "",
         sha256=args.sha256 or "", mirror=settings.download.mirror,
-        progress=lambda m: print(f"· {m}", flush=True),
+        progress=lambda m: print(f"· {m}", flush=True), check_words=not args.any_text,
     )  # fmt: skip
     state = "already installed and verified" if report.already_installed else "installed"
     print(f"{report.name} {state} in {report.path} ({report.seconds:.1f} s)")
@@ -67,9 +67,9 @@ def cmd_models_catalogue(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.asr.catalogue import load_catalogue
 
     entries = load_catalogue(settings.download.mirror)
-    print(f"  {'name':<40} {'kind':<12} {'languages':<16} {'size':>8}  licence")
+    print(f"  {'name':<46} {'kind':<20} {'languages':<16} {'size':>8}  licence")
     for e in entries.values():
-        print(f"  {e.name:<40} {e.kind:<12} {e.languages:<16} {e.size_mb:>5.0f} MB  {e.license}")
+        print(f"  {e.name:<46} {e.kind:<20} {e.languages:<16} {e.size_mb:>5.0f} MB  {e.license}")
     source = settings.download.mirror or "the sherpa-onnx release page on GitHub"
     print(f"downloaded from {source} (set download.mirror to use a mirror); "
           "install one with: capswriter models install NAME")  # fmt: skip
@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder name for a sherpa-onnx archive (default: from the archive)")
     p.add_argument("--sha256", default=None, help="expected sha256 of a downloaded archive")
     p.add_argument("--force", action="store_true", help="reinstall even if already verified")
+    p.add_argument("--any-text", action="store_true",
+                   help="accept a model that loads and transcribes the English sample without "
+                        "its words (e.g. one trained for other speech)")
     p.set_defaults(func=cmd_models_install)
     p = models_sub.add_parser("pack", help="write an installed model into an archive that "
                               "'models install' takes on another machine")

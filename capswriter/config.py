@@ -92,6 +92,33 @@ def default_models_dir() -> Path:
     return data_dir() / "models"
 
 
+# Locale words that mean Traditional Chinese, and the script each region writes.
+_TRADITIONAL_LOCALES = (
+    (("zh_tw", "zh-tw", "zh_hant_tw", "taiwan"), "taiwan"),
+    (("zh_hk", "zh-hk", "zh_mo", "zh-mo", "hong kong", "hong_kong", "macao", "macau"), "hongkong"),
+    (("zh_hant", "zh-hant", "traditional"), "traditional"),
+)
+
+
+def default_chinese_script(environ: dict[str, str] | None = None) -> str:
+    """The Chinese script a user of this system's locale reads: Taiwan's or Hong Kong's
+    Traditional where the locale says so, Simplified everywhere else."""
+    import locale
+
+    environ = os.environ if environ is None else environ
+    names = [environ.get(k, "") for k in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")]
+    if not any(names) and environ is os.environ:
+        names.append(locale.getlocale()[0] or "")  # Windows: "Chinese (Traditional)_Taiwan"
+    for name in names:
+        lowered = name.lower().split(".")[0]
+        for words, script in _TRADITIONAL_LOCALES:
+            if any(word in lowered for word in words):
+                return script
+        if lowered:
+            return "simplified"  # the first locale variable that is set decides
+    return "simplified"
+
+
 @dataclass
 class AsrSettings:
     model: str = "whisper-base"
@@ -106,8 +133,8 @@ class AsrSettings:
     dictation_window_pad_s: float = 3.0
     # How Chinese is written: "simplified" (zh-CN), "traditional", "taiwan" (zh-TW, with
     # Taiwan's words), "hongkong" (zh-HK) or "as_heard" (as the model wrote it; Whisper often
-    # writes Traditional for Mandarin).
-    chinese_script: str = "simplified"
+    # writes Traditional for Mandarin). Unset, it follows the system's locale.
+    chinese_script: str = field(default_factory=default_chinese_script)
     # "auto": Whisper's float32 encoder with the int8 decoder (the most accurate for its
     # size); "int8" is smallest and fastest; "fp32" is both in float32 (see models/README.md).
     precision: str = "auto"
@@ -219,7 +246,9 @@ class FilesSettings:
 class DownloadSettings:
     # Where catalogue models are downloaded from instead of the sherpa-onnx release page on
     # GitHub: a base URL that holds the same archive names (e.g. a mirror or a local folder
-    # served over HTTP). Empty means the catalogue's own URLs.
+    # served over HTTP), or a model hub holding the releases unpacked: "hf-mirror" or
+    # "modelscope" (reachable from China), "huggingface", or a URL template with {repo} and
+    # {file}. Empty means the catalogue's own URLs.
     mirror: str = ""
 
 

@@ -56,6 +56,10 @@ class DownloadError(CapsWriterError):
     """A download failed, was cut short or does not match its published size or checksum."""
 
 
+class DownloadPaused(DownloadError):
+    """A download was paused on request; what arrived is kept, and the next call resumes it."""
+
+
 class UnsupportedLanguage(CapsWriterError):
     """The requested language is not one the model knows."""
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from capswriter.config import InvalidSetting, Settings, check_settings, load_settings
+from capswriter.config import (
+    InvalidSetting,
+    Settings,
+    check_settings,
+    default_chinese_script,
+    load_settings,
+)
 from capswriter.errors import ConfigError
 
 
@@ -63,3 +69,30 @@ def test_overlay_on_and_sounds_off_by_default_and_both_switchable(tmp_path) -> N
     path.write_text("[client]\nrecording_overlay = false\nsound_cues = true\n", encoding="utf-8")
     chosen = load_settings(path, environ={"CAPSWRITER_CLIENT_SOUND_CUES": "off"})
     assert not chosen.client.recording_overlay and not chosen.client.sound_cues
+
+
+@pytest.mark.parametrize(
+    ("environ", "script"),
+    [
+        ({"LANG": "zh_TW.UTF-8"}, "taiwan"),
+        ({"LANG": "zh_HK.UTF-8"}, "hongkong"),
+        ({"LC_ALL": "zh_Hant.UTF-8", "LANG": "zh_CN.UTF-8"}, "traditional"),
+        ({"LANG": "zh_CN.UTF-8"}, "simplified"),
+        ({"LANG": "en_US.UTF-8", "LANGUAGE": "zh_TW"}, "simplified"),
+        ({}, "simplified"),
+    ],
+)
+def test_the_default_chinese_script_follows_the_locale(environ, script) -> None:
+    assert default_chinese_script(environ) == script
+
+
+def test_a_taiwanese_system_writes_traditional_unless_the_file_says_otherwise(
+    tmp_path, monkeypatch
+) -> None:
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "zh_TW.UTF-8")
+    assert load_settings(tmp_path / "none.toml", environ={}).asr.chinese_script == "taiwan"
+    path = tmp_path / "config.toml"
+    path.write_text('[asr]\nchinese_script = "simplified"\n')
+    assert load_settings(path, environ={}).asr.chinese_script == "simplified"

@@ -23,7 +23,8 @@ from capswriter import __version__
 from capswriter.asr.download import file_sha256
 from capswriter.asr.layouts import manifest_for_layout
 from capswriter.asr.manifest import MANIFEST_NAME, ModelManifest, load_manifest
-from capswriter.errors import ModelInstallError
+from capswriter.asr.model_check import check_model_files
+from capswriter.errors import ModelBroken, ModelInstallError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -283,12 +284,28 @@ def install_archive(archive: Path, models_dir: Path, name: str = "") -> ArchiveI
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def install_folder(folder: Path, models_dir: Path, name: str = "") -> ArchiveInstall:
+    """Install a release's files fetched one by one (from a model hub) as its archive would be:
+    the folder is named like the release, and is left as it was."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = models_dir / f".install-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        shutil.copytree(folder, staging / folder.name)
+        return _install_release(folder, staging, models_dir, name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _install_packed(
     archive: Path, staging: Path, models_dir: Path, listing_path: Path
 ) -> ArchiveInstall:
     listing = ArchiveManifest.from_toml(listing_path.read_text(encoding="utf-8"))
     _check_files(staging, listing)
     installed = []
+    for folder in listing.folders:
+        if folder != VAD_FOLDER:
+            _check_staged(archive, staging / folder)
     for folder in listing.folders:
         dest = models_dir / folder
         if folder == VAD_FOLDER and _same_files(staging / folder, dest):
@@ -297,6 +314,14 @@ def _install_packed(
         _replace_folder(staging / folder, dest)
         installed.append(InstalledFolder(folder, dest))
     return ArchiveInstall(archive, installed, listing.version)
+
+
+def _check_staged(archive: Path, folder: Path) -> None:
+    """Refuse a model whose files are not what its kind needs, before it replaces anything."""
+    try:
+        check_model_files(load_manifest(folder), folder)
+    except ModelBroken as exc:
+        raise ModelInstallError(f"{archive.name} was not installed: {exc}") from exc
 
 
 def _same_files(a: Path, b: Path) -> bool:
@@ -339,6 +364,7 @@ def _install_release(archive: Path, staging: Path, models_dir: Path, name: str) 
             )
         (source / MANIFEST_NAME).write_text(manifest.to_toml(), encoding="utf-8")
         written = True
+    _check_staged(archive, source)
     if source == staging:
         moved = staging.with_name(staging.name + "-model")
         staging.rename(moved)

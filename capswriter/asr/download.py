@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import httpx
 
-from capswriter.errors import DownloadError
+from capswriter.errors import DownloadError, DownloadPaused
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,9 @@ CHUNK = 1 << 20
 # Connecting may be slow through a proxy or mirror; a stall of a minute mid-file is a failure
 # (the part is kept, so running the command again resumes).
 TIMEOUT = httpx.Timeout(30.0, read=60.0)
+
+# Told (bytes on disk, expected total or None) as bytes arrive.
+OnBytes = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -76,10 +81,14 @@ def download(
     size: int | None = None,
     sha256: str = "",
     show_progress: bool = True,
+    on_bytes: OnBytes | None = None,
+    pause: threading.Event | None = None,
 ) -> DownloadResult:
     """Fetch `url` into `dest`, resuming `dest.part`; check `size` and `sha256` when given.
 
-    An already complete `dest` that matches is returned without a request.
+    An already complete `dest` that matches is returned without a request. `on_bytes` hears
+    the progress; setting `pause` stops the transfer at the next block with DownloadPaused,
+    keeping the part for the next call to resume.
     """
     sha256 = sha256.lower()
     if dest.is_file() and (size is None or dest.stat().st_size == size):
@@ -118,9 +127,20 @@ def download(
                 bar = _progress_bar(dest.name, total, offset, show_progress)
                 with open(part, "ab" if offset else "wb") as out, bar:
                     # Unbuffered, so every byte received is on disk when a connection breaks.
+                    got = offset
+                    if on_bytes is not None:
+                        on_bytes(got, total)
                     for chunk in response.iter_bytes():
                         out.write(chunk)
                         bar.update(len(chunk))
+                        got += len(chunk)
+                        if on_bytes is not None:
+                            on_bytes(got, total)
+                        if pause is not None and pause.is_set():
+                            raise DownloadPaused(
+                                f"the download of {dest.name} was paused at {got} bytes; "
+                                "resume it to fetch the rest"
+                            )
     except httpx.HTTPError as exc:
         got = part.stat().st_size if part.is_file() else 0
         raise DownloadError(
@@ -136,6 +156,8 @@ def download(
     digest = file_sha256(part)
     if sha256 and digest != sha256:
         part.unlink()
+        if on_bytes is not None:
+            on_bytes(0, total)
         raise DownloadError(
             f"{dest.name} has sha256 {digest[:12]}…, but {sha256[:12]}… was published for it; "
             "the partial file was removed, run the command again to download it afresh"

@@ -199,8 +199,11 @@ class Engine:
             language=language,
             variant=self.settings.precision,
         )
+        recognizers = sherpa_onnx.OnlineRecognizer if self.manifest.spec.online else (
+            sherpa_onnx.OfflineRecognizer
+        )
         try:
-            recognizer = getattr(sherpa_onnx.OfflineRecognizer, factory)(**kwargs)
+            recognizer = getattr(recognizers, factory)(**kwargs)
         except Exception as exc:  # sherpa-onnx raises RuntimeError/ValueError with C++ text
             raise ModelBroken(
                 f"sherpa-onnx could not load {self.model_dir} ({exc}); reinstall with "
@@ -283,10 +286,17 @@ class Engine:
         recognizer = self._recognizer_for(language)
         stream = recognizer.create_stream()
         stream.accept_waveform(SAMPLE_RATE, samples)
-        recognizer.decode_stream(stream)
-        result = stream.result
-        text = tidy(result.text, self.settings.chinese_script)
-        lang = (getattr(result, "lang", "") or "").strip("<|>")
+        if self.manifest.spec.online:
+            # A streaming model reads the piece chunk by chunk, to its end.
+            stream.input_finished()
+            while recognizer.is_ready(stream):
+                recognizer.decode_stream(stream)
+            raw, lang = recognizer.get_result(stream), ""
+        else:
+            recognizer.decode_stream(stream)
+            raw = stream.result.text
+            lang = (getattr(stream.result, "lang", "") or "").strip("<|>")
+        text = tidy(raw, self.settings.chinese_script)
         speech_seconds = sum(b - a for a, b in spans) / SAMPLE_RATE
         trusted = text_problem(text, speech_seconds) is None
         return [_Piece(0, len(samples), text, lang, trusted)]

@@ -94,6 +94,21 @@ def _moonshine(folder: Path, name: str, source: str) -> ModelManifest | None:
     return _manifest(name, "moonshine", files, fp32, _languages(source) or "en", source)
 
 
+def _streaming_paraformer(folder: Path, name: str, source: str) -> ModelManifest | None:
+    words = source.lower()
+    if "streaming" not in words or "paraformer" not in words:
+        return None
+    if not (folder / "tokens.txt").is_file():
+        return None
+    found = _files_and_fp32(folder, {"encoder": "encoder", "decoder": "decoder"})
+    if not found:
+        return None
+    files, fp32 = found
+    files["tokens"] = "tokens.txt"
+    return _manifest(name, "streaming_paraformer", files, fp32, _languages(source) or "zh,en",
+                     source)  # fmt: skip
+
+
 def _transducer(folder: Path, name: str, source: str) -> ModelManifest | None:
     # icefall exports name them encoder-epoch-99-avg-1.onnx etc.; the stem is whatever follows.
     joiners = sorted(p for p in folder.glob("joiner*.onnx") if not p.name.endswith(".int8.onnx"))
@@ -109,7 +124,9 @@ def _transducer(folder: Path, name: str, source: str) -> ModelManifest | None:
         return None
     files, fp32 = found
     files["tokens"] = "tokens.txt"
-    return _manifest(name, "transducer", files, fp32, _languages(source), source)
+    # Streaming releases have the same three files; their encoder reads chunks and caches.
+    kind = "streaming_transducer" if "streaming" in source.lower() else "transducer"
+    return _manifest(name, kind, files, fp32, _languages(source), source)
 
 
 def _encoder_decoder(folder: Path, name: str, source: str) -> ModelManifest | None:
@@ -149,7 +166,8 @@ def manifest_for_layout(folder: Path, name: str, source: str = "") -> ModelManif
     single-file kinds apart and give the languages; it defaults to the folder's name.
     """
     source = source or folder.name
-    for detect in (_whisper, _moonshine, _transducer, _encoder_decoder, _single_file):
+    for detect in (_whisper, _moonshine, _streaming_paraformer, _transducer, _encoder_decoder,
+                   _single_file):  # fmt: skip
         manifest = detect(folder, name, source)
         if manifest is not None:
             return manifest

@@ -40,6 +40,8 @@ class Kind:
     files: tuple[str, ...]
     language_arg: str | None = None
     supports_timestamps: bool = False
+    # A streaming model, loaded by sherpa_onnx.OnlineRecognizer instead of OfflineRecognizer.
+    online: bool = False
 
 
 KINDS: dict[str, Kind] = {
@@ -56,6 +58,10 @@ KINDS: dict[str, Kind] = {
     "dolphin_ctc": Kind("from_dolphin_ctc", ("model", "tokens")),
     "zipformer_ctc": Kind("from_zipformer_ctc", ("model", "tokens")),
     "wenet_ctc": Kind("from_wenet_ctc", ("model", "tokens")),
+    "streaming_paraformer": Kind("from_paraformer", ("encoder", "decoder", "tokens"), online=True),
+    "streaming_transducer": Kind(
+        "from_transducer", ("encoder", "decoder", "joiner", "tokens"), online=True
+    ),
 }
 
 

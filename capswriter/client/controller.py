@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import subprocess
 import threading
 import time
 from concurrent.futures import Future
@@ -214,6 +215,34 @@ class ClientController(QObject):
 
     # ---- what widgets call -----------------------------------------------------------------
 
+    def restart_server(self) -> bool:
+        """Stop the server we started and start it again with the saved settings (a new model,
+        without restarting the app); False when the server is not ours to restart."""
+        with self._launching:
+            process = self.server_process
+        if process is None or process.poll() is not None:
+            return False
+        self._notice(Notice(translate("Notices", "Switching the speech model"),
+                            translate("Notices", "The recognition server is loading {model}.")
+                            .format(model=self.settings.asr.model)))  # fmt: skip
+        threading.Thread(target=self._replace_server, args=(process,), name="server-restart",
+                         daemon=True).start()  # fmt: skip
+        return True
+
+    def _replace_server(self, process) -> None:
+        # Held while the old server lets go of its port, so the watcher launches no new one
+        # that would find the port taken; it launches as soon as this is done.
+        with self._launching:
+            if self.server_process is process:
+                self.server_process = None
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._relaunch_now.set()
+
     def retry_server(self) -> None:
         """Start the server again now (if ours is down) instead of waiting for the next try."""
         self._relaunch_now.set()
@@ -359,8 +388,12 @@ class ClientController(QObject):
 
     def apply_settings(self, new: Settings) -> None:
         """Take saved settings: the services that read them see the new value from the next
-        dictation on, and the microphone and file jobs get their new values now."""
+        dictation on, and the microphone and file jobs get their new values now. A server we
+        started is started again when the model settings changed, so it loads the new model."""
+        old = self.settings
         self.settings = self.flow.settings = self.post.settings = self.output.settings = new
+        if (new.asr, new.models_dir) != (old.asr, old.models_dir):
+            self.restart_server()
         client = new.client
         self.prune_history()
         self.files.formats = list(self.settings.files.formats)

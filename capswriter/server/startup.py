@@ -98,9 +98,13 @@ def check_models(settings: Settings) -> None:
     from capswriter.asr.engine import vad_model_path
     from capswriter.asr.languages import check_language
     from capswriter.asr.manifest import load_manifest
+    from capswriter.asr.model_check import check_model_files
 
-    manifest = load_manifest(settings.models_path / settings.asr.model)
+    model_dir = settings.models_path / settings.asr.model
+    manifest = load_manifest(model_dir)
     manifest.check_precision(settings.asr.precision)
+    # A file sherpa-onnx cannot read would end every worker at start, not raise in it.
+    check_model_files(manifest, model_dir, settings.asr.precision)
     try:
         check_language(manifest, settings.asr.language)
     except UnsupportedLanguage as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from file_server import ServerLog, serve_folder
+from tiny_models import paraformer
 
 from capswriter.asr.archive import (
     ARCHIVE_MANIFEST,
@@ -141,12 +142,11 @@ def test_a_release_file_installs_under_its_own_name_or_the_one_given(
 
 @pytest.fixture(scope="module")
 def small_archive(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny paraformer-shaped folder packed like any model (checks are about bytes)."""
+    """A tiny random-weight paraformer packed like any model."""
     models = tmp_path_factory.mktemp("small-models")
     folder = models / "tiny"
     folder.mkdir()
-    (folder / "model.int8.onnx").write_bytes(b"weights" * 100)
-    (folder / "tokens.txt").write_text("a 0\nb 1\n")
+    paraformer(folder)
     (folder / "manifest.toml").write_text(
         'name = "tiny"\nkind = "paraformer"\nversion = "1"\n'
         '[files]\nparaformer = "model.int8.onnx"\ntokens = "tokens.txt"\n'
@@ -163,7 +163,7 @@ def test_a_tampered_archive_is_refused_and_the_installed_models_stay(
         for member in src.getmembers():
             data = src.extractfile(member).read()
             if member.name == "tiny/tokens.txt":
-                data = data.replace(b"b 1", b"c 1")
+                data = data.replace(b"b 6", b"c 6")
             out.addfile(member, io.BytesIO(data))
     models = tmp_path / "models"
     (models / "tiny").mkdir(parents=True)
@@ -223,11 +223,11 @@ def test_the_desktop_app_gets_the_voice_activity_model_from_the_catalogue(
 ) -> None:
     # The frozen app has no pip; it downloads the catalogue's silero_vad.onnx (here: the mirror).
     from capswriter.asr.catalogue import load_catalogue
-    from capswriter.asr.install import _install_vad_file
+    from capswriter.asr.install import _Fetch, _install_vad_file
 
     base, _ = server
     entry = load_catalogue(base)["silero-vad"]
-    report = _install_vad_file(entry, tmp_path / "models", lambda m: None, False, 0.0)
+    report = _install_vad_file(entry, tmp_path / "models", _Fetch(lambda m: None, False), 0.0)
     installed = tmp_path / "models" / "silero-vad" / "silero_vad.onnx"
     assert report.path == installed
     assert installed.read_bytes() == (models_dir / "silero-vad" / "silero_vad.onnx").read_bytes()

@@ -30,6 +30,9 @@ RELEASES = {
     "sherpa-onnx-nemo-ctc-en-citrinet-512": (["model.int8.onnx", "tokens.txt"], "nemo_ctc"),
     "sherpa-onnx-fire-red-asr-large-zh_en-2025-02-16": (
         ["encoder.int8.onnx", "decoder.int8.onnx", "tokens.txt"], "fire_red_asr"),
+    "sherpa-onnx-streaming-paraformer-bilingual-zh-en": (
+        ["encoder.onnx", "encoder.int8.onnx", "decoder.onnx", "decoder.int8.onnx", "tokens.txt"],
+        "streaming_paraformer"),
     "sherpa-onnx-dolphin-base-ctc-multi-lang-int8-2025-04-02": (
         ["model.int8.onnx", "tokens.txt"], "dolphin_ctc"),
 }  # fmt: skip
@@ -50,7 +53,10 @@ def test_each_known_layout_gets_a_manifest_sherpa_onnx_accepts(tmp_path: Path, r
     manifest = manifest_for_layout(folder, "model")
     assert manifest is not None and manifest.kind == RELEASES[release][1]
     factory, kwargs = recognizer_arguments(manifest, folder, num_threads=1)
-    params = inspect.signature(getattr(sherpa_onnx.OfflineRecognizer, factory)).parameters
+    recognizers = sherpa_onnx.OnlineRecognizer if manifest.spec.online else (
+        sherpa_onnx.OfflineRecognizer
+    )
+    params = inspect.signature(getattr(recognizers, factory)).parameters
     assert set(kwargs) <= set(params)
 
 
@@ -80,3 +86,14 @@ def test_an_unknown_layout_gets_no_manifest(tmp_path: Path) -> None:
     (folder / "model.int8.onnx").write_bytes(b"x")
     (folder / "tokens.txt").write_text("a 0\n")
     assert manifest_for_layout(folder, "new") is None
+
+
+def test_a_streaming_transducer_is_told_from_an_offline_one(tmp_path: Path) -> None:
+    folder = tmp_path / "sherpa-onnx-streaming-zipformer-bilingual-zh-en-2023-02-20"
+    folder.mkdir()
+    for file in ("encoder-epoch-99-avg-1.int8.onnx", "decoder-epoch-99-avg-1.onnx",
+                 "joiner-epoch-99-avg-1.int8.onnx", "tokens.txt"):  # fmt: skip
+        (folder / file).write_bytes(b"x")
+    manifest = manifest_for_layout(folder, "zipformer")
+    assert manifest is not None and manifest.kind == "streaming_transducer"
+    assert manifest.language == "zh,en" and manifest.spec.online

@@ -35,7 +35,10 @@ def test_every_kind_maps_onto_a_real_sherpa_onnx_factory(tmp_path: Path, kind: s
     folder = _model_folder(tmp_path, kind)
     manifest = load_manifest(folder)
     factory, kwargs = recognizer_arguments(manifest, folder, num_threads=2, language="zh")
-    method = getattr(sherpa_onnx.OfflineRecognizer, factory)
+    recognizers = sherpa_onnx.OnlineRecognizer if KINDS[kind].online else (
+        sherpa_onnx.OfflineRecognizer
+    )
+    method = getattr(recognizers, factory)
     params = inspect.signature(method).parameters
     unknown = set(kwargs) - set(params)
     assert not unknown, f"{factory} takes no {unknown}"

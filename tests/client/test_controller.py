@@ -5,13 +5,15 @@ from __future__ import annotations
 import copy
 
 import pytest
+from tiny_models import make_release, pack_release
 
+from capswriter.asr.archive import install_archive
 from capswriter.client import controller as controller_module
 from capswriter.client.controller import ClientController, Connection, TrayState, tray_state
 from capswriter.client.dictation import DictationPhase
 from capswriter.client.history import History
 from capswriter.client.link import ServerLink
-from capswriter.config import Settings, default_models_dir
+from capswriter.config import PROJECT_ROOT, Settings, default_models_dir
 
 from .servers import free_port, require_model
 from .speech import clip_pcm, heard_clip
@@ -218,5 +220,51 @@ def test_paste_again_inserts_the_history_text_off_the_gui_thread(qtbot, tmp_path
         assert done is not None and done.result(timeout=10) is True
         qtbot.waitUntil(lambda: focus_target.text() == "typed from history", timeout=5000)
         assert controller.repaste(10_000) is None  # no such entry: nothing to do
+    finally:
+        controller.shutdown()
+
+
+def test_a_saved_model_switch_restarts_our_server_on_the_new_model(
+    qtbot, tmp_path, monkeypatch
+):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "silero-vad").symlink_to(PROJECT_ROOT / "models" / "silero-vad")
+    names = []
+    for kind in ("paraformer", "sense_voice"):
+        folder = make_release(kind, tmp_path / "build")
+        installed = install_archive(pack_release(folder, tmp_path / "archives"), models)
+        names += installed.model_names
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("CAPSWRITER_CONFIG", str(config))
+    monkeypatch.setenv("CAPSWRITER_MODELS_DIR", str(models))
+    monkeypatch.setenv("CAPSWRITER_SERVER_WORKERS", "1")
+    monkeypatch.setenv("CAPSWRITER_ASR_NUM_THREADS", "1")
+    controller = make_controller(tmp_path, free_port(), start_server=True)
+    controller.settings.asr.model = names[0]
+    controller.settings.save(config)
+    notices = []
+    controller.notice.connect(notices.append)
+    try:
+        controller.startup()
+        qtbot.waitUntil(lambda: controller.state is TrayState.READY, timeout=60_000)
+        assert controller.health.model == names[0]
+        first = controller.server_process
+        # What the settings dialog does on Save: write the file, hand over the new value.
+        new = copy.deepcopy(controller.settings)
+        new.asr.model = names[1]
+        new.save(config)
+        controller.apply_settings(new)
+        qtbot.waitUntil(lambda: controller.health.ready and controller.health.model == names[1],
+                        timeout=60_000)
+        assert controller.server_process is not None and controller.server_process is not first
+        assert first.poll() is not None
+        assert not any("stopped" in n.title for n in notices)  # a switch, not a crash
+        # Settings that leave the model alone keep the server as it is.
+        same = copy.deepcopy(new)
+        same.client.history_keep_days = 3
+        running = controller.server_process
+        controller.apply_settings(same)
+        assert controller.server_process is running and running.poll() is None
     finally:
         controller.shutdown()

@@ -239,6 +239,97 @@
     </message>
 </context>
 <context>
+    <name>ModelsPage</name>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Languages</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>大小</translation>
+    </message>
+    <message>
+        <source>Licence</source>
+        <translation>许可</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Download</source>
+        <translation>下载</translation>
+    </message>
+    <message>
+        <source>Pause</source>
+        <translation>暂停</translation>
+    </message>
+    <message>
+        <source>Use this model</source>
+        <translation>使用此模型</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Install from file…</source>
+        <translation>从文件安装…</translation>
+    </message>
+    <message>
+        <source>Downloading {percent} %</source>
+        <translation>正在下载 {percent} %</translation>
+    </message>
+    <message>
+        <source>In use</source>
+        <translation>使用中</translation>
+    </message>
+    <message>
+        <source>Not installed</source>
+        <translation>未安装</translation>
+    </message>
+    <message>
+        <source>Downloading</source>
+        <translation>正在下载</translation>
+    </message>
+    <message>
+        <source>Paused</source>
+        <translation>已暂停</translation>
+    </message>
+    <message>
+        <source>Installing</source>
+        <translation>正在安装</translation>
+    </message>
+    <message>
+        <source>Installed</source>
+        <translation>已安装</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Choose a model to download, use or delete.</source>
+        <translation>选择一个模型以下载、使用或删除。</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Install a model archive</source>
+        <translation>安装模型压缩包</translation>
+    </message>
+    <message>
+        <source>Model archives (*.tar.bz2 *.tar.gz *.tgz *.tar.xz *.tar)</source>
+        <translation>模型压缩包 (*.tar.bz2 *.tar.gz *.tgz *.tar.xz *.tar)</translation>
+    </message>
+</context>
+<context>
     <name>Notices</name>
     <message>
         <source>Push-to-talk unavailable</source>
@@ -259,6 +350,14 @@
     <message>
         <source>Microphone lost</source>
         <translation>麦克风已断开</translation>
+    </message>
+    <message>
+        <source>Switching the speech model</source>
+        <translation>正在切换语音模型</translation>
+    </message>
+    <message>
+        <source>The recognition server is loading {model}.</source>
+        <translation>识别服务器正在加载 {model}。</translation>
     </message>
     <message>
         <source>Text not inserted</source>
@@ -463,6 +562,10 @@
         <translation>服务器</translation>
     </message>
     <message>
+        <source>Model library</source>
+        <translation>模型库</translation>
+    </message>
+    <message>
         <source>Default device (ALSA)</source>
         <translation>默认设备（ALSA）</translation>
     </message>
@@ -601,6 +704,10 @@
     <message>
         <source>Language of CapsWriter</source>
         <translation>界面语言</translation>
+    </message>
+    <message>
+        <source>Downloaded models are checked and tried on a sample before they can be used. Use a model, then Save: the recognition server switches to it.</source>
+        <translation>下载的模型在使用前会经过检查并试听一段样本。选择“使用此模型”后点“保存”，识别服务器即切换到该模型。</translation>
     </message>
     <message>
         <source>Detect automatically</source>

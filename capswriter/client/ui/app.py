@@ -20,6 +20,7 @@ from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import Notice
 from capswriter.client.hotkey import HotkeyListener
 from capswriter.client.i18n import translate, use_language
+from capswriter.client.model_library import ModelLibrary
 from capswriter.client.recovery import LockDebt
 from capswriter.client.single_instance import InstanceServer, forward_files
 from capswriter.client.sounds import SoundCues
@@ -29,6 +30,7 @@ from capswriter.client.ui.overlay import RecordingOverlay, follow
 from capswriter.client.ui.settings_dialog import SettingsDialog
 from capswriter.client.ui.tray import MenuHandlers, StatusWindow, make_status_view, retranslate_menu
 from capswriter.config import Settings, data_dir
+from capswriter.errors import CapsWriterError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class ClientApp:
         self.drop_window: DropWindow | None = None
         self.history_window: HistoryWindow | None = None
         self.settings_dialog: SettingsDialog | None = None
+        # One library for the app's life: a download goes on when the settings window closes.
+        self.model_library: ModelLibrary | None = None
         self.use_hotkey = use_hotkey
         self.hotkey: HotkeyListener | None = None
         self._shut_down: bool | None = None  # set by shutdown(): whether devices were released
@@ -135,9 +139,22 @@ class ClientApp:
         self.history_window.raise_()
 
     def show_settings(self) -> None:
-        self.settings_dialog = SettingsDialog(self.settings)
+        self.settings_dialog = SettingsDialog(self.settings, library=self._library())
         self.settings_dialog.saved.connect(self.apply_settings)
         self.settings_dialog.show()
+
+    def _library(self) -> ModelLibrary | None:
+        """The model library for the current models folder and mirror (None: a bad mirror,
+        which the settings window then names)."""
+        library = self.model_library
+        source = (self.settings.models_path, self.settings.download.mirror)
+        if library is None or ((library.models_dir, library.mirror) != source
+                               and not library.busy()):  # fmt: skip
+            try:
+                library = self.model_library = ModelLibrary(*source)
+            except CapsWriterError:
+                return None
+        return library
 
     def apply_settings(self, new: Settings) -> None:
         """Take the settings the dialog saved (a new value) and hand them to the services."""

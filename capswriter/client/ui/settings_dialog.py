@@ -37,7 +37,9 @@ from PySide6.QtWidgets import (
 )
 
 from capswriter.client.i18n import LANGUAGE_NAMES, translate
+from capswriter.client.model_library import ModelLibrary
 from capswriter.client.output_rules import MODES, parse_app_modes
+from capswriter.client.ui.models_page import ModelsPage
 from capswriter.config import (
     FILE_FORMATS,
     ConfigError,
@@ -74,6 +76,7 @@ TABS = (
     QT_TRANSLATE_NOOP("SettingsDialog", "Files"),
     QT_TRANSLATE_NOOP("SettingsDialog", "Models and language"),
     QT_TRANSLATE_NOOP("SettingsDialog", "Server"),
+    QT_TRANSLATE_NOOP("SettingsDialog", "Model library"),
 )
 
 
@@ -289,6 +292,7 @@ class SettingsDialog(QDialog):
         path: Path | None = None,
         parent=None,
         rules_dir: Path | None = None,
+        library: ModelLibrary | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("CapsWriter settings"))
@@ -306,6 +310,7 @@ class SettingsDialog(QDialog):
         self._build_files(pages[TABS[2]][1], pages[TABS[2]][0])
         self._build_models(pages[TABS[3]][1], pages[TABS[3]][0])
         self._build_server(pages[TABS[4]][1], pages[TABS[4]][0])
+        self._build_library(pages[TABS[5]][1], library)
 
         self.error = QLabel()
         self.error.setObjectName("settings_error")
@@ -461,6 +466,46 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("Spoken language"), self.language)
         form.addRow(self.tr("Write Chinese as"), self.chinese_script)
         form.addRow(self.tr("Language of CapsWriter"), self.ui_language)
+
+    def _build_library(self, form: QFormLayout, library: ModelLibrary | None) -> None:
+        if library is None:
+            try:
+                library = ModelLibrary(self.settings.models_path, self.settings.download.mirror)
+            except CapsWriterError as exc:  # a mirror setting that is not an address
+                form.addRow(QLabel(str(exc)))
+                return
+        self.library = library
+        self.models_page = ModelsPage(library, self.use_model, lambda: self.settings.asr.model)
+        note = QLabel(self.tr("Downloaded models are checked and tried on a sample before "
+                              "they can be used. Use a model, then Save: the recognition "
+                              "server switches to it."))  # fmt: skip
+        note.setWordWrap(True)
+        form.addRow(note)
+        form.addRow(self.models_page)
+        library.changed.connect(self._library_changed)  # let go of when the window goes
+
+    def _library_changed(self, _name: str) -> None:
+        self._refill_models()
+
+    def use_model(self, name: str) -> None:
+        """Pick an installed model for the server; Save applies it."""
+        self._refill_models()
+        self.model.setCurrentIndex(max(0, self.model.findData(name)))
+
+    def _refill_models(self) -> None:
+        current = self.model.currentData()
+        names = installed_models(self.settings.models_path)
+        if [self.model.itemData(i) for i in range(self.model.count())] == names:
+            return
+        self.model.blockSignals(True)
+        self.model.clear()
+        for name in names:
+            self.model.addItem(name, name)
+        if current and self.model.findData(current) < 0:
+            self.model.addItem(self.tr("{name} (not installed)").format(name=current), current)
+        self.model.setCurrentIndex(max(0, self.model.findData(current)))
+        self.model.blockSignals(False)
+        self._fill_languages(self.language.currentData() or "")
 
     def _fill_languages(self, current: str) -> None:
         self.language.clear()

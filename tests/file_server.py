@@ -20,6 +20,9 @@ class ServerLog:
     # Bytes after which the next response is cut (the connection closed mid-body); reset after.
     cut_after: int | None = None
     ignore_range: bool = False
+    # Bytes after which the next response waits for `release` before sending the rest.
+    hold_after: int | None = None
+    release: threading.Event = field(default_factory=threading.Event)
 
 
 class RangeHandler(SimpleHTTPRequestHandler):
@@ -53,9 +56,14 @@ class RangeHandler(SimpleHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.end_headers()
         limit, log.cut_after = log.cut_after, None
+        hold, log.hold_after = log.hold_after, None
         with open(path, "rb") as fh:
             fh.seek(start)
             try:
+                if hold is not None:
+                    self.wfile.write(fh.read(hold))
+                    self.wfile.flush()
+                    log.release.wait(30)
                 if limit is None:
                     shutil.copyfileobj(fh, self.wfile)
                     return
