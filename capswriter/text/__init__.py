@@ -4,3 +4,7 @@ and the one stage that applies them in order (``stage``), shared by dictation, f
 server's API. This room is ground floor: it imports nothing else of the package.
 """
 
+
+from capswriter.text.stage import Change, HotWordFile, TextOptions, TextResult, TextStage
+
+__all__ = ["Change", "HotWordFile", "TextOptions", "TextResult", "TextStage"]
