@@ -67,6 +67,11 @@ class HotWordFile:
         self._stamp: tuple[int, int] | None = None
         self._matcher: HotWordMatcher | None = None
 
+    def use_threshold(self, threshold: float) -> None:
+        """Match with ``threshold`` from now on (lines with their own keep theirs)."""
+        if threshold != self.threshold:
+            self.threshold, self._stamp = threshold, None
+
     def matcher(self) -> HotWordMatcher | None:
         try:
             st = self.path.stat()
