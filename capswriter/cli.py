@@ -81,7 +81,25 @@ def _file_progress_bar(path: Path):
     return tqdm(total=0, desc=path.name[:30], unit="seg", leave=True, dynamic_ncols=True)
 
 
+def _text_stage(settings: Settings, args: argparse.Namespace):
+    """The text stage `transcribe --itn --hot-words FILE` asks for, or None for plain text."""
+    if not args.itn and args.hot_words is None:
+        return None
+    from capswriter.text import TextOptions, TextStage
+
+    options = TextOptions(itn=args.itn, hot_words=args.hot_words is not None,
+                          threshold=settings.text.hot_word_threshold,
+                          spacing=settings.text.mixed_spacing)
+    if args.hot_words is None:
+        return TextStage(options)
+    try:
+        return TextStage.from_text(options, args.hot_words.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"hot words {args.hot_words}: {exc}") from None
+
+
 def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    args.stage = _text_stage(settings, args)
     if args.in_process:
         return _transcribe_in_process(settings, args)
     from capswriter.client.batch import transcribe_via_server
@@ -94,6 +112,7 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
         formats=formats,
         language=args.language or "",
         start_server=not args.no_start,
+        stage=args.stage,
     )
     for outcome in summary.outcomes:
         if outcome.error:
@@ -129,7 +148,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
     audio_total = 0.0
     failures = 0
     for run in transcribe_files(settings, args.files, formats=formats, language=args.language,
-                                progress_for=progress_for):
+                                progress_for=progress_for, stage=args.stage):
         bars.pop(run.path).close()
         if run.transcript is None:
             print(f"error: {run.error}", file=sys.stderr)
@@ -247,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default=None, help="language code (default: auto-detect)")
     p.add_argument("--formats", default=None, help="comma-separated: txt,srt,vtt,json")
     p.add_argument("--print-text", action="store_true", help="print each transcript")
+    p.add_argument("--itn", action="store_true",
+                   help="write spoken Chinese numbers in digits (二十 → 20)")
+    p.add_argument("--hot-words", type=Path, default=None, metavar="FILE",
+                   help="hot words matched by sound, in the hot_words.txt format")
     p.add_argument(
         "--in-process",
         action="store_true",
