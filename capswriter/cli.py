@@ -215,6 +215,17 @@ def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_text(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.tools.bench_text import references, run_text_bench, write_json
+
+    extra = references(Path(args.folder)) if args.folder else []
+    result = run_text_bench(args.hot_words, rounds=args.rounds, extra_sentences=extra,
+                            guard=not args.no_guard)
+    print(result.table())
+    print(f"results written to {write_json(result, Path(args.output))}")
+    return 0
+
+
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(settings.to_dict(), indent=2, ensure_ascii=False))
     return 0
@@ -334,6 +345,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stream dictations this many times faster than real time (0: unpaced)")
     p.add_argument("--output", default=None, help="JSON output file")
     p.set_defaults(func=cmd_bench_accuracy)
+
+    p = bench_sub.add_parser("text", help="cost of hot words and Chinese ITN per sentence; "
+                             "how the short-hot-word guard was chosen")
+    p.add_argument("--hot-words", type=int, default=5000, help="hot words loaded (default 5000)")
+    p.add_argument("--rounds", type=int, default=20, help="passes over the sentences")
+    p.add_argument("--folder", default=None,
+                   help="also time the Chinese references of this manifest.tsv folder")
+    p.add_argument("--no-guard", action="store_true", help="skip the guard study (~1 min)")
+    p.add_argument("--output", default="bench-results/bench_text.json", help="JSON output file")
+    p.set_defaults(func=cmd_bench_text)
 
     from capswriter.tools.commands import add_tool_commands
 

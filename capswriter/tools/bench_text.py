@@ -236,6 +236,15 @@ def run_text_bench(count: int = 5000, rounds: int = 20, extra_sentences: list[st
     return TextBench(count, round(load, 3), hot, itn, guard_study() if guard else [])
 
 
+def references(folder: Path) -> list[str]:
+    """The Chinese reference texts of a ``manifest.tsv`` folder (the same file bench accuracy reads)."""
+    import csv
+
+    with open(folder / "manifest.tsv", encoding="utf-8", newline="") as handle:
+        return [row["reference_text"] for row in csv.DictReader(handle, delimiter="\t")
+                if row.get("language") == "zh" and row.get("reference_text")]
+
+
 def write_json(result: TextBench, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
