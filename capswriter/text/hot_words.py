@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -201,6 +202,10 @@ def _spans(pattern: _Pattern, seg: _Segment) -> list[tuple[float, int, int]]:
             if prev[j] <= pattern.max_distance and seg.ends[j - 1] and prev_from[j] < j]
 
 
+def _as_written(replacement: str) -> Callable[[re.Match[str]], str]:
+    return lambda _match: replacement
+
+
 def _pair_keys(keys: list[str]) -> set[str]:
     """The coarse keys of neighbouring sounds and of sounds one apart; a lone sound's own key."""
     if len(keys) == 1:
@@ -289,8 +294,11 @@ class HotWordMatcher:
     def rewrite(self, text: str) -> Rewrite:
         """``text`` with its literals replaced and its hot words written, and where they are."""
         for literal in self.rules.literals:
-            text = literal.pattern.sub(lambda _m, r=literal.replacement: r, text)
-        out, spans, at, shift = [], [], 0, 0
+            # A function, so a backslash in the replacement is written as it stands.
+            text = literal.pattern.sub(_as_written(literal.replacement), text)
+        out: list[str] = []
+        spans: list[tuple[int, int]] = []
+        at = shift = 0
         matches = self.find(text)
         for match in matches:
             out.append(text[at:match.start])

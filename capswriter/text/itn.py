@@ -241,7 +241,8 @@ def _number(m: re.Match[str]) -> str:
 
 _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (re.compile(f"(?<![{_DIGIT}点])[{_DIGIT}]+(?:点[{_DIGIT}]+){{3}}(?![{_DIGIT}点])"), _ip),
-    (re.compile(f"(?<![{_NUM}])(?P<kind>[百千])分之(?P<n>百|{_RUN})(?:点(?P<d>[{_DIGIT}]+))?"), _percent),
+    (re.compile(f"(?<![{_NUM}])(?P<kind>[百千])分之(?P<n>百|{_RUN})(?:点(?P<d>[{_DIGIT}]+))?"),
+     _percent),
     (re.compile(f"(?P<below>{_RUN})分之(?P<above>{_RUN})"), _fraction),
     (re.compile(
         f"(?:(?P<pre>{_DAYPART})|(?<![这那哪有差快慢多少好早晚]))(?P<h>{_RUN})点"
@@ -250,8 +251,8 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
         f"|(?![{_DIGIT}]))"
     ), _time),
     (re.compile(f"(?P<a>{_RUN})比(?P<b>{_RUN})"), _ratio),
-    (re.compile(f"(?<![{_DIGIT}])(?P<y>[{_DIGIT}]{{4}}|[{_DIGIT}]{{2}}(?=年[十一二三四五六七八九]+月))年"),
-     _year),
+    (re.compile(f"(?<![{_DIGIT}])(?P<y>[{_DIGIT}]{{4}}"
+                f"|[{_DIGIT}]{{2}}(?=年[十一二三四五六七八九]+月))年"), _year),
     (re.compile(
         f"(?P<year>\\d{{2,4}}年)?(?<![{_NUM}])(?P<month>十[一二]?|[一二三四五六七八九])月"
         f"(?:(?P<day>{_RUN})(?P<suffix>[日号]))?"

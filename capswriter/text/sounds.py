@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from pypinyin import Style, lazy_pinyin
 from pypinyin.contrib.tone_convert import to_finals, to_initials
@@ -79,12 +80,18 @@ def _syllable(reading: str) -> Sound | None:
     return Sound(initial, final, tone)
 
 
+def _one_each(chars: str) -> Any:
+    # pypinyin gives a run of non-Han characters back as one item; one per character keeps
+    # the readings aligned with the text.
+    return list(chars)
+
+
 def _readings(text: str) -> list[str]:
     readings = lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True,
-                           errors=lambda chars: list(chars))
+                           errors=_one_each)
     if len(readings) != len(text):  # never seen; read character by character rather than drift
         readings = [lazy_pinyin(ch, style=Style.TONE3, neutral_tone_with_five=True,
-                                errors=lambda chars: list(chars))[0] for ch in text]
+                                errors=_one_each)[0] for ch in text]
     return readings
 
 

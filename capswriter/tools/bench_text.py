@@ -93,7 +93,8 @@ class TextBench:
     def table(self) -> str:
         lines = [
             f"hot words: {self.hot_words} loaded in {self.hot_word_load_s:.2f} s; per sentence "
-            f"p50 {self.hot_word_sentence.p50_ms:.2f} ms, p95 {self.hot_word_sentence.p95_ms:.2f} ms "
+            f"p50 {self.hot_word_sentence.p50_ms:.2f} ms, "
+            f"p95 {self.hot_word_sentence.p95_ms:.2f} ms "
             f"({self.hot_word_sentence.samples} runs)",
             f"ITN: per sentence p50 {self.itn_sentence.p50_ms:.4f} ms, "
             f"p95 {self.itn_sentence.p95_ms:.4f} ms ({self.itn_sentence.samples} runs)",
@@ -147,7 +148,11 @@ def bench_itn(sentences: list[str], rounds: int) -> Timing:
 
 # ---- the guard for short hot words -------------------------------------------------------
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
+    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
 
 
 def _by_sound(chars: list[str]) -> dict[Sound, list[str]]:
@@ -159,7 +164,8 @@ def _by_sound(chars: list[str]) -> dict[Sound, list[str]]:
     return table
 
 
-def _misheard(name: str, kind: str, table: dict[Sound, list[str]], rng: random.Random) -> str | None:
+def _misheard(name: str, kind: str, table: dict[Sound, list[str]],
+              rng: random.Random) -> str | None:
     """``name`` with one character swapped for one a recognizer might write instead."""
     sounds = sounds_of(name)
     order = list(range(len(name)))
@@ -188,7 +194,7 @@ def _misheard(name: str, kind: str, table: dict[Sound, list[str]], rng: random.R
     return None
 
 
-GUARDS = {
+GUARDS: dict[str, dict[str, float]] = {
     "none": {"exact_tones_up_to": 0},
     "exact tones, <= 2 chars": {"exact_tones_up_to": 2},
     "threshold 0.95, <= 2 chars": {"exact_tones_up_to": 0, "short_threshold": 0.95},
@@ -196,7 +202,8 @@ GUARDS = {
 MISHEARINGS = ("homophone", "sound-alike", "wrong tone")
 
 
-def guard_study(names_per_length: int = 200, ordinary: int = 4000, seed: int = 24) -> list[GuardRow]:
+def guard_study(names_per_length: int = 200, ordinary: int = 4000,
+                seed: int = 24) -> list[GuardRow]:
     rng = random.Random(seed)
     common = dictionary_words(20000, lengths=(2,), seed=seed)
     chars = sorted({c for w in common for c in w})
@@ -237,7 +244,7 @@ def run_text_bench(count: int = 5000, rounds: int = 20, extra_sentences: list[st
 
 
 def references(folder: Path) -> list[str]:
-    """The Chinese reference texts of a ``manifest.tsv`` folder (the same file bench accuracy reads)."""
+    """The Chinese reference texts of a ``manifest.tsv`` folder (as bench accuracy reads it)."""
     import csv
 
     with open(folder / "manifest.tsv", encoding="utf-8", newline="") as handle:

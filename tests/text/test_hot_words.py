@@ -34,7 +34,8 @@ def written(matcher: HotWordMatcher, text: str) -> str:
 
 
 def test_the_file_format_reads_targets_aliases_blacklists_and_thresholds() -> None:
-    rules = parse_hot_words("Claude | 克劳德 | cloud\n傅平 ~~~ 扶贫 | 精准 @ 0.9\n# note\n\nx = y\n")
+    rules = parse_hot_words(
+        "Claude | 克劳德 | cloud\n傅平 ~~~ 扶贫 | 精准 @ 0.9\n# note\n\nx = y\n")
     assert rules.words[0] == HotWord("Claude", ("克劳德", "cloud"), (), None, 1)
     assert rules.words[1] == HotWord("傅平", (), ("扶贫", "精准"), 0.9, 2)
     assert len(rules.literals) == 1
@@ -91,7 +92,8 @@ def test_a_line_threshold_overrides_the_default() -> None:
 
 
 def test_the_default_threshold_is_the_matchers(matcher) -> None:
-    assert HotWordMatcher(parse_hot_words("韩国瑜"), threshold=0.95).apply("汉国宇说")[0] == "汉国宇说"
+    strict = HotWordMatcher(parse_hot_words("韩国瑜"), threshold=0.95)
+    assert strict.apply("汉国宇说")[0] == "汉国宇说"
 
 
 def test_latin_words_match_whole_words_and_come_out_in_their_case(matcher) -> None:
