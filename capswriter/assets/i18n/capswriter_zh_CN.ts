@@ -71,6 +71,10 @@
         <translation>听写</translation>
     </message>
     <message>
+        <source>heard as: {raw}</source>
+        <translation>识别原文：{raw}</translation>
+    </message>
+    <message>
         <source>Text ready {seconds:.2f} s after the key was released</source>
         <translation>松开按键 {seconds:.2f} 秒后出字</translation>
     </message>
@@ -111,6 +115,41 @@
         <translation>
             <numerusform>从历史记录中删除 %n 条？其文字和音频将被删除；转写文件保留在原处。</numerusform>
         </translation>
+    </message>
+</context>
+<context>
+    <name>HotWordsEditor</name>
+    <message>
+        <source>Try a sentence, e.g. 付平用cloud写了二十行代码</source>
+        <translation>试一句话，例如：付平用cloud写了二十行代码</translation>
+    </message>
+    <message>
+        <source>The list has a problem: {reason}</source>
+        <translation>热词表有问题：{reason}</translation>
+    </message>
+    <message>
+        <source>Nothing would change.</source>
+        <translation>不会有任何改动。</translation>
+    </message>
+    <message>
+        <source>Becomes: {text}</source>
+        <translation>结果：{text}</translation>
+    </message>
+    <message>
+        <source>{before} → {after}: sounds like “{alias}”, score {score:.2f}</source>
+        <translation>{before} → {after}：读音接近“{alias}”，得分 {score:.2f}</translation>
+    </message>
+    <message>
+        <source>numbers written in digits: {after}</source>
+        <translation>数字写成阿拉伯数字：{after}</translation>
+    </message>
+    <message>
+        <source>spelled letters joined: {after}</source>
+        <translation>逐个读出的字母合并：{after}</translation>
+    </message>
+    <message>
+        <source>spacing: {after}</source>
+        <translation>中英文间距：{after}</translation>
     </message>
 </context>
 <context>
@@ -455,6 +494,22 @@
         <translation>服务器</translation>
     </message>
     <message>
+        <source>Hot words</source>
+        <translation>热词</translation>
+    </message>
+    <message>
+        <source>As recognised</source>
+        <translation>保持识别结果</translation>
+    </message>
+    <message>
+        <source>One space (用 Claude 写)</source>
+        <translation>加一个空格（用 Claude 写）</translation>
+    </message>
+    <message>
+        <source>No space (用Claude写)</source>
+        <translation>不加空格（用Claude写）</translation>
+    </message>
+    <message>
         <source>Default device (ALSA)</source>
         <translation>默认设备（ALSA）</translation>
     </message>
@@ -635,6 +690,22 @@
         <translation>识别进程数</translation>
     </message>
     <message>
+        <source>Write spoken Chinese numbers in digits (二十三 → 23)</source>
+        <translation>把读出的中文数字写成阿拉伯数字（二十三 → 23）</translation>
+    </message>
+    <message>
+        <source>Match hot words by sound, not only by spelling</source>
+        <translation>按读音匹配热词，不只按字面</translation>
+    </message>
+    <message>
+        <source>Replace when the sound matches at least</source>
+        <translation>读音相似度至少达到此值才替换</translation>
+    </message>
+    <message>
+        <source>Between Chinese and Latin</source>
+        <translation>中文与英文、数字之间</translation>
+    </message>
+    <message>
         <source>{name} (not connected)</source>
         <translation>{name}（未连接）</translation>
     </message>
@@ -653,6 +724,10 @@
     <message>
         <source>Not saved: {reason}</source>
         <translation>未保存：{reason}</translation>
+    </message>
+    <message>
+        <source>Not saved: hot words {reason}</source>
+        <translation>未保存：热词 {reason}</translation>
     </message>
     <message>
         <source>Could not save {path}: {reason}</source>

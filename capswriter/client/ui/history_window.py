@@ -63,7 +63,8 @@ def row_values(entry: Entry) -> tuple[str, ...]:
             origin += f" → {entry.source}"
     text = _shown(entry.text)
     if entry.raw_text:  # hot words or number rules changed it: what was heard stays in view
-        text += "\n" + _tr("heard as: {raw}").format(raw=_shown(entry.raw_text))
+        heard = translate("HistoryWindow", "heard as: {raw}")
+        text += "\n" + heard.format(raw=_shown(entry.raw_text))
     length = duration_text(entry.duration_s)
     status = _tr(STATUS_WORDS.get(entry.status, entry.status))
     if entry.error:
@@ -94,7 +95,7 @@ def row_tooltips(entry: Entry) -> tuple[str, ...]:
     outputs = "\n".join(str(p) for p in entry.outputs)
     text = entry.text
     if entry.raw_text:
-        text += "\n\n" + _tr("heard as: {raw}").format(raw=entry.raw_text)
+        text += "\n\n" + translate("HistoryWindow", "heard as: {raw}").format(raw=entry.raw_text)
     return ("", entry.source if entry.kind == "file" else "", text, took,
             (entry.error or "") + ("\n" + outputs if outputs else ""))
 
