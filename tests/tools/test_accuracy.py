@@ -276,8 +276,8 @@ def test_the_command_prints_the_table_then_each_clips_diffs(
 ) -> None:
     lines = command_run["out"].splitlines()
     header = next(line for line in lines if line.startswith("system"))
-    assert header.split() == ["system", "EN", "WER", "ZH", "CER", "loops", "empties", "wall",
-                              "s"]
+    assert header.split() == ["system", "EN", "WER", "ZH", "CER", "ZH", "+ITN", "loops",
+                              "empties", "wall", "s"]
     rows = [line.split()[0] for line in lines[lines.index(header) + 1:][:2]]
     assert rows == ["ours", "bare"]
     at = lines.index("en_jfk.wav (en, 11.0 s)")
