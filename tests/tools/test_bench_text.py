@@ -13,8 +13,11 @@ from capswriter.tools.bench_text import (
 
 
 def test_hot_words_and_itn_are_timed_over_every_sentence() -> None:
-    load, timing = bench_hot_words(300, ["付平今天来了", "他很慌张"], rounds=2)
-    assert load > 0 and timing.samples == 4 and 0 < timing.p50_ms <= timing.p95_ms
+    cost = bench_hot_words(300, ["付平今天来了", "他很慌张"], rounds=2)
+    timing = cost.sentence
+    assert cost.load_s > 0 and cost.load_cpu_s > 0
+    assert timing.samples == cost.sentence_cpu.samples == 4
+    assert 0 < timing.p50_ms <= timing.p95_ms
     assert bench_itn(["二十个"], rounds=3).samples == 3
 
 
