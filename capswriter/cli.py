@@ -82,7 +82,25 @@ def _file_progress_bar(path: Path):
     return tqdm(total=0, desc=path.name[:30], unit="seg", leave=True, dynamic_ncols=True)
 
 
+def _text_stage(settings: Settings, args: argparse.Namespace):
+    """The text stage `transcribe --itn --hot-words FILE` asks for, or None for plain text."""
+    if not args.itn and args.hot_words is None:
+        return None
+    from capswriter.text import TextOptions, TextStage
+
+    options = TextOptions(itn=args.itn, hot_words=args.hot_words is not None,
+                          threshold=settings.text.hot_word_threshold,
+                          spacing=settings.text.mixed_spacing)
+    if args.hot_words is None:
+        return TextStage(options)
+    try:
+        return TextStage.from_text(options, args.hot_words.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"hot words {args.hot_words}: {exc}") from None
+
+
 def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    args.stage = _text_stage(settings, args)
     if args.in_process:
         return _transcribe_in_process(settings, args)
     from capswriter.client.batch import transcribe_via_server
@@ -97,6 +115,7 @@ def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
         formats=formats,
         language=args.language or "",
         start_server=not args.no_start,
+        stage=args.stage,
     )
     for outcome in summary.outcomes:
         if outcome.error:
@@ -142,7 +161,7 @@ def _transcribe_in_process(settings: Settings, args: argparse.Namespace) -> int:
     audio_total = 0.0
     failures = silent = 0
     for run in transcribe_files(settings, args.files, formats=formats, language=args.language,
-                                progress_for=progress_for):
+                                progress_for=progress_for, stage=args.stage):
         bars.pop(run.path).close()
         if run.transcript is None:
             print(f"error: {run.error}", file=sys.stderr)
@@ -223,6 +242,17 @@ def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_text(settings: Settings, args: argparse.Namespace) -> int:
+    from capswriter.tools.bench_text import references, run_text_bench, write_json
+
+    extra = references(Path(args.folder)) if args.folder else []
+    result = run_text_bench(args.hot_words, rounds=args.rounds, extra_sentences=extra,
+                            guard=not args.no_guard)
+    print(result.table())
+    print(f"results written to {write_json(result, Path(args.output))}")
+    return 0
+
+
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     print(json.dumps(settings.to_dict(), indent=2, ensure_ascii=False))
     return 0
@@ -279,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default=None, help="language code (default: auto-detect)")
     p.add_argument("--formats", default=None, help="comma-separated: txt,srt,vtt,json")
     p.add_argument("--print-text", action="store_true", help="print each transcript")
+    p.add_argument("--itn", action="store_true",
+                   help="write spoken Chinese numbers in digits (二十 → 20)")
+    p.add_argument("--hot-words", type=Path, default=None, metavar="FILE",
+                   help="hot words matched by sound, in the hot_words.txt format")
     p.add_argument(
         "--in-process",
         action="store_true",
@@ -343,6 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stream dictations this many times faster than real time (0: unpaced)")
     p.add_argument("--output", default=None, help="JSON output file")
     p.set_defaults(func=cmd_bench_accuracy)
+
+    p = bench_sub.add_parser("text", help="cost of hot words and Chinese ITN per sentence; "
+                             "how the short-hot-word guard was chosen")
+    p.add_argument("--hot-words", type=int, default=5000, help="hot words loaded (default 5000)")
+    p.add_argument("--rounds", type=int, default=20, help="passes over the sentences")
+    p.add_argument("--folder", default=None,
+                   help="also time the Chinese references of this manifest.tsv folder")
+    p.add_argument("--no-guard", action="store_true", help="skip the guard study (~1 min)")
+    p.add_argument("--output", default="bench-results/bench_text.json", help="JSON output file")
+    p.set_defaults(func=cmd_bench_text)
 
     from capswriter.tools.commands import add_tool_commands
 

@@ -243,6 +243,16 @@ class FilesSettings:
 
 
 @dataclass
+class TextSettings:
+    """What dictated text becomes (capswriter.text): numbers, hot words by sound, spacing."""
+
+    itn: bool = True  # spoken Chinese numbers written in digits (二十 → 20)
+    hot_words: bool = True  # hot_words.txt matched by sound as well as spelling
+    hot_word_threshold: float = 0.85  # how closely a span must sound like a hot word (0–1]
+    mixed_spacing: str = "keep"  # between Chinese and Latin/digits: keep | space | none
+
+
+@dataclass
 class DownloadSettings:
     # Where catalogue models are downloaded from instead of the sherpa-onnx release page on
     # GitHub: a base URL that holds the same archive names (e.g. a mirror or a local folder
@@ -259,6 +269,7 @@ class Settings:
     client: ClientSettings = field(default_factory=ClientSettings)
     files: FilesSettings = field(default_factory=FilesSettings)
     download: DownloadSettings = field(default_factory=DownloadSettings)
+    text: TextSettings = field(default_factory=TextSettings)
     models_dir: str = ""
     log_level: str = "INFO"
 
@@ -360,6 +371,7 @@ _CHOICES = {
     ("asr", "chinese_script"): tuple(CHINESE_SCRIPTS),
     ("client", "output_mode"): OUTPUT_MODES,
     ("client", "ui_language"): UI_LANGUAGES,
+    ("text", "mixed_spacing"): ("keep", "space", "none"),
 }
 # Settings that must be more than 0, and those that may also be 0 (meaning "none" or "auto").
 _POSITIVE = (("client", "hold_threshold_s"), ("client", "stream_idle_minutes"),
@@ -394,7 +406,7 @@ def check_settings(settings: Settings, where: str = "settings") -> None:
             f"= {hotkey[:24]!r} is not a key push-to-talk can use; use one of "
             f"{', '.join(list(KEY_LABELS)[:8])}, f1–f20, mouse_x1, mouse_x2",
         )
-    for name in ("asr", "server", "client", "files"):
+    for name in ("asr", "server", "client", "files", "text"):
         section = getattr(settings, name)
         for f in fields(section):
             value = getattr(section, f.name)
@@ -411,6 +423,8 @@ def check_settings(settings: Settings, where: str = "settings") -> None:
     for section, key in _NOT_NEGATIVE:
         if getattr(getattr(settings, section), key) < 0:
             raise InvalidSetting(where, section, key, "must be 0 or more")
+    if not 0 < settings.text.hot_word_threshold <= 1:
+        raise InvalidSetting(where, "text", "hot_word_threshold", "must be above 0 and at most 1")
     formats = settings.files.formats
     unknown = [fmt for fmt in formats if fmt not in FILE_FORMATS]
     if unknown or not formats:
@@ -432,7 +446,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
         _apply(settings, data, str(path))
     environ = os.environ if environ is None else environ
-    for section in ("asr", "server", "client", "files", "download"):
+    for section in ("asr", "server", "client", "files", "download", "text"):
         obj = getattr(settings, section)
         prefix = f"CAPSWRITER_{section.upper()}_"
         values = {k[len(prefix) :].lower(): v for k, v in environ.items() if k.startswith(prefix)}

@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "capswriter"
 # room → rooms it must not import (a room is the first part below ``capswriter``).
 FORBIDDEN = {
     "asr": {"files", "server", "client", "tools", "wire", "cli"},
+    "text": {"asr", "files", "server", "client", "tools", "wire", "cli"},
     "files": {"server", "client", "tools", "wire", "cli"},
     "wire": {"asr", "files", "server", "client", "tools", "cli"},
     "server": {"client", "tools", "cli"},

@@ -20,6 +20,7 @@ from capswriter.errors import CapsWriterError, QueueFull, ServerStartFailed, Ser
 from capswriter.files.decode import read_file_bytes
 from capswriter.files.pipeline import FileTranscript
 from capswriter.files.write import sharing_a_name, write_transcript
+from capswriter.text import TextStage
 from capswriter.wire import protocol
 from capswriter.wire.client import RecognitionClient, server_url
 from capswriter.wire.launch import server_log_path, wait_until_ready
@@ -112,7 +113,8 @@ class _Bar:
 
 
 async def _one(url: str, token: str, path: Path, position: int, language: str,
-               formats: list[str], keep_suffix: bool) -> FileOutcome:  # fmt: skip
+               formats: list[str], keep_suffix: bool,
+               stage: TextStage | None = None) -> FileOutcome:  # fmt: skip
     outcome = FileOutcome(path)
     bar = _Bar(path, position)
     started = time.perf_counter()
@@ -141,6 +143,7 @@ async def _one(url: str, token: str, path: Path, position: int, language: str,
             decode_seconds=float(result.timings.get("decode", 0.0)),
             language=result.language,
         )
+        outcome.transcript = outcome.transcript.rewritten(stage)
         outcome.outputs = write_transcript(outcome.transcript, formats, keep_suffix)
         bar.close("→ " + ", ".join(p.suffix[1:] for p in outcome.outputs))
     except (CapsWriterError, OSError) as exc:
@@ -149,11 +152,12 @@ async def _one(url: str, token: str, path: Path, position: int, language: str,
     return outcome
 
 
-async def _run(url: str, token: str, paths: list[Path], language: str, formats: list[str]):
+async def _run(url: str, token: str, paths: list[Path], language: str, formats: list[str],
+               stage: TextStage | None = None):
     colliding = sharing_a_name(paths)
     return await asyncio.gather(
         *(
-            _one(url, token, path, i, language, formats, path in colliding)
+            _one(url, token, path, i, language, formats, path in colliding, stage)
             for i, path in enumerate(paths)
         )
     )
@@ -161,7 +165,7 @@ async def _run(url: str, token: str, paths: list[Path], language: str, formats: 
 
 def transcribe_via_server(
     settings: Settings, paths: list[Path], *, formats: list[str], language: str = "",
-    start_server: bool = True,
+    start_server: bool = True, stage: TextStage | None = None,
 ) -> BatchSummary:  # fmt: skip
     """Transcribe `paths` in parallel on the server pool and write outputs beside each file."""
     if start_server:
@@ -179,7 +183,7 @@ def transcribe_via_server(
     started = time.perf_counter()
     try:
         url = server_url(settings.server.host, settings.server.port)
-        outcomes = asyncio.run(_run(url, settings.server.token, paths, language, formats))
+        outcomes = asyncio.run(_run(url, settings.server.token, paths, language, formats, stage))
     finally:
         if process is not None:
             process.terminate()

@@ -332,13 +332,14 @@ class DictationFlow:
                                     OutcomeKind.KEPT, Shortfall.SERVER_UNAVAILABLE)
         finally:
             self._waiting = None
-        text = self._post_process(result.text)
+        text, raw = self._post_process(result.text)
         if not text:
             # The server's speech gate found no speech (or Whisper wrote nothing).
             return DictationOutcome(None, "", True, time.monotonic() - released,
                                     OutcomeKind.NOTHING_HEARD)
         keep_audio = audio if self.settings.client.save_audio else None
-        entry_id = self.history.add("dictation", text, duration_s=seconds, audio=keep_audio)
+        entry_id = self.history.add("dictation", text, duration_s=seconds, audio=keep_audio,
+                                    raw_text=raw)
         delivered = self.output.deliver(text)
         latency = (delivered.sent_at or time.monotonic()) - released
         self.history.update(
@@ -372,8 +373,9 @@ class DictationFlow:
                     continue  # the audio stays in history; the next entry may still work
                 log.info("pending dictation %d still waits: %s", entry.id, exc)
                 break
-            text = self._post_process(result.text)
-            self.history.update(entry.id, text=text, status="done", error="")
+            text, raw = self._post_process(result.text)
+            self.history.update(entry.id, text=text, status="done", error="",
+                                raw_text=raw if raw != text else "")
             if not self.settings.client.save_audio:
                 self.history.drop_audio(entry.id)
             done += 1
@@ -391,13 +393,14 @@ class DictationFlow:
         """
         return self._finisher.submit(work)
 
-    def _post_process(self, text: str) -> str:
-        """The user's rules applied; if they fail, the recognised text as it came."""
+    def _post_process(self, text: str) -> tuple[str, str]:
+        """The user's rules applied, and the text as recognised; if they fail, that twice."""
         try:
-            return self.post.process(text)
+            done = self.post.rewrite(text)
+            return done.text, done.raw
         except Exception:  # noqa: BLE001 - a broken rule must never cost the dictation
             log.exception("post-processing failed; using the text unchanged")
-            return text.strip()
+            return text.strip(), text.strip()
 
     def _set(self, recording: bool | None = None) -> None:
         if recording is not None:

@@ -1,9 +1,9 @@
 """What the recognised text becomes and how it goes out, read from the user's rule files.
 
-:class:`PostProcessor` rewrites the text (Chinese script, hot words, regex rules, trailing
-punctuation and space); ``apps.toml`` names the applications that get pasting or typing instead
-of the default mode (:func:`mode_for`). The files are re-read when their mtime changes, so edits
-apply to the next dictation. Putting the text into a window is :mod:`capswriter.client.delivery`.
+:class:`PostProcessor` rewrites the text (Chinese script; hot words, numbers and spacing through
+:mod:`capswriter.text`; regex rules; trailing punctuation and space); ``apps.toml`` names the
+applications that get pasting or typing instead of the default mode (:func:`mode_for`). The
+files are re-read when their mtime changes, so edits apply to the next dictation. Putting the text into a window is :mod:`capswriter.client.delivery`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from capswriter.asr.text import to_script
 from capswriter.config import OUTPUT_MODES, Settings, config_dir, tomllib
+from capswriter.text import HotWordFile, TextOptions, TextResult, TextStage
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +59,6 @@ def _rule_lines(text: str):
             yield number, line
 
 
-def parse_hot_words(text: str) -> list[tuple[re.Pattern[str], str]]:
-    """``wrong = right`` replaces a phrase; a bare ``Word`` fixes its capitalisation.
-
-    Matching ignores case; Latin words match whole words only so "git" does not hit "digit".
-    """
-    rules = []
-    for _, line in _rule_lines(text):
-        wrong, sep, right = line.partition(" = ")
-        if not sep:
-            wrong = right = line
-        wrong, right = wrong.strip(), right.strip()
-        pattern = re.escape(wrong)
-        if wrong[:1].isascii() and wrong[:1].isalnum():
-            pattern = r"(?<![A-Za-z0-9])" + pattern
-        if wrong[-1:].isascii() and wrong[-1:].isalnum():
-            pattern += r"(?![A-Za-z0-9])"
-        rules.append((re.compile(pattern, re.IGNORECASE), right))
-    return rules
-
-
 def parse_regex_rules(text: str) -> list[tuple[re.Pattern[str], str]]:
     """``pattern = replacement`` per line, Python regex syntax, ``\\1`` for groups."""
     rules = []
@@ -107,19 +88,34 @@ def parse_app_modes(text: str) -> dict[str, str]:
     return modes
 
 
+def text_options(settings: Settings) -> TextOptions:
+    """The text stage's options from the ``[text]`` settings."""
+    text = settings.text
+    return TextOptions(itn=text.itn, hot_words=text.hot_words,
+                       threshold=text.hot_word_threshold, spacing=text.mixed_spacing)
+
+
 class PostProcessor:
     """Rewrites recognised text before output, with rule files from the config dir."""
 
     def __init__(self, settings: Settings, rules_dir: Path | None = None) -> None:
         self.settings = settings
         rules_dir = rules_dir or config_dir()
-        self.hot_words = WatchedFile(rules_dir / "hot_words.txt", parse_hot_words, [])
+        options = text_options(settings)
+        self.hot_words = HotWordFile(rules_dir / "hot_words.txt", options.threshold)
+        self.stage = TextStage(options, self.hot_words)
         self.regex_rules = WatchedFile(rules_dir / "hot_rules.txt", parse_regex_rules, [])
 
-    def process(self, text: str) -> str:
+    def rewrite(self, text: str) -> TextResult:
+        """The text as it will be output, beside what came in and what changed it."""
+        options = text_options(self.settings)
+        if options != self.stage.options:  # the Settings dialog saved new values
+            self.hot_words.use_threshold(options.threshold)
+            self.stage.options = options
+        raw = text
         text = to_script(text.strip(), self.settings.asr.chinese_script)
-        for pattern, replacement in self.hot_words.current():  # type: ignore[attr-defined]
-            text = pattern.sub(lambda _m, r=replacement: r, text)
+        staged = self.stage.apply(text)
+        text = staged.text
         for pattern, replacement in self.regex_rules.current():  # type: ignore[attr-defined]
             try:
                 text = pattern.sub(replacement, text)
@@ -130,7 +126,10 @@ class PostProcessor:
             text = text.rstrip(TRAILING_PUNCTUATION + " ")
         if client.trailing_space and text and not text.endswith(" "):
             text += " "
-        return text
+        return TextResult(raw.strip(), text, staged.changes)
+
+    def process(self, text: str) -> str:
+        return self.rewrite(text).text
 
 
 @dataclass(frozen=True)

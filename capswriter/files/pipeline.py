@@ -6,6 +6,7 @@ form used by the CLI and by tests, and the reference the parallel form must agre
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from capswriter.errors import CapsWriterError
 from capswriter.files.assemble import assemble_pieces
 from capswriter.files.decode import load_audio
 from capswriter.files.segment import Segmenter
+from capswriter.text import TextStage
 
 # on_progress(done_segments, total_segments, audio_seconds_done)
 ProgressCallback = Callable[[int, int, float], None]
@@ -62,6 +64,13 @@ class FileTranscript:
             "text": self.text,
             "segments": [segment.to_dict() for segment in self.segments],
         }
+
+    def rewritten(self, stage: TextStage | None) -> FileTranscript:
+        """The transcript with each segment and the whole text through the text stage."""
+        if stage is None:
+            return self
+        segments = [Segment(s.start, s.end, stage.apply(s.text).text) for s in self.segments]
+        return dataclasses.replace(self, segments=segments, text=stage.apply(self.text).text)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileTranscript:
@@ -135,6 +144,7 @@ def transcribe_files(
     formats: list[str],
     language: str | None = None,
     progress_for: Callable[[Path], ProgressCallback] | None = None,
+    stage: TextStage | None = None,
 ) -> Iterator[FileRun]:
     """Load the engine once, then transcribe each file in turn in this process and write its
     outputs beside it; yields each file as it is done (a failed one does not stop the rest)."""
@@ -148,6 +158,7 @@ def transcribe_files(
         progress = progress_for(path) if progress_for is not None else None
         try:
             result = transcribe_file(path, engine, segmenter, progress, language=language)
+            result = result.rewritten(stage)
         except CapsWriterError as exc:
             yield FileRun(path, error=str(exc))
             continue

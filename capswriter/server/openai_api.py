@@ -2,12 +2,14 @@
 
 An upload is a file task like any other (``RecognitionService.submit_file``); this module waits
 for it while watching that the HTTP client is still there, and writes the answer the way the
-OpenAI API does (json, text, srt, vtt, verbose_json; errors as ``{"error": {...}}``).
+OpenAI API does (json, text, srt, vtt, verbose_json; errors as ``{"error": {...}}``). Two
+CapsWriter form fields put the answer through the text stage (:func:`text_stage`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Coroutine
 from typing import Any
@@ -16,9 +18,11 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from capswriter.asr.result import Segment
+from capswriter.config import TextSettings
 from capswriter.errors import CapsWriterError, QueueFull, ShuttingDown, UnsupportedLanguage
 from capswriter.server.service import RecognitionService
 from capswriter.server.tasks import Task
+from capswriter.text import TextOptions, TextStage
 from capswriter.wire import errors, protocol
 from capswriter.wire.errors import error_code
 from capswriter.wire.jobs import JobKind
@@ -103,6 +107,30 @@ def openai_error(status: int, message: str, code: str = errors.INVALID_REQUEST) 
     return HTTPException(status_code=status, detail={
         "message": message, "type": "invalid_request_error", "code": code,
     })
+
+
+def text_stage(settings: TextSettings, itn: bool, hot_words: str) -> TextStage | None:
+    """The stage the CapsWriter fields of an upload ask for; None when they ask for nothing.
+
+    ``capswriter_itn`` writes spoken Chinese numbers in digits; ``capswriter_hot_words`` holds
+    hot words in the ``hot_words.txt`` format (one a line). A bad list is the client's error.
+    """
+    if not itn and not hot_words.strip():
+        return None
+    options = TextOptions(itn=itn, hot_words=bool(hot_words.strip()),
+                          threshold=settings.hot_word_threshold, spacing=settings.mixed_spacing)
+    try:
+        return TextStage.from_text(options, hot_words)
+    except ValueError as exc:
+        raise openai_error(400, f"capswriter_hot_words: {exc}") from None
+
+
+def rewrite_result(result: protocol.Result, stage: TextStage | None) -> protocol.Result:
+    """``result`` with its text and every segment's text through ``stage``."""
+    if stage is None:
+        return result
+    segments = [{**s, "text": stage.apply(str(s.get("text", ""))).text} for s in result.segments]
+    return dataclasses.replace(result, text=stage.apply(result.text).text, segments=segments)
 
 
 def format_result(result: protocol.Result, response_format: str) -> Response:

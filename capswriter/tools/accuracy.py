@@ -322,6 +322,10 @@ class ClipScore:
     reference_repeats: bool = False
     seconds: float = 0.0  # what the system took for this clip
     error: str = ""  # why the system gave no text, when it failed
+    # Chinese only: edits and length with spoken numbers written in digits on both sides, so
+    # 一百 against 100 is no error (capswriter.text.itn).
+    itn_errors: int = 0
+    itn_length: int = 0
 
 
 def score_clip(file: str, language: str, reference: str, hypothesis: str,
@@ -338,7 +342,20 @@ def score_clip(file: str, language: str, reference: str, hypothesis: str,
         alignment.substitutions, alignment.deletions, alignment.insertions,
         alignment.diff(language in CJK_LANGUAGES), bool(ref) and not hyp, looping, round(ratio, 2),
         [str(r) for r in repeats], reference_repeats, round(seconds, 3), error,
+        *_itn_score(reference, hypothesis, language),
     )  # fmt: skip
+
+
+ITN_LANGUAGES = ("zh",)
+
+
+def _itn_score(reference: str, hypothesis: str, language: str) -> tuple[int, int]:
+    if language not in ITN_LANGUAGES:
+        return 0, 0
+    from capswriter.text.itn import inverse_normalize
+
+    return score(inverse_normalize(to_simplified(reference)),
+                 inverse_normalize(to_simplified(hypothesis)), language)
 
 
 @dataclass
@@ -350,6 +367,12 @@ class AccuracyReport:
         chosen = [c for c in self.clips if c.language == language]
         length = sum(c.length for c in chosen)
         return sum(c.errors for c in chosen) / length if length else 0.0
+
+    def itn_rate(self, language: str) -> float:
+        """:meth:`rate` with spoken numbers written in digits on both sides (Chinese)."""
+        chosen = [c for c in self.clips if c.language == language]
+        length = sum(c.itn_length for c in chosen)
+        return sum(c.itn_errors for c in chosen) / length if length else 0.0
 
     def languages(self) -> list[str]:
         return sorted({c.language for c in self.clips})
@@ -377,6 +400,8 @@ class AccuracyReport:
         return {
             "clips": [asdict(c) for c in self.clips],
             "rates": {lang: self.rate(lang) for lang in self.languages()},
+            "itn_rates": {lang: self.itn_rate(lang) for lang in self.languages()
+                          if lang in ITN_LANGUAGES},
             "looping": self.looping,
             "empty": self.empty,
             "failed": self.failed,

@@ -15,6 +15,7 @@ from typing import Any
 from capswriter.config import Settings
 from capswriter.tools.bench_asr import FILE_SECONDS, AsrBenchResult, bench_asr
 from capswriter.tools.bench_pool import BenchPoolConfig, BenchPoolResult, PoolBench
+from capswriter.tools.bench_text import TextBench, run_text_bench
 from capswriter.tools.runlog import ResultLog
 
 
@@ -22,6 +23,7 @@ from capswriter.tools.runlog import ResultLog
 class BenchResult:
     asr: AsrBenchResult
     pool: BenchPoolResult
+    text: TextBench | None = None  # hot words (5,000) and Chinese ITN per sentence
 
     def ratios(self) -> dict[str, Any]:
         """The machine-independent figures: speed-ups and latency over bare decode."""
@@ -57,7 +59,7 @@ class BenchResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "bench", "asr": asdict(self.asr), "pool": self.pool.to_dict(),
-                "ratios": self.ratios()}
+                "text": asdict(self.text) if self.text else None, "ratios": self.ratios()}
 
     def table(self) -> str:
         lines = [self.asr.table(), "", self.pool.table(), "", "summary"]
@@ -80,6 +82,8 @@ class BenchResult:
                 lines.append(f"  {x.utterance_s:>4.0f} s dictation, {x.condition:<6}: "
                              f"back {x.over_bare_p50 * 1000:+.0f} ms after bare decode "
                              f"({x.p50 / x.bare_decode_s:.2f}× bare)")
+        if self.text is not None:
+            lines += ["  " + line for line in self.text.table().splitlines()]
         return "\n".join(lines)
 
 
@@ -95,7 +99,7 @@ def run_bench(settings: Settings, pool_config: BenchPoolConfig, output: Path,
                         file_seconds=file_seconds)
         log.write("bench_asr", **asdict(asr))
         pool = PoolBench(settings, pool_config, log, output.parent, progress).run_all()
-        result = BenchResult(asr, pool)
+        result = BenchResult(asr, pool, run_text_bench(guard=False))
         log.write("summary", **{k: v for k, v in result.to_dict().items() if k != "kind"})
     output.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     return result

@@ -31,7 +31,7 @@ from capswriter.audio import SAMPLE_RATE
 from capswriter.config import Settings
 from capswriter.errors import ConfigError, UnsupportedAudio
 from capswriter.tools import accuracy_systems as systems
-from capswriter.tools.accuracy import CJK_LANGUAGES, AccuracyReport, score_clip
+from capswriter.tools.accuracy import CJK_LANGUAGES, ITN_LANGUAGES, AccuracyReport, score_clip
 from capswriter.tools.runlog import StatusLine
 
 LONG_PAUSES_S = (0.8, 2.0)
@@ -77,6 +77,8 @@ class AccuracyRun:
         """Systems as rows: error rate per language, loops, empty outputs, wall time."""
         rate_columns = [f"{lang.upper()} {'CER' if lang in CJK_LANGUAGES else 'WER'}"
                         for lang in self.languages]  # fmt: skip
+        itn = [lang for lang in self.languages if lang in ITN_LANGUAGES]
+        rate_columns += [f"{lang.upper()} +ITN" for lang in itn]
         failed = any(r.report.failed for r in self.runs)
         long = self.long_seconds is not None
         header = f"{'system':<10}" + "".join(f"{c:>9}" for c in rate_columns)
@@ -91,6 +93,7 @@ class AccuracyRun:
                 continue
             line = f"{run.name:<10}" + "".join(f"{run.report.rate(lang):>9.1%}"
                                                for lang in self.languages)  # fmt: skip
+            line += "".join(f"{run.report.itn_rate(lang):>9.1%}" for lang in itn)
             line += f"{run.report.looping:>7}"
             line += f"{run.report.repeats:>9}" if long else ""
             line += f"{run.report.empty:>9}" + (f"{run.report.failed:>8}" if failed else "")
@@ -100,6 +103,9 @@ class AccuracyRun:
         if unjudged:
             lines.append(f"not judged for loops, their references repeat themselves: "
                          f"{', '.join(unjudged)}")
+        if itn:
+            lines.append("+ITN: the same clips with spoken numbers written in digits in the "
+                         "reference and the transcript alike")
         lines.append("")
         for run in self.runs:
             if not run.skipped:

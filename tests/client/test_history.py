@@ -139,3 +139,34 @@ def test_a_database_from_before_outputs_were_kept_gains_the_column(tmp_path):
     history = History(path)
     assert [(e.text, e.outputs) for e in history.recent()] == [("from before", ())]
     history.close()
+
+
+def test_the_raw_text_is_kept_beside_the_corrected_one_and_searched(history):
+    changed = history.add("dictation", "傅平写了20行", raw_text="付平写了二十行")
+    same = history.add("dictation", "hello", raw_text="hello")
+    assert history.get(changed).raw_text == "付平写了二十行"
+    assert history.get(same).raw_text == ""  # nothing to show when nothing changed
+    assert [e.id for e in history.search("付平")] == [changed]
+    history.update(changed, raw_text="")
+    assert history.get(changed).raw_text == ""
+
+
+def test_a_database_from_before_raw_text_gains_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE entries (id INTEGER PRIMARY KEY, created REAL NOT NULL, kind TEXT"
+               " NOT NULL, text TEXT NOT NULL DEFAULT '', duration_s REAL NOT NULL DEFAULT 0,"
+               " latency_s REAL, status TEXT NOT NULL DEFAULT 'done', error TEXT NOT NULL"
+               " DEFAULT '', source TEXT NOT NULL DEFAULT '', audio BLOB)")
+    db.execute("INSERT INTO entries (created, kind, text) VALUES (1, 'dictation', 'old words')")
+    db.commit()
+    db.close()
+    h = History(path)
+    try:
+        assert h.recent()[0].text == "old words" and h.recent()[0].raw_text == ""
+        entry = h.add("dictation", "new", raw_text="neu")
+        assert h.get(entry).raw_text == "neu"
+    finally:
+        h.close()

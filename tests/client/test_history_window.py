@@ -142,3 +142,20 @@ def test_refreshes_when_told_history_changed(qtbot, history):
     history.add("dictation", "new")
     window.refresh()
     assert window.table.item(0, 2).text() == "new"
+
+
+def test_a_corrected_dictation_shows_what_was_heard_and_copies_the_corrected_text(
+    qtbot, history
+):
+    history.add("dictation", "傅平写了20行", raw_text="付平写了二十行", created=1.0)
+    history.add("dictation", "other words", created=0.5)
+    window = make_window(qtbot, history)
+    cell = window.table.item(0, 2)
+    assert cell.text() == "傅平写了20行\nheard as: 付平写了二十行"
+    assert "付平写了二十行" in cell.toolTip()
+    window.table.selectRow(0)
+    window.copy_selected()
+    assert QGuiApplication.clipboard().text() == "傅平写了20行"
+    window.search.setText("付平")  # only in the raw text
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1)
+    assert window.entries[0].raw_text == "付平写了二十行"

@@ -214,3 +214,26 @@ def test_a_rule_whose_replacement_names_a_missing_group_is_refused_at_load() -> 
     with pytest.raises(ValueError, match="line 2"):
         parse_regex_rules("(\\d+) px = \\1 pixels\n(\\d+) pt = \\2 points\n")
     assert len(parse_regex_rules("(\\d+) px = \\1 pixels\n")) == 1
+
+
+def test_dictation_text_gets_hot_words_by_sound_and_numbers_in_digits(tmp_path):
+    (tmp_path / "hot_words.txt").write_text("傅平 ~~~ 扶贫\nClaude | cloud\n", encoding="utf-8")
+    p = processor(tmp_path)
+    done = p.rewrite("付平用cloud写了二十个函数。")
+    assert done.text == "傅平用Claude写了20个函数。"
+    assert done.raw == "付平用cloud写了二十个函数。"
+    assert [c.kind for c in done.changes] == ["hot word", "hot word", "numbers"]
+    assert p.process("我们在扶贫") == "我们在扶贫"
+
+
+def test_text_settings_saved_later_reach_the_post_processor(tmp_path):
+    (tmp_path / "hot_words.txt").write_text("韩国瑜\n", encoding="utf-8")
+    p = processor(tmp_path)
+    assert p.process("汉国宇说了二十句") == "韩国瑜说了20句"
+    new = Settings()
+    new.text.itn = False
+    new.text.hot_word_threshold = 0.95
+    new.text.mixed_spacing = "space"
+    p.settings = new
+    assert p.process("汉国宇说了二十句") == "汉国宇说了二十句"
+    assert p.process("寒国鱼用GitHub") == "韩国瑜用 GitHub"

@@ -102,7 +102,7 @@ def test_settings_are_grouped_in_pages_with_plain_labels(qtbot, tmp_path):
     dialog = make_dialog(qtbot, tmp_path)
     pages = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
     assert pages == ["Dictation", "Output", "Files", "Models and language", "Server",
-                     "Model library"]
+                     "Model library", "Hot words"]
     where = {
         "hotkey": dialog.hotkey, "input_device": dialog.input_device,
         "output_mode": dialog.output_mode, "formats": dialog.formats["txt"],
@@ -289,3 +289,41 @@ def test_nothing_is_written_when_cancelled(qtbot, tmp_path):
     dialog.port.setValue(9999)
     dialog.buttons.button(dialog.buttons.StandardButton.Cancel).click()
     assert not (tmp_path / "config.toml").exists()
+
+
+def test_the_hot_words_page_edits_the_file_and_tries_a_sentence_with_scores(qtbot, tmp_path):
+    (tmp_path / "hot_words.txt").write_text("傅平 ~~~ 扶贫\n", encoding="utf-8")
+    dialog = make_dialog(qtbot, tmp_path)
+    page = dialog.hot_words
+    assert page.text() == "傅平 ~~~ 扶贫\n"
+    page.sample.setText("付平写了二十行")
+    shown = page.result.text()
+    assert "傅平写了20行" in shown and "付平 → 傅平" in shown and "score 1.00" in shown
+    page.editor.setPlainText("傅平 ~~~ 扶贫\nClaude | cloud\n")
+    page.sample.setText("我用cloud")
+    assert "cloud → Claude" in page.result.text()
+    dialog.itn.setChecked(False)
+    page.sample.setText("付平写了二十行")
+    assert "傅平写了二十行" in page.result.text()
+    page.sample.setText("我们在扶贫")
+    assert page.result.text() == "Nothing would change."
+    dialog.hot_word_threshold.setValue(0.9)
+    dialog.mixed_spacing.setCurrentIndex(dialog.mixed_spacing.findData("space"))
+    click_save(dialog)
+    saved = load_settings(tmp_path / "config.toml", environ={})
+    assert (saved.text.itn, saved.text.hot_word_threshold, saved.text.mixed_spacing) == (
+        False, 0.9, "space")
+    assert (tmp_path / "hot_words.txt").read_text(encoding="utf-8") == \
+        "傅平 ~~~ 扶贫\nClaude | cloud\n"
+
+
+def test_a_hot_word_list_with_a_bad_line_is_named_and_nothing_is_saved(qtbot, tmp_path):
+    dialog = make_dialog(qtbot, tmp_path)
+    dialog.hot_words.editor.setPlainText("ok\n| alias without a word\n")
+    dialog.hot_words.sample.setText("测试")
+    assert "line 2" in dialog.hot_words.result.text()
+    click_save(dialog)
+    assert not dialog.error.isHidden() and "line 2" in dialog.error.text()
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Hot words"
+    assert not (tmp_path / "config.toml").exists()
+    assert not (tmp_path / "hot_words.txt").exists()

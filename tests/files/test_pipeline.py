@@ -204,3 +204,16 @@ def test_text_units_weigh_cjk_characters_as_syllables():
     jfk = "And so my fellow Americans, ask not what your country can do for you"
     assert not looks_cut_short(jfk, speech_seconds=5.0)
     assert not looks_cut_short("Yes.", speech_seconds=1.5)
+
+
+def test_hot_words_by_sound_put_back_the_terms_whisper_misheard(real_clips, engine, segmenter):
+    from capswriter.text import TextOptions, TextStage
+
+    clip = real_clips["zh_aishell_BAC009S0724W0121.wav"]
+    heard = transcribe_file(clip.path, engine, segmenter)
+    stage = TextStage.from_text(TextOptions(itn=True), "房地产\n中介协会\n")
+    fixed = heard.rewritten(stage)
+    assert jiwer.cer(clip.text, fixed.text) <= jiwer.cer(clip.text, heard.text)
+    assert "房地产中介协会" in fixed.text
+    assert all(s.text in fixed.text for s in fixed.segments)
+    assert heard.rewritten(None) is heard

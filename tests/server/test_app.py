@@ -464,6 +464,22 @@ def test_openai_endpoint_rejects_what_is_not_audio(server: ServerProcess) -> Non
     assert error["code"] == "invalid_request" and error["message"].startswith("file:")
 
 
+def test_openai_upload_takes_hot_words_and_itn_as_capswriter_fields(server: ServerProcess) -> None:
+    client = openai.OpenAI(base_url=f"{server.http}/v1", api_key="unused")
+    with open(REAL / "zh_aishell_BAC009S0724W0121.wav", "rb") as audio:
+        result = client.audio.transcriptions.create(
+            model="whisper-1", file=audio, response_format="verbose_json", language="zh",
+            extra_body={"capswriter_hot_words": "房地产\n中介协会\n", "capswriter_itn": "true"},
+        )
+    assert "房地产中介协会" in result.text
+    assert "房地产中介协会" in "".join(s.text for s in result.segments)
+    reply = httpx.post(f"{server.http}/v1/audio/transcriptions",
+                       files={"file": ("a.wav", (REAL / "en_goforward.wav").read_bytes())},
+                       data={"capswriter_hot_words": "ok\n| alias only\n"})
+    assert reply.status_code == 400
+    assert "line 2" in reply.json()["error"]["message"]
+
+
 def test_client_helper_raises_task_failed_for_bad_audio(server: ServerProcess) -> None:
     async def run() -> None:
         async with RecognitionClient(server.ws_url) as client:

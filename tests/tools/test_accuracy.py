@@ -21,6 +21,7 @@ from capswriter.config import load_settings
 from capswriter.errors import ConfigError
 from capswriter.tools.accuracy import (
     COMPRESSION_RATIO_LIMIT,
+    AccuracyReport,
     align,
     compression_ratio,
     find_repeats,
@@ -48,6 +49,17 @@ def test_english_is_scored_in_normalized_words() -> None:
     # "asked" for "ask" and a dropped "not": two edits out of 22 words.
     hypothesis = JFK.replace("ask not", "asked")
     assert score(JFK, hypothesis, "en") == (2, 22)
+
+
+def test_chinese_is_also_scored_with_numbers_in_digits_on_both_sides() -> None:
+    clip = score_clip("a.wav", "zh", "我花了一百块钱", "我花了100块钱")
+    assert clip.errors > 0
+    assert (clip.itn_errors, clip.itn_length) == (0, 6)
+    report = AccuracyReport([clip])
+    assert report.itn_rate("zh") == 0.0 < report.rate("zh")
+    assert report.to_dict()["itn_rates"] == {"zh": 0.0}
+    english = score_clip("b.wav", "en", "one hundred", "100")
+    assert (english.itn_errors, english.itn_length) == (0, 0)
 
 
 def test_chinese_is_scored_in_simplified_characters_without_punctuation() -> None:
@@ -264,8 +276,8 @@ def test_the_command_prints_the_table_then_each_clips_diffs(
 ) -> None:
     lines = command_run["out"].splitlines()
     header = next(line for line in lines if line.startswith("system"))
-    assert header.split() == ["system", "EN", "WER", "ZH", "CER", "loops", "empties", "wall",
-                              "s"]
+    assert header.split() == ["system", "EN", "WER", "ZH", "CER", "ZH", "+ITN", "loops",
+                              "empties", "wall", "s"]
     rows = [line.split()[0] for line in lines[lines.index(header) + 1:][:2]]
     assert rows == ["ours", "bare"]
     at = lines.index("en_jfk.wav (en, 11.0 s)")

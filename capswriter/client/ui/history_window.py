@@ -61,12 +61,19 @@ def row_values(entry: Entry) -> tuple[str, ...]:
         origin = translate("HistoryWindow", "Dictation")
         if entry.source:
             origin += f" → {entry.source}"
-    text = entry.text if len(entry.text) <= SHOWN_CHARS else entry.text[:SHOWN_CHARS] + "…"
+    text = _shown(entry.text)
+    if entry.raw_text:  # hot words or number rules changed it: what was heard stays in view
+        heard = translate("HistoryWindow", "heard as: {raw}")
+        text += "\n" + heard.format(raw=_shown(entry.raw_text))
     length = duration_text(entry.duration_s)
     status = _tr(STATUS_WORDS.get(entry.status, entry.status))
     if entry.error:
         status += f": {entry.error}"
     return (when, origin, text, length, status)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
 
 
 def duration_text(seconds: float) -> str:
@@ -86,7 +93,10 @@ def row_tooltips(entry: Entry) -> tuple[str, ...]:
         took = translate("HistoryWindow", "Text ready {seconds:.2f} s after the key was "
                          "released").format(seconds=entry.latency_s)
     outputs = "\n".join(str(p) for p in entry.outputs)
-    return ("", entry.source if entry.kind == "file" else "", entry.text, took,
+    text = entry.text
+    if entry.raw_text:
+        text += "\n\n" + translate("HistoryWindow", "heard as: {raw}").format(raw=entry.raw_text)
+    return ("", entry.source if entry.kind == "file" else "", text, took,
             (entry.error or "") + ("\n" + outputs if outputs else ""))
 
 

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from capswriter.client.i18n import LANGUAGE_NAMES, translate
 from capswriter.client.model_library import ModelLibrary
 from capswriter.client.output_rules import MODES, parse_app_modes
+from capswriter.client.ui.hot_words_page import HotWordsEditor
 from capswriter.client.ui.models_page import ModelsPage
 from capswriter.config import (
     FILE_FORMATS,
@@ -51,6 +52,7 @@ from capswriter.config import (
 )
 from capswriter.errors import CapsWriterError
 from capswriter.keys import HOTKEY_NAMES, is_hotkey, key_label
+from capswriter.text import TextOptions
 
 # Each choice in the words of the people who read it.
 CHINESE_SCRIPT_LABELS = {
@@ -77,7 +79,13 @@ TABS = (
     QT_TRANSLATE_NOOP("SettingsDialog", "Models and language"),
     QT_TRANSLATE_NOOP("SettingsDialog", "Server"),
     QT_TRANSLATE_NOOP("SettingsDialog", "Model library"),
+    QT_TRANSLATE_NOOP("SettingsDialog", "Hot words"),
 )
+SPACING_LABELS = {
+    "keep": QT_TRANSLATE_NOOP("SettingsDialog", "As recognised"),
+    "space": QT_TRANSLATE_NOOP("SettingsDialog", "One space (用 Claude 写)"),
+    "none": QT_TRANSLATE_NOOP("SettingsDialog", "No space (用Claude写)"),
+}
 
 
 def _tr(text: str) -> str:
@@ -311,6 +319,7 @@ class SettingsDialog(QDialog):
         self._build_models(pages[TABS[3]][1], pages[TABS[3]][0])
         self._build_server(pages[TABS[4]][1], pages[TABS[4]][0])
         self._build_library(pages[TABS[5]][1], library)
+        self._build_hot_words(pages[TABS[6]][1], pages[TABS[6]][0], rules_dir or config_dir())
 
         self.error = QLabel()
         self.error.setObjectName("settings_error")
@@ -543,6 +552,37 @@ class SettingsDialog(QDialog):
         form.addRow(self.tr("Recognition workers"), self.workers)
         form.addRow("", self.dictation_worker)
 
+    def _build_hot_words(self, form: QFormLayout, page: QWidget, rules_dir: Path) -> None:
+        t = self.settings.text
+        self.itn = self._field(page, "text", "itn", QCheckBox(
+            self.tr("Write spoken Chinese numbers in digits (二十三 → 23)")))
+        self.itn.setChecked(t.itn)
+        self.hot_words_on = self._field(page, "text", "hot_words", QCheckBox(
+            self.tr("Match hot words by sound, not only by spelling")))
+        self.hot_words_on.setChecked(t.hot_words)
+        self.hot_word_threshold = self._field(page, "text", "hot_word_threshold", QDoubleSpinBox(
+            minimum=0.5, maximum=1.0, singleStep=0.01, decimals=2))
+        self.hot_word_threshold.setValue(t.hot_word_threshold)
+        self.mixed_spacing = self._field(page, "text", "mixed_spacing", QComboBox())
+        for value, label in SPACING_LABELS.items():
+            self.mixed_spacing.addItem(_tr(label), value)
+        self.mixed_spacing.setCurrentIndex(max(0, self.mixed_spacing.findData(t.mixed_spacing)))
+        self.hot_words = HotWordsEditor(rules_dir / "hot_words.txt", self._text_options)
+        for widget in (self.itn, self.hot_words_on):
+            widget.toggled.connect(self.hot_words.try_sentence)
+        self.hot_word_threshold.valueChanged.connect(self.hot_words.try_sentence)
+        self.mixed_spacing.currentIndexChanged.connect(self.hot_words.try_sentence)
+        form.addRow("", self.itn)
+        form.addRow("", self.hot_words_on)
+        form.addRow(self.tr("Replace when the sound matches at least"), self.hot_word_threshold)
+        form.addRow(self.tr("Between Chinese and Latin"), self.mixed_spacing)
+        form.addRow(self.hot_words)
+
+    def _text_options(self) -> TextOptions:
+        return TextOptions(itn=self.itn.isChecked(), hot_words=self.hot_words_on.isChecked(),
+                           threshold=round(self.hot_word_threshold.value(), 2),
+                           spacing=self.mixed_spacing.currentData())
+
     # ---- values ----------------------------------------------------------------------------
 
     def set_microphone(self, name: str) -> None:
@@ -609,6 +649,10 @@ class SettingsDialog(QDialog):
         a.language = self.language.currentData()
         a.chinese_script = self.chinese_script.currentData()
         result.files.formats = [fmt for fmt, box in self.formats.items() if box.isChecked()]
+        t = result.text
+        t.itn, t.hot_words = self.itn.isChecked(), self.hot_words_on.isChecked()
+        t.hot_word_threshold = round(self.hot_word_threshold.value(), 2)
+        t.mixed_spacing = self.mixed_spacing.currentData()
         return result
 
     # ---- saving ----------------------------------------------------------------------------
@@ -652,9 +696,16 @@ class SettingsDialog(QDialog):
             self.show_error(self.tr("Not saved: {reason}").format(reason=exc))
             return
         try:
+            self.hot_words.check()
+        except ValueError as exc:
+            self.tabs.setCurrentIndex(TABS.index(TABS[5]))
+            self.show_error(self.tr("Not saved: hot words {reason}").format(reason=exc))
+            return
+        try:
             settings.save(self.path)
             if app_modes != self._loaded_app_modes:
                 self._save_app_modes(app_modes)
+            self.hot_words.save()
         except (OSError, CapsWriterError) as exc:
             self.show_error(self.tr("Could not save {path}: {reason}").format(
                 path=self.path, reason=exc))
