@@ -31,7 +31,9 @@ CREATE TABLE IF NOT EXISTS entries (
     error TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL DEFAULT '',
     audio BLOB,
-    outputs TEXT NOT NULL DEFAULT ''
+    outputs TEXT NOT NULL DEFAULT '',
+    raw_text TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entries_created ON entries(created);
 CREATE INDEX IF NOT EXISTS entries_status ON entries(status);
@@ -55,11 +57,14 @@ class Entry:
     has_audio: bool
     # The transcripts a file job wrote (txt, srt, …), in the order of the formats.
     outputs: tuple[Path, ...] = ()
+    # A dictation a role rewrote: ``text`` is the rewritten text, ``raw_text`` what was said.
+    raw_text: str = ""
+    role: str = ""
 
 
 _COLUMNS = (
     "id, created, kind, text, duration_s, latency_s, status, error, source, audio IS NOT NULL,"
-    " outputs"
+    " outputs, raw_text, role"
 )
 
 
@@ -81,6 +86,10 @@ class History:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
         if "outputs" not in columns:  # a database from before file entries kept their outputs
             self._db.execute("ALTER TABLE entries ADD COLUMN outputs TEXT NOT NULL DEFAULT ''")
+        for column in ("raw_text", "role"):  # a database from before roles
+            if column not in columns:
+                self._db.execute(
+                    f"ALTER TABLE entries ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -98,6 +107,8 @@ class History:
         audio: np.ndarray | None = None,
         created: float | None = None,
         outputs: Sequence[Path] = (),
+        raw_text: str = "",
+        role: str = "",
     ) -> int:
         """Record one dictation or file job; ``audio`` is 16 kHz mono float32 or int16."""
         if kind not in KINDS:
@@ -107,17 +118,19 @@ class History:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO entries (created, kind, text, duration_s, latency_s, status, error,"
-                " source, audio, outputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " source, audio, outputs, raw_text, role)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time() if created is None else created,
                     kind, text, duration_s, latency_s, status, error, source,
-                    _pcm_bytes(audio), "\n".join(str(p) for p in outputs),
+                    _pcm_bytes(audio), "\n".join(str(p) for p in outputs), raw_text, role,
                 ),
             )
             return int(cur.lastrowid)
 
     def update(self, entry_id: int, **fields: object) -> None:
-        allowed = {"text", "latency_s", "status", "error", "duration_s", "source"}
+        allowed = {"text", "latency_s", "status", "error", "duration_s", "source", "raw_text",
+                   "role"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
@@ -198,6 +211,7 @@ class History:
                 id=r[0], created=r[1], kind=r[2], text=r[3], duration_s=r[4], latency_s=r[5],
                 status=r[6], error=r[7], source=r[8], has_audio=bool(r[9]),
                 outputs=tuple(Path(p) for p in r[10].split("\n") if p),
+                raw_text=r[11], role=r[12],
             )
             for r in rows
         ]
