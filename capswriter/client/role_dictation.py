@@ -94,8 +94,8 @@ class EscapeWatch:
                     self.on_escape()
 
             listener = keyboard.Listener(on_press=pressed)
+            # Not waited for: a listener that fails on its thread would never be ready.
             listener.start()
-            listener.wait()
             self._listener = listener
         except Exception as exc:  # no display, no permission: the rewrite still runs
             log.info("Esc cannot stop a rewrite here: %s", exc)
