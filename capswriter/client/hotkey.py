@@ -155,8 +155,11 @@ class HotkeyListener:
         threshold_s: float,
         on_action: Callable[[Action], None],
         clock: Callable[[], float] = time.monotonic,
+        on_escape: Callable[[], None] = lambda: None,
     ) -> None:
         self.key_name = key
+        # Esc stops a role's answer while it streams; the listener sees every key anyway.
+        self.on_escape = on_escape
         self.machine = machine_for(key, threshold_s)
         self.on_action = on_action
         self._clock = clock
@@ -215,6 +218,8 @@ class HotkeyListener:
     def _on_press(self, key, injected: bool = False) -> None:
         if key == self._target:
             self._feed(self.machine.press, injected)
+        elif not injected and getattr(key, "name", None) == "esc":
+            self.on_escape()
 
     def _on_release(self, key, injected: bool = False) -> None:
         if key == self._target:

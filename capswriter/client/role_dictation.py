@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -78,35 +77,6 @@ def read_selection() -> str:
     return ""
 
 
-class EscapeWatch:
-    """Calls ``on_escape`` when Esc goes down anywhere, while it runs (pynput, like the hotkey)."""
-
-    def __init__(self, on_escape: Callable[[], None]) -> None:
-        self.on_escape = on_escape
-        self._listener: Any = None
-
-    def start(self) -> None:
-        try:
-            from pynput import keyboard
-
-            def pressed(key: object, injected: bool = False) -> None:
-                if key == keyboard.Key.esc and not injected:
-                    self.on_escape()
-
-            listener = keyboard.Listener(on_press=pressed)
-            # Not waited for: a listener that fails on its thread would never be ready.
-            listener.start()
-            self._listener = listener
-        except Exception as exc:  # no display, no permission: the rewrite still runs
-            log.info("Esc cannot stop a rewrite here: %s", exc)
-            self._listener = None
-
-    def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.stop()
-            self._listener = None
-
-
 class RoleDictation:
     """Finds the role a dictation calls and carries the rewrite out (on the caller's thread)."""
 
@@ -119,7 +89,6 @@ class RoleDictation:
         on_notice: Callable[[Notice], None] = lambda notice: None,
         on_history: Callable[[], None] = lambda: None,
         on_progress: Callable[[RoleProgress], None] = lambda progress: None,
-        watch_escape: bool = True,
         selection: Callable[[], str] = read_selection,
     ) -> None:
         self.book = book
@@ -129,7 +98,6 @@ class RoleDictation:
         self.on_notice = on_notice
         self.on_history = on_history
         self.on_progress = on_progress
-        self.watch_escape = watch_escape
         self.selection = selection
         self._current: Rewrite | None = None
 
@@ -142,7 +110,7 @@ class RoleDictation:
             return None
 
     def cancel(self) -> None:
-        """Stop the rewrite under way, if any (what was typed stays)."""
+        """Stop the rewrite under way, if any (what was typed stays); Esc calls it."""
         current = self._current
         if current is not None:
             current.cancel()
@@ -160,9 +128,6 @@ class RoleDictation:
         self.on_progress(progress)
         given = RewriteInput(trigger.text, self._selection(role.selection), self._hot_words())
         rewrite = self._current = Rewrite(role, given).start()
-        watch = EscapeWatch(rewrite.cancel)
-        if self.watch_escape:
-            watch.start()
         typed, first_sent, app, output_failure = "", 0.0, "", ""
         try:
             for piece in rewrite.pieces():
@@ -178,7 +143,6 @@ class RoleDictation:
                 first_sent = first_sent or result.sent_at
                 app = app or (result.app.process if result.app else "")
         finally:
-            watch.stop()
             self._current = None
         answer = rewrite.text
         self.on_progress(RoleProgress(role.name, role.off_machine, answer, done=True,

@@ -4,6 +4,7 @@ It streams server-sent events like Ollama, LM Studio or OpenAI do. The model nam
 behaviour, so one server serves every case:
 
 - ``upper``: the dictation in capitals, a few characters per event;
+- ``upper-slow``: the same, one event every ``SLOW_PIECE_S`` (streaming is visible);
 - ``think``: a ``<think>`` block split across events, then the capitals;
 - ``slow-first``: the capitals after ``SLOW_FIRST_S`` of silence;
 - ``endless``: one word, then keep-alive comments for ever (a reply that never ends);
@@ -24,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KEY = "sk-local-test"
 SLOW_FIRST_S = 1.5
 PIECE_DELAY_S = 0.02
+SLOW_PIECE_S = 0.25
 
 
 class ChatHandler(BaseHTTPRequestHandler):
@@ -68,9 +70,10 @@ class ChatHandler(BaseHTTPRequestHandler):
                         self._event(piece)
                 if model.startswith("reply:"):
                     text = model[len("reply:"):]
+                delay = SLOW_PIECE_S if model == "upper-slow" else PIECE_DELAY_S
                 for i in range(0, len(text), 3):
                     self._event(text[i:i + 3])
-                    time.sleep(PIECE_DELAY_S)
+                    time.sleep(delay)
                 self._send(b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n')
                 self._send(b"data: [DONE]\n\n")
         except (BrokenPipeError, ConnectionResetError):

@@ -45,7 +45,7 @@ class Setup:
         self.progress: list = []
         self.roles = RoleDictation(RoleBook(tmp_path / "roles.toml"), self.output, self.history,
                                    on_notice=self.notices.append,
-                                   on_progress=self.progress.append, watch_escape=False)
+                                   on_progress=self.progress.append)
 
     def dictate(self, said: str = SAID):
         trigger = self.roles.called(said)

@@ -88,7 +88,8 @@ class ClientApp:
         client = self.settings.client
         try:
             self.hotkey = HotkeyListener(
-                client.hotkey, client.hold_threshold_s, self.controller.flow.handle
+                client.hotkey, client.hold_threshold_s, self.controller.flow.handle,
+                on_escape=self.controller.roles.cancel,
             )
             self.hotkey.start()
             log.info("push-to-talk ready: hold %s", client.hotkey)
