@@ -151,6 +151,11 @@ class Rewrite:
         self._thread.start()
         return self
 
+    @property
+    def running(self) -> bool:
+        """True until the answer has ended (complete, cancelled or failed)."""
+        return self._thread.is_alive()
+
     def cancel(self) -> None:
         """Stop the answer here (Esc); what arrived so far stays."""
         self._cancel.set()

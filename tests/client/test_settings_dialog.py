@@ -101,7 +101,7 @@ def test_dialog_shows_what_the_file_holds(qtbot, tmp_path):
 def test_settings_are_grouped_in_pages_with_plain_labels(qtbot, tmp_path):
     dialog = make_dialog(qtbot, tmp_path)
     pages = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
-    assert pages == ["Dictation", "Output", "Files", "Models and language", "Server"]
+    assert pages == ["Dictation", "Output", "Files", "Models and language", "Server", "Roles"]
     where = {
         "hotkey": dialog.hotkey, "input_device": dialog.input_device,
         "output_mode": dialog.output_mode, "formats": dialog.formats["txt"],

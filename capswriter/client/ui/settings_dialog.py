@@ -38,6 +38,9 @@ from PySide6.QtWidgets import (
 
 from capswriter.client.i18n import LANGUAGE_NAMES, translate
 from capswriter.client.output_rules import MODES, parse_app_modes
+from capswriter.client.roles import RoleBook
+from capswriter.client.ui.roles_page import TAB_NAME as ROLES_TAB
+from capswriter.client.ui.roles_page import RolesPage
 from capswriter.config import (
     FILE_FORMATS,
     ConfigError,
@@ -306,6 +309,8 @@ class SettingsDialog(QDialog):
         self._build_files(pages[TABS[2]][1], pages[TABS[2]][0])
         self._build_models(pages[TABS[3]][1], pages[TABS[3]][0])
         self._build_server(pages[TABS[4]][1], pages[TABS[4]][0])
+        self.roles_page = RolesPage(RoleBook((rules_dir or config_dir()) / "roles.toml"))
+        self.tabs.addTab(self.roles_page, translate("RolesPage", ROLES_TAB))
 
         self.error = QLabel()
         self.error.setObjectName("settings_error")
