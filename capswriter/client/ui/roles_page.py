@@ -128,7 +128,7 @@ class RolesPage(QWidget):
             return
         self.result.setText(self.tr("Asking {role}…").format(role=role.name))
         self.test_button.setEnabled(False)
-        self.rewrite = Rewrite(role, RewriteInput(translate("RolesPage", SAMPLE))).start()
+        self.rewrite = Rewrite(role, RewriteInput(translate("RolesPage", str(SAMPLE)))).start()
         self._poll.start()
 
     def open_file(self) -> None:
