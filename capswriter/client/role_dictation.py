@@ -124,11 +124,23 @@ class RoleDictation:
         entry_id = self.history.add("dictation", said, duration_s=seconds, audio=audio,
                                     raw_text=said, role=role.name)
         self.on_history()
+        typed: list[str] = []  # the pieces that reached the window, should anything break
+        try:
+            return self._rewrite(trigger, said, entry_id, released, typed)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the words still go out
+            log.exception("role %s broke", role.name)
+            return self._fall_back(entry_id, said, "".join(typed), role.name, exc,
+                                   time.monotonic() - released)
+
+    def _rewrite(
+        self, trigger: Trigger, said: str, entry_id: int, released: float, typed: list[str],
+    ) -> DictationOutcome:
+        role = trigger.role
         progress = RoleProgress(role.name, role.off_machine, show_text=role.output == "panel")
         self.on_progress(progress)
         given = RewriteInput(trigger.text, self._selection(role.selection), self._hot_words())
         rewrite = self._current = Rewrite(role, given).start()
-        typed, first_sent, app, output_failure = "", 0.0, "", ""
+        first_sent, app, output_failure = 0.0, "", ""
         try:
             for piece in rewrite.pieces():
                 self.on_progress(RoleProgress(role.name, role.off_machine, rewrite.text,
@@ -139,7 +151,7 @@ class RoleDictation:
                 if not result.delivered:
                     output_failure = result.reason  # the rest is collected, not typed
                     continue
-                typed += piece
+                typed.append(piece)
                 first_sent = first_sent or result.sent_at
                 app = app or (result.app.process if result.app else "")
         finally:
@@ -153,7 +165,7 @@ class RoleDictation:
             error = RewriteError(translate("Notices", "{role}: the model answered with no "
                                            "text").format(role=role.name))
         if error is not None:
-            return self._fall_back(entry_id, said, typed, role.name, error, latency)
+            return self._fall_back(entry_id, said, "".join(typed), role.name, error, latency)
         if rewrite.cancelled and not answer:
             return self._keep_on_clipboard(entry_id, said, role.name, latency)
         self.history.update(entry_id, text=answer, latency_s=latency, source=app,

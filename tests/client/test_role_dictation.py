@@ -11,7 +11,7 @@ import pytest
 from capswriter.client.delivery import Clipboard, TextOutput
 from capswriter.client.dictation import Shortfall
 from capswriter.client.history import History
-from capswriter.client.role_dictation import RoleDictation
+from capswriter.client.role_dictation import RoleDictation, read_selection
 from capswriter.client.roles import RoleBook
 from capswriter.config import Settings
 
@@ -156,3 +156,27 @@ def test_panel_and_clipboard_outputs_type_nothing(setup, focus_target):
     assert "on the clipboard" in s.notices[0].message
     time.sleep(0.3)
     assert focus_target.text() == ""
+
+
+def test_the_selection_goes_along_and_the_clipboard_is_not_touched(
+    setup, focus_target, chat_server, x_server
+):
+    import subprocess
+
+    clipboard = Clipboard()
+    clipboard.write("the user's clipboard")
+    # What another window has selected is X11's primary selection.
+    owner = subprocess.Popen(["xclip", "-selection", "primary", "-i", "-loops", "3"],
+                             stdin=subprocess.PIPE, env={"DISPLAY": x_server.display})
+    owner.stdin.write("the selected paragraph".encode())
+    owner.stdin.close()
+    try:
+        assert wait_until(lambda: read_selection() == "the selected paragraph", 5)
+        s = setup("upper", selection="true")
+        assert s.dictate().delivered
+        user = chat_server.requests[-1]["body"]["messages"][-1]["content"]
+        assert "the selected paragraph" in user and "make this loud." in user
+        assert clipboard.read() == "the user's clipboard"
+    finally:
+        owner.kill()
+        owner.wait()
