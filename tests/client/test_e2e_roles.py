@@ -49,7 +49,7 @@ def client(qtbot, tmp_path, recognition_server, pulse_source, x_server, chat_ser
     roles = tmp_path / "roles.toml"
     roles.write_text(f'[[role]]\nname = "polish"\nenabled = true\n'
                      f'endpoint = "{chat_server.base_url}"\nmodel = "upper-slow"\n'
-                     f'total_timeout_s = 30\n', encoding="utf-8")
+                     f'first_token_timeout_s = 20\ntotal_timeout_s = 60\n', encoding="utf-8")
     controller.roles.book = RoleBook(roles)
     app = ClientApp(settings, controller, instance_name=f"roles-{uuid.uuid4().hex[:8]}")
     app.start([])
