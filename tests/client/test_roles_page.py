@@ -24,7 +24,7 @@ def chat_server():
 def write_roles(path, *roles: tuple[str, str, str]) -> RoleBook:
     path.write_text("".join(
         f'[[role]]\nname = "{name}"\nendpoint = "{endpoint}"\nmodel = "{model}"\n'
-        f"first_token_timeout_s = 1.0\n" for name, endpoint, model in roles), encoding="utf-8")
+        f"first_token_timeout_s = 10.0\n" for name, endpoint, model in roles), encoding="utf-8")
     return RoleBook(path)
 
 
