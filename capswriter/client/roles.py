@@ -15,12 +15,18 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 from capswriter.client.output_rules import WatchedFile
-from capswriter.config import config_dir, is_loopback, tomllib
+from capswriter.config import config_dir, is_loopback
 from capswriter.errors import CapsWriterError
 
 # Where the usual servers listen; a role may name one of these instead of a base URL.

@@ -310,7 +310,7 @@ class SettingsDialog(QDialog):
         self._build_models(pages[TABS[3]][1], pages[TABS[3]][0])
         self._build_server(pages[TABS[4]][1], pages[TABS[4]][0])
         self.roles_page = RolesPage(RoleBook((rules_dir or config_dir()) / "roles.toml"))
-        self.tabs.addTab(self.roles_page, translate("RolesPage", ROLES_TAB))
+        self.tabs.addTab(self.roles_page, translate("RolesPage", str(ROLES_TAB)))
 
         self.error = QLabel()
         self.error.setObjectName("settings_error")
