@@ -183,12 +183,13 @@ class History:
         return self._select("ORDER BY created DESC, id DESC LIMIT ?", (limit,))
 
     def search(self, query: str, limit: int = 100) -> list[Entry]:
-        """Entries whose text or source contains ``query`` (any case), newest first."""
+        """Entries whose text (rewritten or as said) or source contains ``query`` (any case),
+        newest first."""
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         return self._select(
             "WHERE text LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' "
-            "ORDER BY created DESC, id DESC LIMIT ?",
-            (like, like, limit),
+            "OR raw_text LIKE ? ESCAPE '\\' ORDER BY created DESC, id DESC LIMIT ?",
+            (like, like, like, limit),
         )
 
     def pending(self) -> list[Entry]:

@@ -142,3 +142,18 @@ def test_refreshes_when_told_history_changed(qtbot, history):
     history.add("dictation", "new")
     window.refresh()
     assert window.table.item(0, 2).text() == "new"
+
+
+def test_a_rewritten_dictation_names_its_role_shows_what_was_said_and_is_found_by_it(
+    qtbot, history
+):
+    history.add("dictation", "Make this loud.", raw_text="polish, make this loud",
+                role="polish")
+    window = HistoryWindow(history, repaste=lambda entry_id: None)
+    qtbot.addWidget(window)
+    text_column = COLUMNS.index("Text")
+    assert window.table.item(0, 1).text() == "Dictation · polish"
+    assert window.table.item(0, text_column).text() == "Make this loud."
+    assert window.table.item(0, text_column).toolTip().endswith(
+        "As said: polish, make this loud")
+    assert [e.text for e in history.search("polish, make")] == ["Make this loud."]

@@ -75,6 +75,10 @@
         <translation>松开按键 {seconds:.2f} 秒后出字</translation>
     </message>
     <message>
+        <source>As said: {text}</source>
+        <translation>原话：{text}</translation>
+    </message>
+    <message>
         <source>CapsWriter: history</source>
         <translation>CapsWriter：历史记录</translation>
     </message>

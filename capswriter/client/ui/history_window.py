@@ -59,6 +59,8 @@ def row_values(entry: Entry) -> tuple[str, ...]:
         origin = Path(entry.source).name
     else:
         origin = translate("HistoryWindow", "Dictation")
+        if entry.role:  # rewritten by a role's model
+            origin += f" · {entry.role}"
         if entry.source:
             origin += f" → {entry.source}"
     text = entry.text if len(entry.text) <= SHOWN_CHARS else entry.text[:SHOWN_CHARS] + "…"
@@ -86,7 +88,10 @@ def row_tooltips(entry: Entry) -> tuple[str, ...]:
         took = translate("HistoryWindow", "Text ready {seconds:.2f} s after the key was "
                          "released").format(seconds=entry.latency_s)
     outputs = "\n".join(str(p) for p in entry.outputs)
-    return ("", entry.source if entry.kind == "file" else "", entry.text, took,
+    text = entry.text
+    if entry.raw_text and entry.raw_text != entry.text:
+        text += "\n\n" + translate("HistoryWindow", "As said: {text}").format(text=entry.raw_text)
+    return ("", entry.source if entry.kind == "file" else "", text, took,
             (entry.error or "") + ("\n" + outputs if outputs else ""))
 
 
