@@ -74,7 +74,7 @@ def dictate(qtbot, client, x_server, pulse_source, focus_target, pcm) -> None:
 
 
 def test_a_dictation_starting_with_a_roles_name_is_typed_as_the_rewritten_text_streaming(
-    qtbot, client, x_server, pulse_source, focus_target, tts, chat_server
+    qtbot, client, x_server, pulse_source, focus_target, tts, chat_server, record_property
 ):
     controller = client.controller
     outcomes, progress, seen = [], [], []
@@ -101,6 +101,9 @@ def test_a_dictation_starting_with_a_roles_name_is_typed_as_the_rewritten_text_s
     assert len(seen) > 2 and all(typed.startswith(part) for part in seen)
     assert any(p.text and not p.done for p in progress)
     assert client.overlay.state.value in ("done", "hidden")
+    record_property("release_to_first_rewritten_text_s", round(outcomes[0].release_to_text_s, 3))
+    print(f"release to the first rewritten words in the field: "
+          f"{outcomes[0].release_to_text_s:.3f} s; {len(seen)} states of the field seen")
 
 
 def test_esc_stops_the_rewrite_and_what_was_typed_stays(
