@@ -97,8 +97,9 @@ def test_a_dictation_starting_with_a_roles_name_is_typed_as_the_rewritten_text_s
     assert heard_clip(typed) and typed == typed.upper() and "POLISH" not in typed
     assert entry.role == "polish" and entry.raw_text.lower().startswith("polish")
     assert chat_server.requests[-1]["body"]["messages"][-1]["content"].upper() == typed
-    # it arrived in the field piece by piece while the model wrote, not at the end
-    assert len(seen) > 2 and all(typed.startswith(part) for part in seen)
+    # it arrived in the field piece by piece while the model wrote, not at the end (pieces
+    # that come while one is being pasted go in together, so how many depends on the machine)
+    assert len(seen) >= 2 and seen[0] != typed and all(typed.startswith(p) for p in seen)
     assert any(p.text and not p.done for p in progress)
     assert client.overlay.state.value in ("done", "hidden")
     record_property("release_to_first_rewritten_text_s", round(outcomes[0].release_to_text_s, 3))
