@@ -27,6 +27,8 @@ from capswriter.client.link import Health, ServerLink, launch_server
 from capswriter.client.output_rules import PostProcessor
 from capswriter.client.recorder import Recorder
 from capswriter.client.recovery import RecordingSpool
+from capswriter.client.role_dictation import RoleDictation
+from capswriter.client.roles import RoleBook
 from capswriter.config import Settings, data_dir, is_loopback, log_dir
 from capswriter.keys import key_label
 from capswriter.wire.launch import server_log_path, server_output_path
@@ -122,6 +124,7 @@ class ClientController(QObject):
     history_changed = Signal()
     file_job_changed = Signal(object)  # FileJob
     dictation_done = Signal(object)  # DictationOutcome
+    role_progress = Signal(object)  # RoleProgress: a role rewriting a dictation
 
     def __init__(
         self,
@@ -145,6 +148,11 @@ class ClientController(QObject):
         )
         self.post = PostProcessor(settings)
         self.output = TextOutput(settings)
+        self.roles = RoleDictation(
+            RoleBook(), self.output, self.history, self.post,
+            on_notice=self._notice, on_history=self.history_changed.emit,
+            on_progress=self.role_progress.emit,
+        )
         self.flow = DictationFlow(
             settings, self.recorder, self.link, self.post, self.output, self.history,
             on_phase=lambda phase: self._update(),
@@ -152,6 +160,7 @@ class ClientController(QObject):
             on_history=self.history_changed.emit,
             on_outcome=self.dictation_done.emit,
             spool=RecordingSpool(data_dir() / "recording"),
+            roles=self.roles,
         )
         self.files = FileJobs(
             self.link, self.history, list(settings.files.formats),
@@ -192,6 +201,7 @@ class ClientController(QObject):
         the interpreter's exit (see :meth:`Recorder.close`).
         """
         self._stop.set()
+        self.roles.cancel()  # a model still answering must not hold the exit up
         try:
             # A dictation under way ends as if the key went up; its text has a moment to come.
             self.flow.close(grace_s=CLOSE_GRACE_S)

@@ -178,11 +178,12 @@ class TextOutput:
         modes = self.app_modes.current()
         return mode_for(modes, app, self.settings.client.output_mode)  # type: ignore[arg-type]
 
-    def deliver(self, text: str) -> OutputResult:
+    def deliver(self, text: str, follow_on: bool = True) -> OutputResult:
         """Paste or type ``text``; on failure leave it on the clipboard and say why.
 
         Text that continues Latin text put into the same window shortly before gets a space in
-        front ("meters." then "Go forward"); Chinese never does.
+        front ("meters." then "Go forward"); Chinese never does. ``follow_on=False``: ``text``
+        is the next piece of a text being streamed, and goes right after the last one.
         """
         app = focused_app()
         mode = self.mode_for(app)
@@ -191,7 +192,8 @@ class TextOutput:
         if app is None:
             self.last = None
             return self._fallback(text, mode, app, "no window has keyboard focus")
-        sent = " " + text if self.follows_on(text, app, time.monotonic()) else text
+        sent = " " + text if follow_on and self.follows_on(text, app, time.monotonic()) else text
+        before = self.last.text if not follow_on and self.last is not None else ""
         try:
             if mode == "type":
                 self._controller().type(sent)
@@ -203,7 +205,7 @@ class TextOutput:
             # Whether any of it arrived is unknown, so the next text cannot count on it.
             self.last = None
             return self._fallback(text, mode, app, str(exc))
-        self.last = LastOutput(sent, sent_at, app)
+        self.last = LastOutput(before + sent, sent_at, app)
         return OutputResult(True, mode, app, sent_at=sent_at)
 
     def follows_on(self, text: str, app: FocusedApp, now: float) -> bool:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from capswriter.client.recovery import RecordingSpool, SpooledRecording
 from capswriter.config import Settings
 from capswriter.errors import ServerUnavailable
 from capswriter.wire.errors import ERRORS, TaskFailed, TaskTimedOut
+
+if TYPE_CHECKING:
+    from capswriter.client.role_dictation import RoleDictation
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ class Shortfall(enum.Enum):
     REFUSED = "refused"  # the server will never transcribe this audio
     SERVER_UNAVAILABLE = "server_unavailable"  # kept in History, sent again later
     NOT_INSERTED = "not_inserted"  # the text is on the clipboard
+    REWRITE_FAILED = "rewrite_failed"  # a role's model failed: the words went out as said
 
 
 @dataclass
@@ -111,6 +115,7 @@ class DictationFlow:
         on_history: Callable[[], None] = lambda: None,
         on_outcome: Callable[[DictationOutcome], None] = lambda outcome: None,
         spool: RecordingSpool | None = None,
+        roles: RoleDictation | None = None,
     ) -> None:
         self.settings = settings
         # A copy of each recording on disk until its dictation is safe: a crash of the app
@@ -126,6 +131,7 @@ class DictationFlow:
         self.on_notice = on_notice
         self.on_history = on_history
         self.on_outcome = on_outcome
+        self.roles = roles  # a dictation that starts with a role's name goes to its model
         self._armed = False
         self._arm_failure = ""  # why the microphone did not open at the last press
         self._recording = False
@@ -338,6 +344,10 @@ class DictationFlow:
             return DictationOutcome(None, "", True, time.monotonic() - released,
                                     OutcomeKind.NOTHING_HEARD)
         keep_audio = audio if self.settings.client.save_audio else None
+        if self.roles is not None:
+            trigger = self.roles.called(text, [str(s.get("text", "")) for s in result.segments])
+            if trigger is not None:
+                return self.roles.deliver(trigger, text, seconds, keep_audio, released)
         entry_id = self.history.add("dictation", text, duration_s=seconds, audio=keep_audio,
                                     raw_text=raw)
         delivered = self.output.deliver(text)

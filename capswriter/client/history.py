@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS entries (
     source TEXT NOT NULL DEFAULT '',
     audio BLOB,
     outputs TEXT NOT NULL DEFAULT '',
-    raw_text TEXT NOT NULL DEFAULT ''
+    raw_text TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS entries_created ON entries(created);
 CREATE INDEX IF NOT EXISTS entries_status ON entries(status);
@@ -56,13 +57,15 @@ class Entry:
     has_audio: bool
     # The transcripts a file job wrote (txt, srt, …), in the order of the formats.
     outputs: tuple[Path, ...] = ()
-    # What the recognizer wrote before hot words and number rules, when that differs from text.
+    # What the recognizer wrote before hot words and number rules, when that differs from
+    # text; for a dictation a role rewrote, what was said (``text`` is the rewritten text).
     raw_text: str = ""
+    role: str = ""
 
 
 _COLUMNS = (
     "id, created, kind, text, duration_s, latency_s, status, error, source, audio IS NOT NULL,"
-    " outputs, raw_text"
+    " outputs, raw_text, role"
 )
 
 
@@ -84,8 +87,10 @@ class History:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(entries)")}
         if "outputs" not in columns:  # a database from before file entries kept their outputs
             self._db.execute("ALTER TABLE entries ADD COLUMN outputs TEXT NOT NULL DEFAULT ''")
-        if "raw_text" not in columns:  # a database from before the raw text was kept
-            self._db.execute("ALTER TABLE entries ADD COLUMN raw_text TEXT NOT NULL DEFAULT ''")
+        for column in ("raw_text", "role"):  # a database from before they were kept
+            if column not in columns:
+                self._db.execute(
+                    f"ALTER TABLE entries ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -104,6 +109,7 @@ class History:
         created: float | None = None,
         outputs: Sequence[Path] = (),
         raw_text: str = "",
+        role: str = "",
     ) -> int:
         """Record one dictation or file job; ``audio`` is 16 kHz mono float32 or int16."""
         if kind not in KINDS:
@@ -113,18 +119,21 @@ class History:
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO entries (created, kind, text, duration_s, latency_s, status, error,"
-                " source, audio, outputs, raw_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " source, audio, outputs, raw_text, role)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     time.time() if created is None else created,
                     kind, text, duration_s, latency_s, status, error, source,
                     _pcm_bytes(audio), "\n".join(str(p) for p in outputs),
-                    raw_text if raw_text != text else "",
+                    # Kept when it differs, and always for a role, whose rewrite follows.
+                    raw_text if raw_text != text or role else "", role,
                 ),
             )
             return int(cur.lastrowid)
 
     def update(self, entry_id: int, **fields: object) -> None:
-        allowed = {"text", "latency_s", "status", "error", "duration_s", "source", "raw_text"}
+        allowed = {"text", "latency_s", "status", "error", "duration_s", "source", "raw_text",
+                   "role"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
@@ -177,7 +186,8 @@ class History:
         return self._select("ORDER BY created DESC, id DESC LIMIT ?", (limit,))
 
     def search(self, query: str, limit: int = 100) -> list[Entry]:
-        """Entries whose text, raw text or source contains ``query`` (any case), newest first."""
+        """Entries whose text, raw text (as heard, or as said before a role rewrote it) or
+        source contains ``query`` (any case), newest first."""
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         return self._select(
             "WHERE text LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' "
@@ -204,7 +214,8 @@ class History:
             Entry(
                 id=r[0], created=r[1], kind=r[2], text=r[3], duration_s=r[4], latency_s=r[5],
                 status=r[6], error=r[7], source=r[8], has_audio=bool(r[9]),
-                outputs=tuple(Path(p) for p in r[10].split("\n") if p), raw_text=r[11],
+                outputs=tuple(Path(p) for p in r[10].split("\n") if p),
+                raw_text=r[11], role=r[12],
             )
             for r in rows
         ]

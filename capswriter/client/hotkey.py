@@ -179,6 +179,7 @@ class HotkeyListener:
         on_action: Callable[[Action], None],
         clock: Callable[[], float] = time.monotonic,
         lock_debt: LockDebt | None = None,
+        on_escape: Callable[[], None] = lambda: None,
     ) -> None:
         self.key_name = key
         # Where a hold notes the lock state it owes, so an app that dies mid-dictation has it
@@ -187,6 +188,8 @@ class HotkeyListener:
         # The lock state between dictations, read while the key is up: during a hold X shows
         # the lock on whatever it was before (xkb locks on press, unlocks on release).
         self._idle_lock: bool | None = None
+        # Esc stops a role's answer while it streams; the listener sees every key anyway.
+        self.on_escape = on_escape
         self.machine = machine_for(key, threshold_s)
         self.on_action = on_action
         self._clock = clock
@@ -265,6 +268,8 @@ class HotkeyListener:
     def _on_press(self, key, injected: bool = False) -> None:
         if key == self._target:
             self._feed(self.machine.press, injected)
+        elif not injected and getattr(key, "name", None) == "esc":
+            self.on_escape()
 
     def _on_release(self, key, injected: bool = False) -> None:
         if key == self._target:

@@ -170,3 +170,24 @@ def test_a_database_from_before_raw_text_gains_the_column(tmp_path):
         assert h.get(entry).raw_text == "neu"
     finally:
         h.close()
+
+
+def test_a_rewritten_dictation_keeps_what_was_said_and_the_role(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)  # a database from before roles
+    old.execute("CREATE TABLE entries (id INTEGER PRIMARY KEY, created REAL NOT NULL, kind TEXT"
+                " NOT NULL, text TEXT NOT NULL DEFAULT '', duration_s REAL NOT NULL DEFAULT 0,"
+                " latency_s REAL, status TEXT NOT NULL DEFAULT 'done', error TEXT NOT NULL"
+                " DEFAULT '', source TEXT NOT NULL DEFAULT '', audio BLOB)")
+    old.execute("INSERT INTO entries (created, kind, text) VALUES (1, 'dictation', 'before')")
+    old.commit()
+    old.close()
+    history = History(path)
+    entry_id = history.add("dictation", "said", raw_text="said", role="polish")
+    history.update(entry_id, text="Rewritten.")
+    new, before = history.recent()
+    assert (new.text, new.raw_text, new.role) == ("Rewritten.", "said", "polish")
+    assert (before.text, before.raw_text, before.role) == ("before", "", "")
+    history.close()

@@ -159,3 +159,18 @@ def test_a_corrected_dictation_shows_what_was_heard_and_copies_the_corrected_tex
     window.search.setText("付平")  # only in the raw text
     qtbot.waitUntil(lambda: window.table.rowCount() == 1)
     assert window.entries[0].raw_text == "付平写了二十行"
+
+
+def test_a_rewritten_dictation_names_its_role_shows_what_was_said_and_is_found_by_it(
+    qtbot, history
+):
+    history.add("dictation", "Make this loud.", raw_text="polish, make this loud",
+                role="polish")
+    window = HistoryWindow(history, repaste=lambda entry_id: None)
+    qtbot.addWidget(window)
+    text_column = COLUMNS.index("Text")
+    assert window.table.item(0, 1).text() == "Dictation · polish"
+    assert window.table.item(0, text_column).text() == "Make this loud."
+    assert window.table.item(0, text_column).toolTip().endswith(
+        "As said: polish, make this loud")
+    assert [e.text for e in history.search("polish, make")] == ["Make this loud."]

@@ -199,3 +199,29 @@ def test_settings_saved_in_the_running_app_turn_the_panel_and_the_sounds_on_and_
     chosen.client.recording_overlay, chosen.client.sound_cues = True, True
     app.apply_settings(chosen)
     assert app.overlay.enabled and app.sounds.enabled
+
+
+def test_a_role_at_work_is_named_and_a_role_off_this_machine_says_so(overlay):
+    from capswriter.client.role_dictation import RoleProgress
+
+    overlay.follow_state(TrayState.TRANSCRIBING)
+    overlay.show_role(RoleProgress("polish", off_machine=False))
+    assert overlay.state is OverlayState.TRANSCRIBING and overlay.text == "polish: rewriting…"
+    overlay.show_role(RoleProgress("deepseek", off_machine=True, text="Hel"))
+    assert overlay.text == "deepseek: rewriting… · sent off this machine"
+    overlay.show_outcome(DictationOutcome(1, "Hello", False, 0.4, OutcomeKind.TEXT,
+                                          Shortfall.REWRITE_FAILED))
+    assert overlay.state is OverlayState.FAILED
+    assert overlay.text == "Rewrite failed: your words went out as said"
+
+
+def test_a_role_whose_output_is_the_panel_shows_its_answer_there(overlay):
+    from capswriter.client.role_dictation import RoleProgress
+
+    overlay.follow_state(TrayState.TRANSCRIBING)
+    overlay.show_role(RoleProgress("translate", False, "Good mor", show_text=True))
+    assert overlay.text == "translate: Good mor"
+    overlay.show_role(RoleProgress("translate", False, "Good morning", done=True,
+                                   show_text=True))
+    overlay.show_outcome(DictationOutcome(1, "Good morning", True, 0.4))
+    assert overlay.state is OverlayState.DONE and overlay.text == "translate: Good morning"

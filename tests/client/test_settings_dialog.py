@@ -102,7 +102,7 @@ def test_settings_are_grouped_in_pages_with_plain_labels(qtbot, tmp_path):
     dialog = make_dialog(qtbot, tmp_path)
     pages = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
     assert pages == ["Dictation", "Output", "Files", "Models and language", "Server",
-                     "Model library", "Hot words"]
+                     "Model library", "Hot words", "Roles"]
     where = {
         "hotkey": dialog.hotkey, "input_device": dialog.input_device,
         "output_mode": dialog.output_mode, "formats": dialog.formats["txt"],

@@ -116,6 +116,10 @@
       <source>heard as: {raw}</source>
       <translation>识别原文：{raw}</translation>
     </message>
+    <message>
+      <source>As said: {text}</source>
+      <translation>原话：{text}</translation>
+    </message>
   </context>
   <context>
     <name>HotkeyPicker</name>
@@ -471,6 +475,54 @@
       <source>Could not transcribe {name}</source>
       <translation>无法转写 {name}</translation>
     </message>
+    <message>
+      <source>{role}: the model answered with no text</source>
+      <translation>{role}：模型没有返回任何文字</translation>
+    </message>
+    <message>
+      <source>stopped with Esc</source>
+      <translation>已按 Esc 停止</translation>
+    </message>
+    <message>
+      <source>What you said was typed instead.</source>
+      <translation>已改为输入你说的原话。</translation>
+    </message>
+    <message>
+      <source>What you said is on the clipboard ({reason}).</source>
+      <translation>你说的原话在剪贴板上（{reason}）。</translation>
+    </message>
+    <message>
+      <source>Rewrite failed</source>
+      <translation>改写失败</translation>
+    </message>
+    <message>
+      <source>Rewrite stopped</source>
+      <translation>改写已停止</translation>
+    </message>
+    <message>
+      <source>{reason}. What was typed stays; what you said is {where}.</source>
+      <translation>{reason}。已输入的内容保留；你说的原话{where}。</translation>
+    </message>
+    <message>
+      <source>{role} was stopped before it answered; what you said is {where}.</source>
+      <translation>{role} 在回答前已停止；你说的原话{where}。</translation>
+    </message>
+    <message>
+      <source>{reason}. The rewritten text is {where}.</source>
+      <translation>{reason}。改写后的文字{where}。</translation>
+    </message>
+    <message>
+      <source>The rewritten text is {where}.</source>
+      <translation>改写后的文字{where}。</translation>
+    </message>
+    <message>
+      <source>on the clipboard and in History</source>
+      <translation>在剪贴板和历史记录中</translation>
+    </message>
+    <message>
+      <source>in History</source>
+      <translation>在历史记录中</translation>
+    </message>
   </context>
   <context>
     <name>RecordingOverlay</name>
@@ -513,6 +565,18 @@
     <message>
       <source>Done</source>
       <translation>完成</translation>
+    </message>
+    <message>
+      <source>Rewrite failed: your words went out as said</source>
+      <translation>改写失败：已按原话输出</translation>
+    </message>
+    <message>
+      <source>{role}: rewriting…</source>
+      <translation>{role}：正在改写…</translation>
+    </message>
+    <message>
+      <source>sent off this machine</source>
+      <translation>发送到本机以外</translation>
     </message>
   </context>
   <context>
@@ -960,6 +1024,77 @@ Fix the file and start CapsWriter again, or reset the settings to their defaults
     <message>
       <source>spacing: {after}</source>
       <translation>中英文间距：{after}</translation>
+    </message>
+  </context>
+  <context>
+    <name>RolesPage</name>
+    <message>
+      <source>Roles</source>
+      <translation>角色</translation>
+    </message>
+    <message>
+      <source>so um this is a test of the rewriting role does it work</source>
+      <translation>嗯那个这是一个改写角色的测试看看能不能用</translation>
+    </message>
+    <message>
+      <source>Sends your words off this machine: {url}</source>
+      <translation>会把你说的话发送到本机以外：{url}</translation>
+    </message>
+    <message>
+      <source>Stays on this machine: {url}</source>
+      <translation>只在本机处理：{url}</translation>
+    </message>
+    <message>
+      <source>Say a role's name at the start of a dictation ("polish, …") and a language model rewrites the rest before it is typed. No role is on until you switch it on. Roles marked in red send what you dictate to another machine.</source>
+      <translation>在听写开头说出角色名（如“润色，……”），其余内容会先由语言模型改写再输入。角色默认全部关闭，需要你手动开启。红色标记的角色会把你听写的内容发送到其他机器。</translation>
+    </message>
+    <message>
+      <source>On</source>
+      <translation>启用</translation>
+    </message>
+    <message>
+      <source>Role (say)</source>
+      <translation>角色（说出）</translation>
+    </message>
+    <message>
+      <source>Model</source>
+      <translation>模型</translation>
+    </message>
+    <message>
+      <source>Where the words go</source>
+      <translation>文字发往何处</translation>
+    </message>
+    <message>
+      <source>Test</source>
+      <translation>测试</translation>
+    </message>
+    <message>
+      <source>Send a sample sentence to the selected role</source>
+      <translation>向选中的角色发送一句示例</translation>
+    </message>
+    <message>
+      <source>Edit roles.toml</source>
+      <translation>编辑 roles.toml</translation>
+    </message>
+    <message>
+      <source>Reload</source>
+      <translation>重新载入</translation>
+    </message>
+    <message>
+      <source>Asking {role}…</source>
+      <translation>正在询问 {role}…</translation>
+    </message>
+    <message>
+      <source>It failed: {reason}</source>
+      <translation>失败：{reason}</translation>
+    </message>
+    <message>
+      <source>({seconds:.1f} s to the first word)</source>
+      <translation>（首字用时 {seconds:.1f} 秒）</translation>
+    </message>
+    <message>
+      <source>Answer: {text}</source>
+      <translation>回答：{text}</translation>
     </message>
   </context>
 </TS>

@@ -95,6 +95,7 @@ class ClientApp:
             self.hotkey = HotkeyListener(
                 client.hotkey, client.hold_threshold_s, self.controller.flow.handle,
                 lock_debt=LockDebt(data_dir() / "lock-restore.json"),
+                on_escape=self.controller.roles.cancel,
             )
             self.hotkey.start()
             log.info("push-to-talk ready: hold %s", client.hotkey)

@@ -59,10 +59,13 @@ def row_values(entry: Entry) -> tuple[str, ...]:
         origin = Path(entry.source).name
     else:
         origin = translate("HistoryWindow", "Dictation")
+        if entry.role:  # rewritten by a role's model
+            origin += f" · {entry.role}"
         if entry.source:
             origin += f" → {entry.source}"
     text = _shown(entry.text)
-    if entry.raw_text:  # hot words or number rules changed it: what was heard stays in view
+    if entry.raw_text and not entry.role:
+        # Hot words or number rules changed it: what was heard stays in view.
         heard = translate("HistoryWindow", "heard as: {raw}")
         text += "\n" + heard.format(raw=_shown(entry.raw_text))
     length = duration_text(entry.duration_s)
@@ -94,7 +97,9 @@ def row_tooltips(entry: Entry) -> tuple[str, ...]:
                          "released").format(seconds=entry.latency_s)
     outputs = "\n".join(str(p) for p in entry.outputs)
     text = entry.text
-    if entry.raw_text:
+    if entry.raw_text and entry.role:  # a role rewrote what was said
+        text += "\n\n" + translate("HistoryWindow", "As said: {text}").format(text=entry.raw_text)
+    elif entry.raw_text:
         text += "\n\n" + translate("HistoryWindow", "heard as: {raw}").format(raw=entry.raw_text)
     return ("", entry.source if entry.kind == "file" else "", text, took,
             (entry.error or "") + ("\n" + outputs if outputs else ""))

@@ -30,6 +30,7 @@ from capswriter.client.controller import ClientController, TrayState
 from capswriter.client.dictation import DictationOutcome, OutcomeKind, Shortfall
 from capswriter.client.i18n import translate
 from capswriter.client.recorder import SILENT, Level
+from capswriter.client.role_dictation import RoleProgress
 
 
 class OverlayState(enum.Enum):
@@ -44,6 +45,8 @@ class OverlayState(enum.Enum):
 # How long a verdict stays: a success only needs a glance, a problem needs reading.
 DONE_S = 1.2
 PROBLEM_S = 3.0
+# A role's answer shown in the panel stays long enough to be read.
+ANSWER_S = 8.0
 # The meter reads the microphone this often while recording.
 METER_INTERVAL_MS = 33
 # Loudness shown on the meter: from this many dB below full scale (empty) up to 0 dB (full).
@@ -79,6 +82,8 @@ def shortfall_text(shortfall: Shortfall | None) -> str:
                                                 "Server unavailable: kept in History"),
         Shortfall.NOT_INSERTED: translate("RecordingOverlay",
                                           "Not inserted: the text is on the clipboard"),
+        Shortfall.REWRITE_FAILED: translate("RecordingOverlay",
+                                            "Rewrite failed: your words went out as said"),
     }
     return texts.get(shortfall, translate("RecordingOverlay", "Failed"))
 
@@ -102,6 +107,8 @@ class RecordingOverlay(QWidget):
         self.state = OverlayState.HIDDEN
         self.text = ""
         self.meter = 0.0  # what the level bar shows, 0 to 1
+        self.role: RoleProgress | None = None  # the role rewriting the dictation shown
+        self._elide = Qt.TextElideMode.ElideRight
         self._level = level
         self._meter_timer = QTimer(self)
         self._meter_timer.setInterval(METER_INTERVAL_MS)
@@ -127,9 +134,29 @@ class RecordingOverlay(QWidget):
         self._show(OverlayState.TRANSCRIBING,
                    translate("RecordingOverlay", "Transcribing…"))
 
+    def show_role(self, progress: RoleProgress) -> None:
+        """A role at work on the dictation; a role that sends the words off this machine says
+        so for as long as it runs."""
+        if self.state is OverlayState.RECORDING or progress.done:
+            return  # the outcome follows the end
+        self.role = progress
+        if progress.show_text and progress.text:
+            label = f"{progress.role}: {progress.text}"
+        else:
+            label = translate("RecordingOverlay", "{role}: rewriting…").format(role=progress.role)
+        if progress.off_machine:
+            label += " · " + translate("RecordingOverlay", "sent off this machine")
+        self._show(OverlayState.TRANSCRIBING, label)
+        self._elide = Qt.TextElideMode.ElideLeft  # the newest words are the ones to see
+
     def show_outcome(self, outcome: DictationOutcome) -> None:
         if self.state is OverlayState.RECORDING:
             return  # an earlier dictation finished while the next is being spoken
+        role, self.role = self.role, None
+        if (role is not None and role.show_text and outcome.kind is OutcomeKind.TEXT
+                and outcome.shortfall is None):
+            self._show(OverlayState.DONE, f"{role.role}: {outcome.text}", ANSWER_S)
+            return
         if outcome.kind is OutcomeKind.NOTHING_HEARD:
             self._show(OverlayState.NOTHING_HEARD,
                        translate("RecordingOverlay", "Nothing heard"), PROBLEM_S)
@@ -166,6 +193,7 @@ class RecordingOverlay(QWidget):
         if hide_after_s is not None:
             self._hide_timer.start(int(hide_after_s * 1000))
         self.state, self.text = state, text
+        self._elide = Qt.TextElideMode.ElideRight
         self._fit()
         if not self.isVisible():
             self._place()
@@ -221,7 +249,7 @@ class RecordingOverlay(QWidget):
         font.setPointSizeF(TEXT_POINTS)
         p.setFont(font)
         text_box = QRectF(44, 0, text_right - 44, self.height())
-        elided = p.fontMetrics().elidedText(self.text, Qt.TextElideMode.ElideRight,
+        elided = p.fontMetrics().elidedText(self.text, self._elide,
                                             int(text_box.width()))
         p.drawText(text_box, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, elided)
         p.end()
@@ -269,3 +297,4 @@ def follow(overlay: RecordingOverlay, controller: ClientController) -> None:
     """Show the controller's dictations on ``overlay``."""
     controller.state_changed.connect(overlay.follow_state)
     controller.dictation_done.connect(overlay.show_outcome)
+    controller.role_progress.connect(overlay.show_role)

@@ -39,8 +39,11 @@ from PySide6.QtWidgets import (
 from capswriter.client.i18n import LANGUAGE_NAMES, translate
 from capswriter.client.model_library import ModelLibrary
 from capswriter.client.output_rules import MODES, parse_app_modes
+from capswriter.client.roles import RoleBook
 from capswriter.client.ui.hot_words_page import HotWordsEditor
 from capswriter.client.ui.models_page import ModelsPage
+from capswriter.client.ui.roles_page import TAB_NAME as ROLES_TAB
+from capswriter.client.ui.roles_page import RolesPage
 from capswriter.config import (
     FILE_FORMATS,
     ConfigError,
@@ -320,6 +323,8 @@ class SettingsDialog(QDialog):
         self._build_server(pages[TABS[4]][1], pages[TABS[4]][0])
         self._build_library(pages[TABS[5]][1], library)
         self._build_hot_words(pages[TABS[6]][1], pages[TABS[6]][0], rules_dir or config_dir())
+        self.roles_page = RolesPage(RoleBook((rules_dir or config_dir()) / "roles.toml"))
+        self.tabs.addTab(self.roles_page, translate("RolesPage", str(ROLES_TAB)))
 
         self.error = QLabel()
         self.error.setObjectName("settings_error")
