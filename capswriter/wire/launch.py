@@ -22,6 +22,7 @@ import httpx
 
 from capswriter.config import CONSOLE_PROGRAM, FROZEN, log_dir
 from capswriter.errors import ServerStartFailed
+from capswriter.wire.direct import http_get
 from capswriter.wire.health import HealthReport
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def wait_until_ready(
 
 def fetch_health(http_url: str, token: str = "", timeout: float = 2.0) -> HealthReport:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    reply = httpx.get(f"{http_url}/health", headers=headers, timeout=timeout)
+    reply = http_get(f"{http_url}/health", headers=headers, timeout=timeout)
     reply.raise_for_status()
     return HealthReport.from_dict(reply.json())
 
