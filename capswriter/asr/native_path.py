@@ -57,7 +57,8 @@ def staging_folder() -> Path:
     """Where copies of unspellable model files go: a folder whose path is ASCII. On Windows
     ProgramData (the user's own folders sit under the user name, which may not be ASCII)."""
     if sys.platform == "win32":  # pragma: no cover - Windows only
-        return Path(os.environ.get("ProgramData", r"C:\ProgramData")) / "CapsWriter" / "model-copies"
+        program_data = os.environ.get("ProgramData", r"C:\ProgramData")
+        return Path(program_data) / "CapsWriter" / "model-copies"
     import tempfile
 
     return Path(tempfile.gettempdir()) / "capswriter-model-copies"

@@ -23,7 +23,7 @@ SLICE_S = 0.02
 
 def wait_any(objects: Sequence[Any], timeout: float | None = None,
              limit: int | None = WAIT_LIMIT) -> list[Any]:
-    """The ready ones of ``objects`` (as ``multiprocessing.connection.wait``), any number of them."""
+    """The ready ones of ``objects``, as ``multiprocessing.connection.wait``, however many."""
     if limit is None or len(objects) <= limit:
         return wait(objects, timeout)
     groups = [objects[i:i + limit] for i in range(0, len(objects), limit)]
