@@ -114,8 +114,10 @@ def wait_until_ready(
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if process.poll() is not None:
+            why = refusal(server_output_path(log_path)) if log_path else ""
             raise ServerStartFailed(
-                f"the server exited with code {process.returncode} while starting{see}"
+                f"the server exited with code {process.returncode} while starting"
+                + (f": {why}" if why else see)
             )
         try:
             if ready():
@@ -124,6 +126,18 @@ def wait_until_ready(
             pass  # not listening yet, or still binding
         time.sleep(poll_s)
     raise ServerStartFailed(f"the server was not ready after {timeout:.0f} s{see}")
+
+
+def refusal(output: Path) -> str:
+    """The sentence a server that refused to start (exit 2) printed last, if any."""
+    try:
+        lines = output.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line[len("error: "):]
+    return ""
 
 
 def fetch_health(http_url: str, token: str = "", timeout: float = 2.0) -> HealthReport:
