@@ -13,7 +13,7 @@ from capswriter.config import Settings, config_file, load_settings
 from capswriter.errors import CapsWriterError, ConfigError
 from capswriter.extras import require_extra
 from capswriter.logs import configure as configure_logging
-from capswriter.logs import ensure_std_streams
+from capswriter.logs import ensure_std_streams, utf8_redirected_output
 
 
 def _fmt_size(size: int) -> str:
@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     # The windowed desktop program has no stdout/stderr; help, errors and progress bars go
     # to a log file there instead of failing on None.
     ensure_std_streams()
+    utf8_redirected_output()
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:

@@ -383,7 +383,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     path = path or config_file()
     if path.is_file():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            # utf-8-sig: Notepad and other Windows editors may start the file with a BOM.
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
         _apply(settings, data, str(path))

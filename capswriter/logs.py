@@ -8,6 +8,7 @@ console (the windowed desktop program) writes what it prints to a log file (ensu
 
 from __future__ import annotations
 
+import codecs
 import logging
 import logging.handlers
 import os
@@ -94,6 +95,25 @@ def _add(handler: logging.Handler) -> None:
     handler.addFilter(RepeatLimiter())
     handler._capswriter = True  # type: ignore[attr-defined]
     logging.getLogger().addHandler(handler)
+
+
+def utf8_redirected_output() -> None:
+    """Write UTF-8 where our output is redirected to a file or pipe in a narrower encoding.
+
+    Outside UTF-8 mode, Python on Windows writes redirected output in the ANSI code page, and
+    `capswriter transcribe --print-text ... > out.txt` on a cp1252 system fails on the first
+    Chinese letter. A console gets whatever it needs already (Python writes it as UTF-16).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None)
+        if not encoding or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            if codecs.lookup(encoding).name in ("utf-8", "utf-16", "utf-32") or stream.isatty():
+                continue
+            stream.reconfigure(encoding="utf-8")
+        except (LookupError, OSError, ValueError):
+            continue
 
 
 def ensure_std_streams() -> None:
