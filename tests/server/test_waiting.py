@@ -26,7 +26,8 @@ def _echo(conn: Connection) -> None:
 
 @pytest.fixture()
 def stub_workers():
-    ctx = mp.get_context("fork")
+    # fork starts forty stubs in a blink; Windows has only spawn.
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     workers = []
     for _ in range(WORKERS):
         parent, child = ctx.Pipe()
