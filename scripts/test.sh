@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-run
 export QT_QPA_PLATFORM=offscreen
+# The workflows: action versions whose runtime GitHub retires, expressions, job graph.
+.venv/bin/actionlint
 .venv/bin/python -m pytest -q "$@"
 if [ $# -eq 0 ]; then
   .venv/bin/capswriter --models-dir models models pack whisper-base --output dist
