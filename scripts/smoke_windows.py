@@ -59,7 +59,7 @@ class Smoke:
                               stdout=stdout, stderr=subprocess.PIPE, timeout=timeout, cwd=self.home)
 
     def transcribe_redirected(self, clip: Path) -> None:
-        out = clip.with_name(clip.stem + " 输出.txt")
+        out = clip.with_name(clip.name + " 输出.txt")
         with out.open("wb") as handle:
             done = self.run("transcribe", "--in-process", "--print-text", "--formats", "txt",
                             "--language", "zh", str(clip), stdout=handle)

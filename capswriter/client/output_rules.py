@@ -140,6 +140,9 @@ class FocusedApp:
 
     process: str
     title: str
+    # The window's process runs with more rights than we do (an administrator's window while
+    # we are not): Windows drops our keystrokes to it without a word (UIPI).
+    above_us: bool = False
 
     def matches(self, name: str) -> bool:
         name = name.lower()
