@@ -135,7 +135,7 @@ class Smoke:
         port = free_port()
         config = self.home / "tray.toml"
         config.write_text(f"[server]\nport = {port}\n", encoding="utf-8")
-        tray = subprocess.Popen([str(desktop), "--config", str(config)], env=self.env)
+        tray = subprocess.Popen([str(desktop), "--config", str(config), "client"], env=self.env)
         try:
             server = wait_ready(port, tray, timeout=240)
             family = {p.pid for p in psutil.Process(tray.pid).children(recursive=True)}

@@ -272,7 +272,7 @@ class TextOutput:
             self.last = None
             return self._fallback(
                 text, mode, app, "the window runs as administrator and Windows keeps "
-                "CapsWriter's keystrokes out of it; the text is on the clipboard: press Ctrl+V")
+                "CapsWriter's keystrokes out of it; press Ctrl+V there")
         sent = " " + text if self.follows_on(text, app, time.monotonic()) else text
         try:
             if mode == "type":
