@@ -14,7 +14,7 @@ from capswriter.config import Settings, config_file, load_settings
 from capswriter.errors import CapsWriterError, ConfigError
 from capswriter.extras import require_extra
 from capswriter.logs import configure as configure_logging
-from capswriter.logs import ensure_std_streams
+from capswriter.logs import ensure_std_streams, utf8_redirected_output
 
 
 def _fmt_size(size: int) -> str:
@@ -198,6 +198,13 @@ def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
     return run_client(settings, [Path(f) for f in args.files])
 
 
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    require_extra("client", "the doctor's checks of the desktop parts")
+    from capswriter.client.ui.doctor import doctor
+
+    return doctor(settings.models_path)
+
+
 def cmd_server(settings: Settings, args: argparse.Namespace) -> int:
     from capswriter.server.command import serve
 
@@ -331,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", help="files to transcribe (handed to a running app)")
     p.set_defaults(func=cmd_client)
 
+    p = sub.add_parser("doctor", help="check what this machine gives the app: keyboard hook, "
+                       "audio, clipboard, tray, translations, versions, code page")
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("server", help="run the recognition server (worker pool, WebSocket, HTTP)")
     from capswriter.server.command import add_server_arguments
 
@@ -398,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = frozenset({"models", "transcribe", "client", "server", "worker", "bench", "config",
-                      "stress", "loadtest", "monitor", "report"})  # fmt: skip
+                      "stress", "loadtest", "monitor", "report", "doctor"})  # fmt: skip
 
 
 def desktop_arguments(argv: list[str]) -> list[str]:
@@ -437,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     # The windowed desktop program has no stdout/stderr; help, errors and progress bars go
     # to a log file there instead of failing on None.
     ensure_std_streams()
+    utf8_redirected_output()
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:

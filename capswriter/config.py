@@ -12,6 +12,7 @@ import importlib.resources
 import ipaddress
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -86,8 +87,8 @@ def default_models_dir() -> Path:
         return Path(os.environ["CAPSWRITER_MODELS_DIR"])
     # An installed wheel's PROJECT_ROOT is site-packages, whose models/ is nobody's.
     if FROZEN or (PROJECT_ROOT / "pyproject.toml").is_file():
-        beside = PROJECT_ROOT / "models"
-        if beside.is_dir():
+        beside = usable_models_dir(PROJECT_ROOT / "models")
+        if beside is not None:
             return beside
     return data_dir() / "models"
 
@@ -117,6 +118,22 @@ def default_chinese_script(environ: dict[str, str] | None = None) -> str:
         if lowered:
             return "simplified"  # the first locale variable that is set decides
     return "simplified"
+
+
+def usable_models_dir(folder: Path) -> Path | None:
+    """``folder`` if models are there or can be installed there; None for an empty folder this
+    user cannot write, such as the app's own under Program Files."""
+    if not folder.is_dir():
+        return None
+    if any(entry.is_dir() for entry in folder.iterdir()):
+        return folder
+    try:
+        # A real write: on Windows os.access ignores the folder's ACL.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return None
+    return folder
 
 
 @dataclass
@@ -441,7 +458,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     path = path or config_file()
     if path.is_file():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            # utf-8-sig: Notepad and other Windows editors may start the file with a BOM.
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
         _apply(settings, data, str(path))

@@ -72,5 +72,10 @@ class PortInUse(CapsWriterError):
     """Another process (likely another CapsWriter server) already listens on the port."""
 
 
+class PortUnavailable(CapsWriterError):
+    """The system refuses the address: a port it reserves or keeps from this user, or an
+    address that is not this machine's."""
+
+
 class ServerStartFailed(ServerUnavailable):
     """A server started by us exited or did not get its workers ready in time."""

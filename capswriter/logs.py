@@ -8,6 +8,7 @@ console (the windowed desktop program) writes what it prints to a log file (ensu
 
 from __future__ import annotations
 
+import codecs
 import logging
 import logging.handlers
 import os
@@ -81,10 +82,41 @@ def configure(level: str | int = "INFO", stream=None, file: Path | None = None) 
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+# After a rotation the system refused, the next attempt waits this long.
+ROTATE_RETRY_S = 60.0
+
+
+class PatientRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Rotation that waits when the system refuses it.
+
+    On Windows a log file cannot be renamed while another process has it open (the tray app
+    reading the server's log, a second server that stopped at the port check, an editor).
+    The stock handler then prints a traceback for every record that follows; this one keeps
+    writing to the current file and tries again a minute later.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._next_try = 0.0
+
+    def shouldRollover(self, record: logging.LogRecord) -> int:  # noqa: N802 - stdlib's name
+        if time.monotonic() < self._next_try:
+            return 0
+        return super().shouldRollover(record)
+
+    def doRollover(self) -> None:  # noqa: N802 - stdlib's name
+        try:
+            super().doRollover()
+        except PermissionError:
+            self._next_try = time.monotonic() + ROTATE_RETRY_S
+            if self.stream is None or self.stream.closed:
+                self.stream = self._open()
+
+
 def add_file(path: Path) -> None:
     """Also write the log to ``path``, rotated at MAX_LOG_BYTES with LOG_BACKUPS kept."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _add(logging.handlers.RotatingFileHandler(
+    _add(PatientRotatingFileHandler(
         path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
     ))
 
@@ -94,6 +126,25 @@ def _add(handler: logging.Handler) -> None:
     handler.addFilter(RepeatLimiter())
     handler._capswriter = True  # type: ignore[attr-defined]
     logging.getLogger().addHandler(handler)
+
+
+def utf8_redirected_output() -> None:
+    """Write UTF-8 where our output is redirected to a file or pipe in a narrower encoding.
+
+    Outside UTF-8 mode, Python on Windows writes redirected output in the ANSI code page, and
+    `capswriter transcribe --print-text ... > out.txt` on a cp1252 system fails on the first
+    Chinese letter. A console gets whatever it needs already (Python writes it as UTF-16).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None)
+        if not encoding or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            if codecs.lookup(encoding).name in ("utf-8", "utf-16", "utf-32") or stream.isatty():
+                continue
+            stream.reconfigure(encoding="utf-8")
+        except (LookupError, OSError, ValueError):
+            continue
 
 
 def ensure_std_streams() -> None:

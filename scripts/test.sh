@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: sets up what is missing, then the linters (ruff,
-# mypy) and pytest; a full run (no arguments) then builds the desktop app as a release does (a
+# mypy, actionlint) and pytest; a full run (no arguments) then builds the desktop app as a release does (a
 # client-only environment, PyInstaller) and smoke-tests it with nothing but a model archive
 # packed from the installed model. About 20 minutes on two cores (the tests ~15, the build ~4),
 # plus the first setup. Any step that fails ends the run and names the steps it skipped.
@@ -23,8 +23,11 @@ export QT_QPA_PLATFORM=offscreen
 if [ $# -eq 0 ]; then
   SKIPPED="mypy, the tests, the desktop build and its smoke test"
   step "ruff" .venv/bin/ruff check capswriter tests scripts
-  SKIPPED="the tests, the desktop build and its smoke test"
+  SKIPPED="actionlint, the tests, the desktop build and its smoke test"
   step "mypy" .venv/bin/mypy
+  SKIPPED="the tests, the desktop build and its smoke test"
+  # The workflows: action versions whose runtime GitHub retires, expressions, job graph.
+  step "actionlint" .venv/bin/actionlint
   SKIPPED="the desktop build and its smoke test"
 fi
 # pytest exits 5 when it collected no test: that is a failure here too.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from capswriter.config import (
@@ -96,3 +100,36 @@ def test_a_taiwanese_system_writes_traditional_unless_the_file_says_otherwise(
     path = tmp_path / "config.toml"
     path.write_text('[asr]\nchinese_script = "simplified"\n')
     assert load_settings(path, environ={}).asr.chinese_script == "simplified"
+
+
+def test_an_app_folder_the_user_cannot_write_sends_models_to_the_data_folder(tmp_path) -> None:
+    """Program Files: the app's empty models/ is read-only for the user; a folder holding
+    models stays in use, one the user can write is used for installs."""
+    import shutil
+    import subprocess
+    import sys
+
+    from capswriter.config import PROJECT_ROOT, usable_models_dir
+
+    assert usable_models_dir(tmp_path / "absent") is None
+    writable = tmp_path / "writable"
+    writable.mkdir()
+    assert usable_models_dir(writable) == writable
+    shipped = tmp_path / "shipped"
+    (shipped / "whisper-base").mkdir(parents=True)
+    assert usable_models_dir(shipped) == shipped
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return
+    # As an ordinary user, a root-owned empty folder is one they cannot write.
+    root_only = Path(tempfile.mkdtemp())
+    try:
+        root_only.chmod(0o755)
+        code = ("from pathlib import Path; from capswriter.config import usable_models_dir;"
+                f"print(usable_models_dir(Path({str(root_only)!r})))")
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, cwd=PROJECT_ROOT,
+                              env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        assert done.stdout.strip() == "None", done.stderr
+    finally:
+        root_only.rmdir()

@@ -91,3 +91,42 @@ def test_a_transcription_with_its_progress_bar_runs_without_a_console(
     assert code == 0
     log = console_log.read_text()
     assert "country" in log.lower() and "1 of 1 files" in log
+
+
+def test_a_rotation_the_system_refuses_keeps_the_log_going_without_tracebacks(tmp_path) -> None:
+    """Windows refuses to rename a log another process holds open; here a folder the writer
+    may not rename in stands in for that. Every line still lands, and no traceback is printed."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import pytest
+
+    from capswriter.config import PROJECT_ROOT
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to make a folder another user may not rename in")
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        log = folder / "server.log"
+        log.touch()
+        log.chmod(0o666)
+        code = ("import logging, sys; from pathlib import Path; from capswriter import logs;"
+                "logs.MAX_LOG_BYTES = 2000; logs.add_file(Path(sys.argv[1]));"
+                "logging.getLogger().setLevel('INFO');"
+                "[logging.getLogger('t').info('line %03d of the log' % i) for i in range(200)]")
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+             "-c", code, str(log)], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr and "Logging error" not in done.stderr
+        text = log.read_text(encoding="utf-8")
+        assert "line 000 of the log" in text and "line 199 of the log" in text
+        assert not (folder / "server.log.1").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

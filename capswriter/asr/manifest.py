@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from capswriter.asr.native_path import native_path
 from capswriter.errors import ConfigError, ModelBroken, ModelNotInstalled
 
 if sys.version_info >= (3, 11):
@@ -187,7 +188,7 @@ def recognizer_arguments(
             raise ModelBroken(
                 f"{path} is missing; reinstall with 'capswriter models install {manifest.name}'"
             )
-        kwargs[arg] = str(path)
+        kwargs[arg] = native_path(path)
     kwargs["num_threads"] = max(1, num_threads)
     if manifest.kind == "whisper":
         # Without an explicit "" sherpa-onnx assumes English and translates other speech.

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import sherpa_onnx
 
+from capswriter.asr.native_path import native_path
 from capswriter.audio import SAMPLE_RATE
 from capswriter.errors import ModelNotInstalled
 
@@ -113,7 +114,7 @@ class SpeechDetector:
 
     def _config(self) -> sherpa_onnx.VadModelConfig:
         config = sherpa_onnx.VadModelConfig()
-        config.silero_vad.model = str(self.vad_model)
+        config.silero_vad.model = native_path(self.vad_model)
         config.silero_vad.threshold = self.threshold
         config.silero_vad.min_silence_duration = self.min_silence_s
         config.silero_vad.min_speech_duration = self.min_speech_s

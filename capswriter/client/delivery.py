@@ -10,6 +10,7 @@ the caller can keep it in history and tell the user.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -92,7 +93,43 @@ def _focused_app_win32() -> FocusedApp | None:  # pragma: no cover - Windows onl
     user32.GetWindowTextW(hwnd, buf, 512)
     pid = wintypes.DWORD()
     user32.GetWindowThreadProcessId(hwnd, ctypes.byref(pid))
-    return FocusedApp(process=_process_name(pid.value), title=buf.value)
+    return FocusedApp(process=_process_name(pid.value), title=buf.value,
+                      above_us=_integrity(pid.value) > _integrity(os.getpid()))
+
+
+# Mandatory integrity levels (their RIDs): medium for a user's programs, high when elevated.
+MEDIUM_INTEGRITY, HIGH_INTEGRITY = 0x2000, 0x3000
+
+
+def _integrity(pid: int) -> int:  # pragma: no cover - Windows only
+    """The process's integrity level; one whose token we may not read is taken as high, since
+    that is what keeps a medium process out."""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32, advapi32 = ctypes.windll.kernel32, ctypes.windll.advapi32
+    process = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not process:
+        return HIGH_INTEGRITY
+    token = wintypes.HANDLE()
+    try:
+        if not advapi32.OpenProcessToken(process, 0x0008, ctypes.byref(token)):  # TOKEN_QUERY
+            return HIGH_INTEGRITY
+        try:
+            size = wintypes.DWORD()
+            advapi32.GetTokenInformation(token, 25, None, 0, ctypes.byref(size))  # IntegrityLevel
+            buffer = ctypes.create_string_buffer(size.value)
+            if not advapi32.GetTokenInformation(token, 25, buffer, size, ctypes.byref(size)):
+                return MEDIUM_INTEGRITY
+            sid = ctypes.cast(buffer, ctypes.POINTER(ctypes.c_void_p))[0]
+            count = ctypes.cast(advapi32.GetSidSubAuthorityCount(ctypes.c_void_p(sid)),
+                                ctypes.POINTER(ctypes.c_ubyte))[0]
+            rid = advapi32.GetSidSubAuthority(ctypes.c_void_p(sid), count - 1)
+            return int(ctypes.cast(rid, ctypes.POINTER(wintypes.DWORD))[0])
+        finally:
+            kernel32.CloseHandle(token)
+    finally:
+        kernel32.CloseHandle(process)
 
 
 def _process_name(pid: int) -> str:
@@ -126,7 +163,10 @@ class Clipboard:
         import pyperclip
 
         try:
-            pyperclip.copy(text)
+            if sys.platform == "win32":  # pragma: no cover - Windows only
+                _write_out_of_history(text)
+            else:
+                pyperclip.copy(text)
         except Exception as exc:
             raise OutputError(f"could not set the clipboard: {exc}") from exc
         deadline = time.monotonic() + self.timeout_s
@@ -134,6 +174,41 @@ class Clipboard:
             if time.monotonic() > deadline:
                 raise OutputError("the clipboard did not take the text in time")
             time.sleep(0.01)
+
+
+def _write_out_of_history(text: str) -> None:  # pragma: no cover - Windows only
+    """Put ``text`` on the Windows clipboard marked to stay out of Win+V history and the cloud
+    clipboard: a paste and its restore would otherwise add two entries per dictation."""
+    import ctypes
+    from ctypes import wintypes
+
+    user32, kernel32 = ctypes.windll.user32, ctypes.windll.kernel32
+    kernel32.GlobalAlloc.restype = wintypes.HGLOBAL
+    kernel32.GlobalLock.restype = ctypes.c_void_p
+    user32.SetClipboardData.argtypes = (wintypes.UINT, wintypes.HANDLE)
+
+    def global_copy(data: bytes) -> int:
+        handle = kernel32.GlobalAlloc(0x0002, len(data))  # GMEM_MOVEABLE
+        if not handle:
+            raise OSError("out of memory for the clipboard")
+        ctypes.memmove(kernel32.GlobalLock(handle), data, len(data))
+        kernel32.GlobalUnlock(handle)
+        return handle
+
+    for _ in range(50):  # another program may hold the clipboard open for a moment
+        if user32.OpenClipboard(None):
+            break
+        time.sleep(0.01)
+    else:
+        raise OSError("another program keeps the clipboard open")
+    try:
+        user32.EmptyClipboard()
+        user32.SetClipboardData(13, global_copy((text + "\0").encode("utf-16-le")))  # UNICODE
+        never = (0).to_bytes(4, "little")
+        for name in ("CanIncludeInClipboardHistory", "CanUploadToCloudClipboard"):
+            user32.SetClipboardData(user32.RegisterClipboardFormatW(name), global_copy(never))
+    finally:
+        user32.CloseClipboard()
 
 
 @dataclass(frozen=True)
@@ -178,20 +253,28 @@ class TextOutput:
         modes = self.app_modes.current()
         return mode_for(modes, app, self.settings.client.output_mode)  # type: ignore[arg-type]
 
-    def deliver(self, text: str, follow_on: bool = True) -> OutputResult:
-        """Paste or type ``text``; on failure leave it on the clipboard and say why.
+    def deliver(self, text: str, follow_on: bool = True,
+                app: FocusedApp | None = None) -> OutputResult:
+        """Paste or type ``text`` into ``app`` (default: the focused window); on failure leave
+        it on the clipboard and say why.
 
         Text that continues Latin text put into the same window shortly before gets a space in
         front ("meters." then "Go forward"); Chinese never does. ``follow_on=False``: ``text``
         is the next piece of a text being streamed, and goes right after the last one.
         """
-        app = focused_app()
+        app = app or focused_app()
         mode = self.mode_for(app)
         if not text:
             return OutputResult(True, mode, app)
         if app is None:
             self.last = None
             return self._fallback(text, mode, app, "no window has keyboard focus")
+        if app.above_us:
+            # Keystrokes would vanish and we would report success; the text must not be lost.
+            self.last = None
+            return self._fallback(
+                text, mode, app, "the window runs as administrator and Windows keeps "
+                "CapsWriter's keystrokes out of it; press Ctrl+V there")
         sent = " " + text if follow_on and self.follows_on(text, app, time.monotonic()) else text
         before = self.last.text if not follow_on and self.last is not None else ""
         try:
@@ -226,8 +309,9 @@ class TextOutput:
         sent_at = time.monotonic()
         time.sleep(self.paste_settle_s)
         # An empty read may be an image or files the text clipboard cannot hold: writing ""
-        # back would destroy them, so then the dictated text stays instead.
-        if saved and saved != text:
+        # back would destroy them, so then the dictated text stays instead. What the user or
+        # the target copied meanwhile stays too: only our own text is replaced.
+        if saved and saved != text and self.clipboard.read() == text:
             try:
                 self.clipboard.write(saved)
             except Exception as exc:  # noqa: BLE001 - the paste went out; do not report it lost

@@ -35,6 +35,18 @@ LOCK_KEYS = frozenset({"caps_lock", "num_lock", "scroll_lock"})
 # Windows virtual-key codes of the lock keys, for the low-level filter that suppresses them.
 LOCK_VK = {"caps_lock": 0x14, "num_lock": 0x90, "scroll_lock": 0x91}
 MOUSE_BUTTONS = frozenset({"mouse_x1", "mouse_x2", "mouse_middle"})
+# Keys whose release after a hold Windows reads as a press of its own: Win opens Start, Alt and
+# the menu key the menu bar. A tap of an unassigned key (0xE8) in between keeps that from
+# happening, as it does for any shortcut held with them.
+MENU_KEY_VKS = {"cmd": (0x5B, 0x5C), "cmd_l": (0x5B,), "cmd_r": (0x5C,),
+                "alt": (0x12, 0xA4, 0xA5), "alt_l": (0xA4,), "alt_r": (0xA5,),
+                "alt_gr": (0xA5,), "menu": (0x5D,)}
+MASK_VK = 0xE8
+
+
+def masks_release(key: str, platform: str = sys.platform) -> bool:
+    """Whether a hold of ``key`` must be masked before its release reaches the OS."""
+    return platform.startswith("win") and key in MENU_KEY_VKS
 
 
 class Action(enum.Enum):
@@ -201,13 +213,16 @@ class HotkeyListener:
         self._worker: threading.Thread | None = None
         self._controller = None
         self._target = None
+        # Replayed taps of a suppressed key go out on their own thread: behind ARM, which opens
+        # the microphone, a tap would land after the next letters were typed (wrong case).
+        self._taps = 0
+        self._tapper: threading.Thread | None = None
 
     def start(self) -> None:
         from pynput import keyboard, mouse
 
         self._running = True
-        self._worker = threading.Thread(target=self._run, name="hotkey", daemon=True)
-        self._worker.start()
+        self._start_threads()
         if self.key_name in MOUSE_BUTTONS:
             self._target = _mouse_button(self.key_name)
             self._listener = mouse.Listener(on_click=self._on_click)
@@ -215,7 +230,7 @@ class HotkeyListener:
             self._target = _keyboard_key(self.key_name)
             self._controller = keyboard.Controller()
             kwargs = {}
-            if self.machine.suppressed:
+            if self.machine.suppressed or masks_release(self.key_name):
                 kwargs["win32_event_filter"] = self._win32_filter
             self._listener = keyboard.Listener(
                 on_press=self._on_press, on_release=self._on_release, **kwargs
@@ -223,6 +238,28 @@ class HotkeyListener:
         self._listener.start()
         self._listener.wait()
         self._settle_lock_debt()
+
+    def _start_threads(self) -> None:
+        self._worker = threading.Thread(target=self._run, name="hotkey", daemon=True)
+        self._worker.start()
+        if self.machine.suppressed:
+            self._tapper = threading.Thread(target=self._tap_replays, name="hotkey-taps",
+                                            daemon=True)
+            self._tapper.start()
+
+    def _tap_replays(self) -> None:
+        while True:
+            with self._wake:
+                while self._running and not self._taps:
+                    self._wake.wait()
+                if not self._running:
+                    return
+                self._taps -= 1
+            try:
+                self._controller.press(self._target)  # type: ignore[union-attr]
+                self._controller.release(self._target)  # type: ignore[union-attr]
+            except Exception:  # a failing tap must not end the thread
+                log.exception("replaying a tap of %s failed", self.key_name)
 
     def _owes_lock_tap(self) -> bool:
         machine = self.machine
@@ -260,8 +297,9 @@ class HotkeyListener:
                 except Exception as exc:
                     log.debug("stopping X recording: %s", exc)
             self._listener.join(timeout=2)
-        if self._worker is not None:
-            self._worker.join(timeout=2)
+        for thread in (self._worker, self._tapper):
+            if thread is not None:
+                thread.join(timeout=2)
         self._listener = self._controller = None
 
     # pynput callbacks; pynput passes `injected` as a second argument since 1.8.
@@ -282,6 +320,13 @@ class HotkeyListener:
     def _win32_filter(self, msg, data) -> bool:  # pragma: no cover - Windows only
         # A suppressed event never reaches the pynput callbacks, so the machine is fed here.
         # LLKHF_INJECTED (0x10) marks our own replayed tap, which must reach the OS.
+        if self.key_name in MENU_KEY_VKS:
+            if data.vkCode in MENU_KEY_VKS[self.key_name] and msg in (0x101, 0x105) \
+                    and self.machine.phase is Phase.RECORDING and not data.flags & 0x10:
+                # Before the release goes on to Windows; keyed from here, like the user's keys.
+                self._controller.press(_key_by_vk(MASK_VK))  # type: ignore[union-attr]
+                self._controller.release(_key_by_vk(MASK_VK))  # type: ignore[union-attr]
+            return True
         if data.vkCode == LOCK_VK[self.key_name] and not data.flags & 0x10:
             pressed = msg in (0x100, 0x104)  # WM_KEYDOWN, WM_SYSKEYDOWN
             self._feed(self.machine.press if pressed else self.machine.release, False)
@@ -290,7 +335,11 @@ class HotkeyListener:
 
     def _feed(self, step, injected: bool) -> None:
         with self._wake:
-            self._queue.extend(step(self._clock(), injected))
+            actions = step(self._clock(), injected)
+            if self._tapper is not None:
+                self._taps += actions.count(Action.TAP_KEY)
+                actions = [a for a in actions if a is not Action.TAP_KEY]
+            self._queue.extend(actions)
             self._wake.notify_all()
 
     def _run(self) -> None:
@@ -326,6 +375,12 @@ class HotkeyListener:
                         self._idle_lock = x11_lock_state(self.key_name)
                 except Exception:  # a failing handler must not kill the hotkey
                     log.exception("hotkey action %s failed", action.value)
+
+
+def _key_by_vk(vk: int):
+    from pynput.keyboard import KeyCode
+
+    return KeyCode.from_vk(vk)
 
 
 def _keyboard_key(name: str):

@@ -28,6 +28,7 @@ from capswriter.config import Settings, url_host
 from capswriter.errors import ServerUnavailable
 from capswriter.wire import protocol
 from capswriter.wire.client import RecognitionClient, server_url
+from capswriter.wire.direct import http_get
 from capswriter.wire.health import HealthReport
 from capswriter.wire.launch import server_output_path, start_server_process
 
@@ -120,7 +121,7 @@ class ServerLink:
     def health(self, timeout: float = 1.0) -> Health:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            reply = httpx.get(f"{self.http_url}/health", timeout=timeout, headers=headers)
+            reply = http_get(f"{self.http_url}/health", timeout=timeout, headers=headers)
             reply.raise_for_status()
             report = HealthReport.from_dict(reply.json())
         except Exception as exc:  # noqa: BLE001 - e.g. httpx.InvalidURL for a mistyped host

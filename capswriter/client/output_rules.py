@@ -43,7 +43,8 @@ class WatchedFile:
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
             try:
-                self._value = self._parse(self.path.read_text(encoding="utf-8"))
+                # utf-8-sig: a file saved by a Windows editor may start with a BOM.
+                self._value = self._parse(self.path.read_text(encoding="utf-8-sig"))
                 log.info("loaded %s", self.path)
             except (OSError, UnicodeDecodeError, ValueError, re.error) as exc:
                 # Keep the last good rules; a half-saved file must not break dictation.
@@ -138,6 +139,9 @@ class FocusedApp:
 
     process: str
     title: str
+    # The window's process runs with more rights than we do (an administrator's window while
+    # we are not): Windows drops our keystrokes to it without a word (UIPI).
+    above_us: bool = False
 
     def matches(self, name: str) -> bool:
         name = name.lower()

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -160,6 +161,32 @@ class OutputRegistry:
             pass
 
 
+# How long a replace waits for a file another program holds open (Windows).
+REPLACE_WAIT_S = 3.0
+
+
+def replace_when_free(source: Path, target: Path, wait_s: float = REPLACE_WAIT_S) -> None:
+    """``os.replace``, retried while Windows refuses it because the target is open elsewhere.
+
+    An antivirus scanning the last version or a player showing the subtitles holds the file
+    without sharing delete; the scan ends within moments. A file held longer raises a
+    PermissionError that names it, and the old file stays.
+    """
+    end = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError as exc:
+            if time.monotonic() + delay > end:
+                raise PermissionError(
+                    exc.errno, f"{target} is open in another program (a player or an "
+                    f"antivirus?); close it and try again", str(target)) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) in one step; on failure the old file stays."""
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place, then closed
@@ -172,7 +199,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(handle.name, _FILE_MODE)
-        os.replace(handle.name, path)
+        replace_when_free(Path(handle.name), path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from capswriter.asr.result import Transcript
@@ -29,6 +29,7 @@ from capswriter.server.admission import QueueSnapshot, RunningJob
 from capswriter.server.dispatch import DispatchPolicy
 from capswriter.server.jobs import Job
 from capswriter.server.scheduler import Scheduler
+from capswriter.server.waiting import wait_any
 from capswriter.server.worker import run_worker
 from capswriter.server.worker_messages import Decoded, DecodeFailed, LoadFailed, Ready, Taken
 from capswriter.server.worker_process import (
@@ -146,7 +147,7 @@ class WorkerPool:
                     by_object[w.conn] = w
                     by_object[w.sentinel] = w
         waitables.extend(by_object)
-        ready = wait(waitables, timeout=self._next_timeout())
+        ready = wait_any(waitables, timeout=self._next_timeout())
         with self._lock:
             if self._stopping:
                 return

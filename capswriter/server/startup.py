@@ -22,7 +22,7 @@ import uvicorn
 
 from capswriter import logs
 from capswriter.config import Settings, is_loopback
-from capswriter.errors import ConfigError, PortInUse, UnsupportedLanguage
+from capswriter.errors import ConfigError, PortInUse, PortUnavailable, UnsupportedLanguage
 from capswriter.server.app import create_app
 from capswriter.server.http_protocol import header_timeout_protocol
 from capswriter.server.service import RecognitionService
@@ -66,10 +66,30 @@ def bind_socket(host: str, port: int) -> socket.socket:
                 f"port {port} on {host} is already in use — is another CapsWriter server "
                 f"running? Stop it or choose another port with --port."
             ) from None
-        raise
+        raise bind_refusal(exc, host, port) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def bind_refusal(exc: OSError, host: str, port: int) -> OSError | PortUnavailable:
+    """The sentence for a bind the system refuses; other errors as they are."""
+    if exc.errno in (errno.EACCES, getattr(errno, "WSAEACCES", -1)) or \
+            getattr(exc, "winerror", None) == 10013:
+        # On Windows, Hyper-V, WSL and Docker reserve port ranges that move at every boot.
+        return PortUnavailable(
+            f"the system does not let CapsWriter use port {port} on {host} ({exc.strerror}): "
+            f"the port may be reserved (on Windows see `netsh interface ipv4 show "
+            f"excludedportrange protocol=tcp`) or kept for administrators; choose another "
+            f"port with --port or [server] port in the settings."
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, getattr(errno, "WSAEADDRNOTAVAIL", -1)) or \
+            getattr(exc, "winerror", None) == 10049:
+        return PortUnavailable(
+            f"{host} is not an address of this machine ({exc.strerror}); bind 127.0.0.1 or "
+            f"one of this machine's addresses."
+        )
+    return exc
 
 
 def check_security(settings: Settings) -> None:

@@ -26,6 +26,7 @@ import httpx
 import psutil
 
 from capswriter.tools.runlog import ServerAddress
+from capswriter.wire.direct import http_client
 from capswriter.wire.health import HealthReport
 
 HealthCallback = Callable[[float, HealthReport], None]
@@ -93,7 +94,7 @@ class ResourceMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
-        self._http = httpx.Client(headers=address.headers(), timeout=2.0)
+        self._http = http_client(address.http, headers=address.headers(), timeout=2.0)
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.csv_path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - until stop()
         self._csv = csv.writer(self._file)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from capswriter.wire.direct import http_get
 from capswriter.wire.health import HealthReport
 
 RESULTS_DIR = Path("bench-results")
@@ -199,9 +200,7 @@ class ServerAddress:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def health(self, timeout: float = 5.0) -> HealthReport:
-        import httpx
-
-        response = httpx.get(f"{self.http}/health", headers=self.headers(), timeout=timeout)
+        response = http_get(f"{self.http}/health", headers=self.headers(), timeout=timeout)
         response.raise_for_status()
         return HealthReport.from_dict(response.json())
 

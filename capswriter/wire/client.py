@@ -21,6 +21,7 @@ import websockets
 from capswriter.config import url_host
 from capswriter.errors import CapsWriterError, QueueFull, ServerUnavailable
 from capswriter.wire import protocol
+from capswriter.wire.direct import websocket_options
 from capswriter.wire.errors import TaskFailed, TaskTimedOut
 
 MessageHandler = Callable[[protocol.Message], Any]
@@ -60,7 +61,7 @@ class RecognitionClient:
         try:
             self._ws = await websockets.connect(
                 self.url, additional_headers=headers, open_timeout=self.open_timeout,
-                max_size=None,
+                max_size=None, **websocket_options(self.url),
             )
         except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake) as exc:
             raise ServerUnavailable(

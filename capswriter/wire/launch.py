@@ -22,6 +22,7 @@ import httpx
 
 from capswriter.config import CONSOLE_PROGRAM, FROZEN, log_dir
 from capswriter.errors import ServerStartFailed
+from capswriter.wire.direct import http_get
 from capswriter.wire.health import HealthReport
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,10 @@ def wait_until_ready(
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if process.poll() is not None:
+            why = refusal(server_output_path(log_path)) if log_path else ""
             raise ServerStartFailed(
-                f"the server exited with code {process.returncode} while starting{see}"
+                f"the server exited with code {process.returncode} while starting"
+                + (f": {why}" if why else see)
             )
         try:
             if ready():
@@ -125,9 +128,21 @@ def wait_until_ready(
     raise ServerStartFailed(f"the server was not ready after {timeout:.0f} s{see}")
 
 
+def refusal(output: Path) -> str:
+    """The sentence a server that refused to start (exit 2) printed last, if any."""
+    try:
+        lines = output.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line[len("error: "):]
+    return ""
+
+
 def fetch_health(http_url: str, token: str = "", timeout: float = 2.0) -> HealthReport:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    reply = httpx.get(f"{http_url}/health", headers=headers, timeout=timeout)
+    reply = http_get(f"{http_url}/health", headers=headers, timeout=timeout)
     reply.raise_for_status()
     return HealthReport.from_dict(reply.json())
 

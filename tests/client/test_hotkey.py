@@ -266,3 +266,71 @@ def test_the_windows_filter_suppresses_the_configured_lock_key_and_nothing_else(
     listener._win32_filter(0x100, SimpleNamespace(vkCode=vk, flags=0))  # the user's press
     listener._win32_filter(0x100, SimpleNamespace(vkCode=vk, flags=0x10))  # our own replay
     assert suppressed == [1]
+
+
+def test_a_replayed_tap_does_not_wait_for_the_microphone_to_open(x_server):
+    """Windows: CapsLock is suppressed and a short tap replayed. Behind a slow ARM (the
+    microphone opening) the replay would land after the next letters, in the wrong case."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from pynput import keyboard
+
+    from capswriter.client.hotkey import HotkeyListener, x11_lock_state
+
+    from .xsession import wait_until
+
+    arm_done = threading.Event()
+
+    def on_action(action: Action) -> None:
+        if action is A.ARM:
+            time.sleep(1.5)  # a microphone that takes its time
+            arm_done.set()
+
+    listener = HotkeyListener("caps_lock", 0.3, on_action=on_action)
+    listener.machine = machine_for("caps_lock", 0.3, platform="win32")
+    listener._controller, listener._target = keyboard.Controller(), keyboard.Key.caps_lock
+    listener._listener = SimpleNamespace(suppress_event=lambda: None, stop=lambda: None,
+                                         join=lambda timeout=None: None)
+    listener._running = True
+    listener._start_threads()
+    before = x11_lock_state("caps_lock")
+    assert before is not None
+    try:
+        listener._win32_filter(0x100, SimpleNamespace(vkCode=0x14, flags=0))
+        time.sleep(0.05)
+        listener._win32_filter(0x101, SimpleNamespace(vkCode=0x14, flags=0))
+        assert wait_until(lambda: x11_lock_state("caps_lock") != before, 1.0)
+        assert not arm_done.is_set(), "the tap went out only after the microphone opened"
+    finally:
+        arm_done.wait(3)
+        listener.stop()
+        if x11_lock_state("caps_lock") != before:
+            keyboard.Controller().tap(keyboard.Key.caps_lock)
+
+
+@pytest.mark.parametrize(("key", "vk"), [("cmd", 0x5B), ("alt_l", 0xA4), ("menu", 0x5D)])
+def test_releasing_win_or_alt_after_a_dictation_is_masked_but_a_plain_tap_is_not(key, vk):
+    """A held Win would open Start on release, Alt the menu bar: an unassigned key tapped
+    before the release stops that; a short tap keeps the key's own meaning."""
+    from types import SimpleNamespace
+
+    from capswriter.client.hotkey import MASK_VK, HotkeyListener, masks_release
+
+    assert masks_release(key, "win32") and not masks_release(key, "linux")
+    assert not masks_release("caps_lock", "win32")
+    sent: list[int] = []
+    listener = HotkeyListener(key, 0.3, on_action=lambda action: None)
+    listener._controller = SimpleNamespace(press=lambda k: sent.append(k.vk),
+                                           release=lambda k: None)
+    machine = listener.machine
+    machine.press(0.0)
+    listener._win32_filter(0x101, SimpleNamespace(vkCode=vk, flags=0))  # a tap: no mask
+    machine.release(0.1)
+    assert sent == []
+    machine.press(1.0)
+    machine.poll(1.5)
+    assert machine.phase is Phase.RECORDING
+    assert listener._win32_filter(0x105, SimpleNamespace(vkCode=vk, flags=0)) is True
+    assert sent == [MASK_VK]

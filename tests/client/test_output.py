@@ -237,3 +237,22 @@ def test_text_settings_saved_later_reach_the_post_processor(tmp_path):
     p.settings = new
     assert p.process("汉国宇说了二十句") == "汉国宇说了二十句"
     assert p.process("寒国鱼用GitHub") == "韩国瑜用 GitHub"
+
+
+def test_a_window_that_runs_above_us_gets_the_text_on_the_clipboard_not_lost(
+    focus_target, tmp_path
+):
+    """An administrator's window drops our keystrokes on Windows: no success is reported, the
+    text waits on the clipboard and the reason says to press Ctrl+V."""
+    clipboard = Clipboard()
+    clipboard.write("what the user had copied")
+    out = TextOutput(Settings(), rules_dir=tmp_path, clipboard=clipboard)
+    window = wait_until(focused_app, 5)
+    assert window is not None
+    elevated = FocusedApp(process=window.process, title=window.title, above_us=True)
+    result = out.deliver("管理员 text", app=elevated)
+    out.close()
+    assert not result.delivered and "press Ctrl+V" in result.reason
+    assert clipboard.read() == "管理员 text"
+    time.sleep(0.3)
+    assert focus_target.text() == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -81,3 +82,24 @@ def test_the_socket_a_crashed_instance_left_behind_is_taken_over(tmp_path):
         assert instance.listen()
     finally:
         instance.close()
+
+
+def test_two_launches_at_the_same_instant_make_one_instance(tmp_path):
+    """Both start listening together; on Windows both would get the pipe name, so the OS file
+    lock decides: exactly one becomes the instance."""
+    name = f"capswriter-test-{uuid.uuid4().hex[:8]}"
+    go = tmp_path / "go"
+    code = (
+        "import sys, time; from pathlib import Path;"
+        "from PySide6.QtCore import QCoreApplication; app = QCoreApplication([]);"
+        "from capswriter.client.single_instance import InstanceServer;"
+        f"s = InstanceServer({name!r});"
+        f"[time.sleep(0.005) for _ in range(4000) if not Path({str(go)!r}).exists()];"
+        "print(s.listen(wait_for_other_s=1.0), flush=True); time.sleep(2)"
+    )
+    launches = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+                for _ in range(2)]
+    time.sleep(3)  # both imported and waiting
+    go.touch()
+    answers = sorted(p.communicate(timeout=30)[0].strip() for p in launches)
+    assert answers == ["False", "True"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -198,3 +199,59 @@ def test_files_sharing_a_name_keep_their_extension_in_the_outputs(tmp_path):
     assert (tmp_path / "talk.mp3.txt").read_text().strip() == ".mp3"
     assert (tmp_path / "talk.mp4.txt").read_text().strip() == ".mp4"
     assert not (tmp_path / "talk.txt").exists()
+
+
+def _as_ordinary_user() -> list[str]:
+    import shutil
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a folder another user may not write, then allow it")
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux)")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_a_replace_refused_for_a_moment_succeeds_and_one_refused_for_good_names_the_file():
+    """Windows refuses to replace a file an antivirus or a player holds open; here a folder
+    the writer may not change stands in for that refusal, lifted after a moment or not at all."""
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from capswriter.config import PROJECT_ROOT
+
+    prefix = _as_ordinary_user()
+    base = Path(tempfile.mkdtemp())
+    base.chmod(0o777)
+    source_dir, target_dir = base / "new", base / "out"
+    source_dir.mkdir(mode=0o777)
+    source_dir.chmod(0o777)
+    target_dir.mkdir()
+    target_dir.chmod(0o755)  # root's: the ordinary user may not replace files in it
+    code = ("import sys; from pathlib import Path; from capswriter.files.write import "
+            "replace_when_free as r; s = Path(sys.argv[1]); s.write_text('new');"
+            "r(s, Path(sys.argv[2]), wait_s=float(sys.argv[3])); print('replaced')")
+
+    def start(name: str, wait_s: float) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*prefix, sys.executable, "-c", code, str(source_dir / name),
+             str(target_dir / "talk.srt"), str(wait_s)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+
+    try:
+        refused = start("a.tmp", 0.5)
+        out, err = refused.communicate(timeout=60)
+        assert refused.returncode == 1
+        assert "talk.srt is open in another program" in err
+        lifted = start("b.tmp", 20.0)
+        time.sleep(3.0)  # it is retrying now
+        target_dir.chmod(0o777)
+        out, err = lifted.communicate(timeout=60)
+        assert lifted.returncode == 0 and out.strip() == "replaced", err
+        assert (target_dir / "talk.srt").read_text() == "new"
+    finally:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import threading
 import time
 
 import httpx
 import openai
+import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -177,7 +176,7 @@ def test_killing_a_worker_mid_dictation_still_returns_the_right_text(
         )
         victim = next(w for w in health["workers"]
                       if w["task"] and w["task"].endswith(":survivor"))
-        os.kill(victim["pid"], signal.SIGKILL)
+        psutil.Process(victim["pid"]).kill()  # SIGKILL; TerminateProcess on Windows
         result = recv_until(ws, (protocol.Result, protocol.Error))
     assert isinstance(result, protocol.Result), result
     assert words(result.text) == JFK

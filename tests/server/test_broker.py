@@ -247,7 +247,7 @@ def test_a_worker_killed_mid_job_has_its_job_finished_by_another_without_duplica
         name, entry = pending["consumer"].decode(), pending["message_id"]
         killed["number"] = next(w["id"] for w in remote_workers(server.health())
                                 if w["name"] == name)
-        fleet.by_name(name).proc.send_signal(signal.SIGKILL)
+        fleet.by_name(name).proc.kill()
         fleet.by_name(name).proc.wait()
         # It died holding the entry: still pending, still its own.
         still = client.xpending_range(broker.FILE_STREAM, broker.GROUP, entry, entry, 1)

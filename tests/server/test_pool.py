@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 import sys
 import threading
 import time
@@ -169,7 +168,7 @@ def test_a_killed_worker_is_replaced_and_its_job_retried_on_another(
     pool.submit([job])
     victim = busy_worker(pool, job)
     killed_at = time.monotonic()
-    os.kill(victim["pid"], signal.SIGKILL)
+    psutil.Process(victim["pid"]).kill()  # SIGKILL; TerminateProcess on Windows
     while pool.health()[victim["id"]]["pid"] == victim["pid"]:
         time.sleep(0.001)
     detected = time.monotonic() - killed_at
@@ -201,7 +200,7 @@ def test_a_worker_that_dies_before_its_job_reaches_it_costs_the_job_nothing(
     idle = [w for w in pool.health() if w["state"] == "idle"]
     stopped = {w["pid"] for w in idle}
     for pid in stopped:
-        os.kill(pid, signal.SIGSTOP)
+        psutil.Process(pid).suspend()  # SIGSTOP; NtSuspendProcess on Windows
     job = new_job(clip("en_goforward.wav"), task="undelivered")
     try:
         pool.submit([job])
@@ -209,7 +208,7 @@ def test_a_worker_that_dies_before_its_job_reaches_it_costs_the_job_nothing(
         assert not pool.workers[victim["id"]].job_taken
     finally:
         for pid in stopped:
-            os.kill(pid, signal.SIGKILL)
+            psutil.Process(pid).kill()
     try:
         finished.wait([job])
     finally:
@@ -324,7 +323,7 @@ def test_a_slot_whose_replacement_cannot_start_does_not_stop_the_other_workers(
 
     monkeypatch.setattr(pool._ctx, "Process", refused)
     victim = pool.health()[0]
-    os.kill(victim["pid"], signal.SIGKILL)
+    psutil.Process(victim["pid"]).kill()  # SIGKILL; TerminateProcess on Windows
     deadline = time.monotonic() + 10
     while not refusals and time.monotonic() < deadline:
         time.sleep(0.01)

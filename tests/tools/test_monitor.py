@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from capswriter.tools.local_server import LocalServer
@@ -59,7 +59,7 @@ def test_follows_a_restarted_worker_under_the_same_role(
     old_pid = server.address.health().workers[1].pid
     with ResourceMonitor(server.address, output, interval=0.5) as monitor:
         time.sleep(1.0)
-        os.kill(old_pid, signal.SIGKILL)
+        psutil.Process(old_pid).kill()
         new_pid = _wait_for_new_pid(server, 1, old_pid)
         time.sleep(1.5)
     rows = [r for r in read_csv(output) if r["role"] == "worker-1"]

@@ -421,7 +421,7 @@ class SettingsDialog(QDialog):
         self.app_modes.verticalHeader().hide()
         self.app_modes.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         try:
-            rules = parse_app_modes(self.apps_path.read_text(encoding="utf-8"))
+            rules = parse_app_modes(self.apps_path.read_text(encoding="utf-8-sig"))
         except (OSError, ValueError):  # no file yet, or one the user must fix by hand
             rules = {}
         self._loaded_app_modes = rules
