@@ -3,7 +3,8 @@
 :class:`PostProcessor` rewrites the text (Chinese script; hot words, numbers and spacing through
 :mod:`capswriter.text`; regex rules; trailing punctuation and space); ``apps.toml`` names the
 applications that get pasting or typing instead of the default mode (:func:`mode_for`). The
-files are re-read when their mtime changes, so edits apply to the next dictation. Putting the text into a window is :mod:`capswriter.client.delivery`.
+files are re-read when their mtime changes, so edits apply to the next dictation. Putting the
+text into a window is :mod:`capswriter.client.delivery`.
 """
 
 from __future__ import annotations

@@ -31,19 +31,19 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from capswriter.config import Settings
-from capswriter.server.dispatch import time_limit
 from capswriter.errors import ConfigError
+from capswriter.server.dispatch import time_limit
 from capswriter.server.jobs import Job
 from capswriter.server.model_identity import ModelIdentity, model_identity
 from capswriter.server.scheduler import Scheduler
 from capswriter.server.supervised import SupervisedThread
 from capswriter.wire import broker
 from capswriter.wire.broker import (
+    DEAD,
     DEAD_LETTER_STREAM,
     GROUP,
     JOB_STREAMS,
     Backoff,
-    DEAD,
     BadEntry,
     BrokerJob,
     BrokerResult,

@@ -165,7 +165,7 @@ class _Segment:
 
 def _segments(text: str, sounds: list[Sound | None]) -> list[_Segment]:
     segments = [_Segment()]
-    for i, (ch, sound) in enumerate(zip(text, sounds)):
+    for i, (ch, sound) in enumerate(zip(text, sounds, strict=False)):
         if sound is None:
             if not ch.isspace() and segments[-1].sounds:
                 segments.append(_Segment())
@@ -210,8 +210,8 @@ def _pair_keys(keys: list[str]) -> set[str]:
     """The coarse keys of neighbouring sounds and of sounds one apart; a lone sound's own key."""
     if len(keys) == 1:
         return set(keys)
-    pairs = {f"{a} {b}" for a, b in zip(keys, keys[1:])}
-    return pairs | {f"{a} _ {b}" for a, b in zip(keys, keys[2:])}
+    pairs = {f"{a} {b}" for a, b in zip(keys, keys[1:], strict=False)}
+    return pairs | {f"{a} _ {b}" for a, b in zip(keys, keys[2:], strict=False)}
 
 
 class HotWordMatcher:
@@ -225,7 +225,7 @@ class HotWordMatcher:
         self._index: dict[str, list[int]] = {}
         spoken_all = [(word, spoken) for word in rules.words for spoken in word.spoken]
         heard_all = sounds_of_many([spoken for _, spoken in spoken_all])
-        for (word, spoken), heard in zip(spoken_all, heard_all):
+        for (word, spoken), heard in zip(spoken_all, heard_all, strict=False):
             limit = word.threshold if word.threshold is not None else threshold
             sounds = [s for s in heard if s is not None]
             if not sounds:

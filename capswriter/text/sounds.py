@@ -100,7 +100,7 @@ def sounds_of(text: str, readings: list[str] | None = None) -> list[Sound | None
     if readings is None:
         readings = _readings(text)
     out: list[Sound | None] = []
-    for ch, reading in zip(text, readings):
+    for ch, reading in zip(text, readings, strict=False):
         if is_han(ch):
             out.append(_syllable(reading))
         elif ch.isascii() and ch.isalnum():

@@ -171,7 +171,7 @@ def test_the_selection_goes_along_and_the_clipboard_is_not_touched(
     # What another window has selected is X11's primary selection.
     owner = subprocess.Popen(["xclip", "-selection", "primary", "-i", "-loops", "3"],
                              stdin=subprocess.PIPE, env={"DISPLAY": x_server.display})
-    owner.stdin.write("the selected paragraph".encode())
+    owner.stdin.write(b"the selected paragraph")
     owner.stdin.close()
     try:
         assert wait_until(lambda: read_selection() == "the selected paragraph", 5)

@@ -17,7 +17,6 @@ from server_helpers import ServerProcess, free_port
 
 from capswriter.config import PROJECT_ROOT
 
-
 PASSWORD = "broker-test-secret"
 
 

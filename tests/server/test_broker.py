@@ -22,8 +22,8 @@ from broker_helpers import Fleet, RedisServer, remote_workers, start_redis
 from server_helpers import (
     REAL,
     ServerProcess,
-    free_port,
     dictate,
+    free_port,
     joined_wav,
     pcm16,
     recv_until,
@@ -355,7 +355,8 @@ def test_job_and_result_messages_come_back_from_redis_as_they_went_in(
     client = redis_server.client()
     samples = np.linspace(-1, 1, 16000, dtype=np.float32)
     job = broker.BrokerJob(id="0123456789ab:7", kind="file", samples=samples,
-                           reply_to=broker.results_stream("0123456789ab"), language="en", speech=[(0, 8000), (9000, 16000)], time_limit_s=42.5)
+                           reply_to=broker.results_stream("0123456789ab"), language="en",
+                           speech=[(0, 8000), (9000, 16000)], time_limit_s=42.5)
     entry = client.xadd("roundtrip:jobs", job.to_fields())
     back = broker.BrokerJob.from_fields(client.xrange("roundtrip:jobs", entry, entry)[0][1])
     assert back.stream == broker.FILE_STREAM and back.speech == job.speech
