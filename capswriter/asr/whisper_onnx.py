@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from capswriter.asr.coverage import honest_segments, without_repeated_head
 from capswriter.asr.guard import LOOPING, compression_ratio, cut_repetition, text_problem
 from capswriter.asr.loudness import FRAME, loud_frames
 from capswriter.asr.text import join_texts
@@ -45,7 +46,7 @@ MAX_INITIAL_TIMESTAMP = 50
 CONTINUE_MARGIN_S = 0.3
 MIN_UNREAD_SPEECH_S = 0.5
 # Windows one piece may take (the first and the ones going on after an early end).
-MAX_WINDOWS_PER_PIECE = 4
+MAX_WINDOWS_PER_PIECE = 6
 # How far a segment's timestamps may be from the speech the VAD heard and still be kept.
 SEGMENT_SLACK_S = 0.5
 # ...or how much of it must be as loud as speech, for speech the VAD missed.
@@ -322,9 +323,10 @@ class WhisperOnnx:
     ) -> PieceResult:
         """Text of a piece of at most 30 s whose speech `spans` (sample ranges) the VAD found.
 
-        Whisper sometimes closes its text after a first sentence with speech still unread. With
-        timestamps we see where the text stopped; while the VAD heard speech after that point,
-        decoding goes on from there in a new window.
+        Whisper sometimes closes its text after a first sentence with speech still unread, or
+        stretches a sentence's timestamps over the speech after it (see coverage). With
+        timestamps we see where the text stopped, once checked against the speech; while the
+        VAD heard speech after that point, decoding goes on from there in a new window.
 
         Retries stop when `budget` is spent (by default the piece's own).
         """
@@ -335,6 +337,7 @@ class WhisperOnnx:
         seek = 0
         segments: list[tuple[float, float, str]] = []
         results: list[WindowResult] = []
+        after_cut = False
         for _ in range(MAX_WINDOWS_PER_PIECE):
             inside = [(a - seek, b - seek) for a, b in spans if b > seek]
             inside = [(max(0, a), b) for a, b in inside]
@@ -358,15 +361,22 @@ class WhisperOnnx:
             window_end = len(window) / SAMPLE_RATE
             loud = loud_frames(window, inside)
             looped = not result.passed and result.problems[-1] == LOOPING
-            for start, end, text in result.segments:
+            timed, cut = honest_segments(result.segments, inside, window_end)
+            for start, end, text in timed:
                 end = min(end, window_end)
                 if looped:
                     text = cut_repetition(text)
                     if not text or any(text == t for _, _, t in segments):
                         break  # the rest of the window is the loop
-                if _heard(start, end, inside, loud):
+                if after_cut and segments:
+                    # This window starts where a segment was cut back: its first words may
+                    # be that segment's last ones.
+                    text = without_repeated_head(segments[-1][2], text)
+                    after_cut = False
+                if text and _heard(start, end, inside, loud):
                     segments.append((offset + start, offset + end, text))
-            until = covered_until(result.segments)
+            after_cut = cut
+            until = covered_until(timed)
             rest = [(a, b) for a, b in inside if b > (until + CONTINUE_MARGIN_S) * SAMPLE_RATE]
             unread = sum(b - max(a, int(until * SAMPLE_RATE)) for a, b in rest) / SAMPLE_RATE
             if unread < MIN_UNREAD_SPEECH_S or until <= 0:
