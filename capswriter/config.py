@@ -104,6 +104,9 @@ class AsrSettings:
     # A dictation is read in a window this many seconds longer than itself (at least 10 s)
     # instead of Whisper's full 30 s; negative reads every dictation in the full window.
     dictation_window_pad_s: float = 3.0
+    # The same for a file's pieces and uploads shorter than the full window; negative reads
+    # them all in Whisper's full 30 s window.
+    file_window_pad_s: float = -1.0
     # How Chinese is written: "simplified" (zh-CN), "traditional", "taiwan" (zh-TW, with
     # Taiwan's words), "hongkong" (zh-HK) or "as_heard" (as the model wrote it; Whisper often
     # writes Traditional for Mandarin).
@@ -201,6 +204,10 @@ class ClientSettings:
 class FilesSettings:
     formats: list[str] = field(default_factory=lambda: ["txt", "srt", "json"])
     max_segment_s: float = 28.0
+    # The longest subtitle cue (SRT, VTT): characters and seconds; longer segments are split
+    # between words.
+    subtitle_max_chars: int = 84
+    subtitle_max_seconds: float = 7.0
 
 
 @dataclass

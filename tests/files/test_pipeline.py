@@ -99,8 +99,12 @@ def test_transcript_writes_subtitles_matching_the_audio(long_transcript, tmp_pat
     paths = write_transcript(moved, ["txt", "srt", "json"])
     assert [p.suffix for p in paths] == [".txt", ".srt", ".json"]
     srt = (tmp_path / "long_recording.srt").read_text(encoding="utf-8")
-    assert srt == srt_text(result.segments)
-    assert srt.count(" --> ") == len(result.segments)
+    assert srt == srt_text(result.segments, None, result.audio_seconds)
+    # Every segment gives at least one cue; long ones are split into readable cues.
+    assert srt.count(" --> ") >= len(result.segments)
+    texts = [block.split("\n", 2)[2] for block in srt.strip().split("\n\n")]
+    assert all(len(text) <= 84 for text in texts)
+    assert " ".join(texts).split() == result.text.split()
 
 
 def written_outputs(transcript: FileTranscript) -> tuple[str, list[str], dict]:
