@@ -296,24 +296,28 @@ class LoadTest:
             headers=self.address.headers(), timeout=httpx.Timeout(cfg.timeout, connect=10.0),
             limits=httpx.Limits(max_connections=1), verify=self._tls,
         ) as client:
-            sdk = self._openai_client(client) if cfg.mode == "openai" else None
-            while loop.time() < self.start_deadline and attempts < cfg.max_attempts:
-                attempts += 1
-                attempt = Attempt(index, attempts, "dropped", round(self.log.elapsed, 3))
-                self.in_flight[index] = attempt
+            sdk = self._openai_client() if cfg.mode == "openai" else None
+            try:
+                while loop.time() < self.start_deadline and attempts < cfg.max_attempts:
+                    attempts += 1
+                    attempt = Attempt(index, attempts, "dropped", round(self.log.elapsed, 3))
+                    self.in_flight[index] = attempt
+                    if sdk is not None:
+                        await self._openai_attempt(sdk, attempt)
+                    else:
+                        await self._http_attempt(client, attempt)
+                    self.in_flight.pop(index, None)
+                    self._record(attempt)
+                    if attempt.outcome == "busy":
+                        wait = (attempt.retry_after or 1.0) * self.rng.uniform(1.0, 1.2)
+                        if loop.time() + wait >= self.start_deadline:
+                            break
+                        await asyncio.sleep(wait)
+                    elif attempt.outcome != "result":
+                        await asyncio.sleep(1.0)
+            finally:
                 if sdk is not None:
-                    await self._openai_attempt(sdk, attempt)
-                else:
-                    await self._http_attempt(client, attempt)
-                self.in_flight.pop(index, None)
-                self._record(attempt)
-                if attempt.outcome == "busy":
-                    wait = (attempt.retry_after or 1.0) * self.rng.uniform(1.0, 1.2)
-                    if loop.time() + wait >= self.start_deadline:
-                        break
-                    await asyncio.sleep(wait)
-                elif attempt.outcome != "result":
-                    await asyncio.sleep(1.0)
+                    await sdk.close()
 
     async def _http_attempt(self, client: httpx.AsyncClient, attempt: Attempt) -> None:
         t_start = asyncio.get_running_loop().time()
@@ -357,13 +361,15 @@ class LoadTest:
             attempt.code = str(error.get("code") or reply.status_code)
         attempt.detail = str(error.get("message", reply.text[:200]))
 
-    def _openai_client(self, http: httpx.AsyncClient) -> Any:
-        """The SDK's client as an application builds it: its default retries and backoff."""
+    def _openai_client(self) -> Any:
+        """The SDK's client as an application builds it: its own connections, its default
+        retries and backoff (with the run's one TLS context, as for the http clients)."""
         import openai
 
         return openai.AsyncOpenAI(
             base_url=f"{self.address.http}/v1", api_key=self.address.token or "capswriter",
-            timeout=self.config.timeout, http_client=http,
+            timeout=self.config.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(verify=self._tls),
         )
 
     async def _openai_attempt(self, sdk: Any, attempt: Attempt) -> None:
