@@ -138,6 +138,7 @@ class Engine:
         self.file_options = DecodeOptions(
             beam_size=max(1, settings.beam_size),
             window_pad_s=settings.file_window_pad_s if settings.file_window_pad_s >= 0 else None,
+            sized_window_max_s=settings.file_sized_window_max_s,
         )
         self.dictation_options = DecodeOptions(
             beam_size=max(1, settings.beam_size),

@@ -85,6 +85,8 @@ class DecodeOptions:
     # min_window_s); None reads every piece in Whisper's full 30 s window.
     window_pad_s: float | None = None
     min_window_s: float = 10.0
+    # ...but only audio up to this long; longer audio gets the full window.
+    sized_window_max_s: float = math.inf
     # Decoding one piece may do, in decoder rows × steps (one step of a 5-beam search is 5),
     # plus this much per second of its audio; past it no retry starts and the least bad text
     # so far is kept. Counted in work, not seconds, so the same audio reads the same on any
@@ -621,7 +623,7 @@ class RetryBudget:
 def window_frames(n_samples: int, options: DecodeOptions) -> int:
     """Encoder frames to read `n_samples` in: the full window, or a shorter one for short audio
     (the encoder's cost grows with its input, and dictations are mostly a few seconds)."""
-    if options.window_pad_s is None:
+    if options.window_pad_s is None or n_samples / SAMPLE_RATE > options.sized_window_max_s:
         return N_FRAMES
     seconds = max(n_samples / SAMPLE_RATE + options.window_pad_s, options.min_window_s)
     return min(N_FRAMES, int(seconds * SAMPLE_RATE) // HOP_LENGTH)
