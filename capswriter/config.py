@@ -104,10 +104,11 @@ class AsrSettings:
     # A dictation is read in a window this many seconds longer than itself (at least 10 s)
     # instead of Whisper's full 30 s; negative reads every dictation in the full window.
     dictation_window_pad_s: float = 3.0
-    # The same for a file's pieces and uploads of at most file_sized_window_max_s; negative
-    # reads them all in Whisper's full 30 s window.
-    file_window_pad_s: float = -1.0
-    file_sized_window_max_s: float = 30.0
+    # The same for a file's pieces and uploads of at most file_sized_window_max_s (a 1 s upload
+    # then costs a quarter of the full window); negative reads them all in Whisper's full 30 s
+    # window. Sizing longer audio too cost accuracy (models/README.md).
+    file_window_pad_s: float = 3.0
+    file_sized_window_max_s: float = 5.0
     # How Chinese is written: "simplified" (zh-CN), "traditional", "taiwan" (zh-TW, with
     # Taiwan's words), "hongkong" (zh-HK) or "as_heard" (as the model wrote it; Whisper often
     # writes Traditional for Mandarin).
