@@ -17,6 +17,17 @@ from capswriter.logs import configure as configure_logging
 from capswriter.logs import ensure_std_streams, utf8_redirected_output
 
 
+def _seconds_list(text: str) -> tuple[float, ...]:
+    """``"0.3,0.9,2"`` → (0.3, 0.9, 2.0), for argparse."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of seconds") from None
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more lengths of at least 0 s")
+    return values
+
+
 def _fmt_size(size: int) -> str:
     return f"{size / 2**20:.0f} MB" if size >= 2**20 else f"{size / 1024:.0f} KB"
 
@@ -240,7 +251,8 @@ def cmd_bench_accuracy(settings: Settings, args: argparse.Namespace) -> int:
 
     run = run_accuracy(settings, Path(args.folder), parse_systems(args.systems),
                        threads=args.threads, long_seconds=args.long,
-                       bare_precision=args.bare_precision, dictation_speed=args.dictation_speed)
+                       bare_precision=args.bare_precision, dictation_speed=args.dictation_speed,
+                       gap=args.gap, pauses=args.pauses)
     print(run.table())
     print()
     print(run.clip_lines())
@@ -381,6 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="SECONDS",
                    help="join each language's clips into one recording of about SECONDS "
                         "(default 300) and transcribe that as one file")
+    p.add_argument("--gap", choices=("noise", "zero"), default="noise",
+                   help="long mode: pauses over a -60 dBFS noise floor, or digital silence")
+    p.add_argument("--pauses", type=_seconds_list, default=(0.8, 2.0), metavar="S,S,...",
+                   help="long mode: pause lengths between clips, used by turns (default 0.8,2)")
     p.add_argument("--threads", type=int, default=None, help="recognizer threads per system")
     p.add_argument("--bare-precision", default=None,
                    help="model variant for bare sherpa-onnx (default: asr.precision)")

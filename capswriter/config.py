@@ -148,6 +148,11 @@ class AsrSettings:
     # A dictation is read in a window this many seconds longer than itself (at least 10 s)
     # instead of Whisper's full 30 s; negative reads every dictation in the full window.
     dictation_window_pad_s: float = 3.0
+    # The same for a file's pieces and uploads of at most file_sized_window_max_s (a 1 s upload
+    # then costs a quarter of the full window); negative reads them all in Whisper's full 30 s
+    # window. Sizing longer audio too cost accuracy (models/README.md).
+    file_window_pad_s: float = 3.0
+    file_sized_window_max_s: float = 5.0
     # How Chinese is written: "simplified" (zh-CN), "traditional", "taiwan" (zh-TW, with
     # Taiwan's words), "hongkong" (zh-HK) or "as_heard" (as the model wrote it; Whisper often
     # writes Traditional for Mandarin). Unset, it follows the system's locale.
@@ -257,6 +262,10 @@ class ClientSettings:
 class FilesSettings:
     formats: list[str] = field(default_factory=lambda: ["txt", "srt", "json"])
     max_segment_s: float = 28.0
+    # The longest subtitle cue (SRT, VTT): characters and seconds; longer segments are split
+    # between words.
+    subtitle_max_chars: int = 84
+    subtitle_max_seconds: float = 7.0
 
 
 @dataclass

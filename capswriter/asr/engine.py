@@ -135,7 +135,11 @@ class Engine:
         self._whisper: WhisperOnnx | None = None
         # A dictation, which someone waits for, is read in a window sized to it rather than
         # Whisper's full 30 s (models/README.md has what each costs and buys).
-        self.file_options = DecodeOptions(beam_size=max(1, settings.beam_size))
+        self.file_options = DecodeOptions(
+            beam_size=max(1, settings.beam_size),
+            window_pad_s=settings.file_window_pad_s if settings.file_window_pad_s >= 0 else None,
+            sized_window_max_s=settings.file_sized_window_max_s,
+        )
         self.dictation_options = DecodeOptions(
             beam_size=max(1, settings.beam_size),
             window_pad_s=(

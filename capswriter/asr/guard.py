@@ -61,6 +61,11 @@ def units_of(text: str) -> list[str]:
     return [unit.lower() for unit in _UNIT.findall(text)]
 
 
+def unit_matches(text: str) -> list[re.Match[str]]:
+    """The units of units_of, with their places in the text."""
+    return list(_UNIT.finditer(text))
+
+
 def repeats_itself(text: str) -> bool:
     """True when a phrase comes back in a way speech does not: a long run twice, a short one
     three times in a row (a single word four times)."""

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from capswriter.asr.coverage import honest_segments, without_repeated_head
 from capswriter.asr.guard import LOOPING, compression_ratio, cut_repetition, text_problem
 from capswriter.asr.loudness import FRAME, loud_frames
 from capswriter.asr.text import join_texts
@@ -45,7 +46,7 @@ MAX_INITIAL_TIMESTAMP = 50
 CONTINUE_MARGIN_S = 0.3
 MIN_UNREAD_SPEECH_S = 0.5
 # Windows one piece may take (the first and the ones going on after an early end).
-MAX_WINDOWS_PER_PIECE = 4
+MAX_WINDOWS_PER_PIECE = 6
 # How far a segment's timestamps may be from the speech the VAD heard and still be kept.
 SEGMENT_SLACK_S = 0.5
 # ...or how much of it must be as loud as speech, for speech the VAD missed.
@@ -84,6 +85,8 @@ class DecodeOptions:
     # min_window_s); None reads every piece in Whisper's full 30 s window.
     window_pad_s: float | None = None
     min_window_s: float = 10.0
+    # ...but only audio up to this long; longer audio gets the full window.
+    sized_window_max_s: float = math.inf
     # Decoding one piece may do, in decoder rows × steps (one step of a 5-beam search is 5),
     # plus this much per second of its audio; past it no retry starts and the least bad text
     # so far is kept. Counted in work, not seconds, so the same audio reads the same on any
@@ -322,9 +325,10 @@ class WhisperOnnx:
     ) -> PieceResult:
         """Text of a piece of at most 30 s whose speech `spans` (sample ranges) the VAD found.
 
-        Whisper sometimes closes its text after a first sentence with speech still unread. With
-        timestamps we see where the text stopped; while the VAD heard speech after that point,
-        decoding goes on from there in a new window.
+        Whisper sometimes closes its text after a first sentence with speech still unread, or
+        stretches a sentence's timestamps over the speech after it (see coverage). With
+        timestamps we see where the text stopped, once checked against the speech; while the
+        VAD heard speech after that point, decoding goes on from there in a new window.
 
         Retries stop when `budget` is spent (by default the piece's own).
         """
@@ -335,6 +339,7 @@ class WhisperOnnx:
         seek = 0
         segments: list[tuple[float, float, str]] = []
         results: list[WindowResult] = []
+        after_cut = False
         for _ in range(MAX_WINDOWS_PER_PIECE):
             inside = [(a - seek, b - seek) for a, b in spans if b > seek]
             inside = [(max(0, a), b) for a, b in inside]
@@ -358,15 +363,22 @@ class WhisperOnnx:
             window_end = len(window) / SAMPLE_RATE
             loud = loud_frames(window, inside)
             looped = not result.passed and result.problems[-1] == LOOPING
-            for start, end, text in result.segments:
+            timed, cut = honest_segments(result.segments, inside, window_end)
+            for start, end, text in timed:
                 end = min(end, window_end)
                 if looped:
                     text = cut_repetition(text)
                     if not text or any(text == t for _, _, t in segments):
                         break  # the rest of the window is the loop
-                if _heard(start, end, inside, loud):
+                if after_cut and segments:
+                    # This window starts where a segment was cut back: its first words may
+                    # be that segment's last ones.
+                    text = without_repeated_head(segments[-1][2], text)
+                    after_cut = False
+                if text and _heard(start, end, inside, loud):
                     segments.append((offset + start, offset + end, text))
-            until = covered_until(result.segments)
+            after_cut = cut
+            until = covered_until(timed)
             rest = [(a, b) for a, b in inside if b > (until + CONTINUE_MARGIN_S) * SAMPLE_RATE]
             unread = sum(b - max(a, int(until * SAMPLE_RATE)) for a, b in rest) / SAMPLE_RATE
             if unread < MIN_UNREAD_SPEECH_S or until <= 0:
@@ -611,7 +623,7 @@ class RetryBudget:
 def window_frames(n_samples: int, options: DecodeOptions) -> int:
     """Encoder frames to read `n_samples` in: the full window, or a shorter one for short audio
     (the encoder's cost grows with its input, and dictations are mostly a few seconds)."""
-    if options.window_pad_s is None:
+    if options.window_pad_s is None or n_samples / SAMPLE_RATE > options.sized_window_max_s:
         return N_FRAMES
     seconds = max(n_samples / SAMPLE_RATE + options.window_pad_s, options.min_window_s)
     return min(N_FRAMES, int(seconds * SAMPLE_RATE) // HOP_LENGTH)

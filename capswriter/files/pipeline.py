@@ -149,8 +149,10 @@ def transcribe_files(
     """Load the engine once, then transcribe each file in turn in this process and write its
     outputs beside it; yields each file as it is done (a failed one does not stop the rest)."""
     from capswriter.asr.engine import Engine, vad_model_path
+    from capswriter.files.cues import CueLimits
     from capswriter.files.write import sharing_a_name, write_transcript
 
+    limits = CueLimits(settings.files.subtitle_max_chars, settings.files.subtitle_max_seconds)
     engine = Engine.load(settings.asr, settings.models_path)
     segmenter = Segmenter(vad_model_path(settings.models_path), settings.files.max_segment_s)
     colliding = sharing_a_name(paths)
@@ -162,4 +164,4 @@ def transcribe_files(
         except CapsWriterError as exc:
             yield FileRun(path, error=str(exc))
             continue
-        yield FileRun(path, result, write_transcript(result, formats, path in colliding))
+        yield FileRun(path, result, write_transcript(result, formats, path in colliding, limits))

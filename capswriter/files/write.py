@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 from capswriter.asr.result import Segment
 from capswriter.config import FILE_FORMATS, data_dir
 from capswriter.errors import ConfigError
+from capswriter.files.cues import CueLimits, cues_of
 
 if TYPE_CHECKING:
     from capswriter.files.pipeline import FileTranscript
@@ -42,18 +42,25 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
-def srt_text(segments: Sequence[Segment]) -> str:
-    """SubRip subtitles, numbered from 1; segments without text are left out."""
+def srt_text(
+    segments: Sequence[Segment], limits: CueLimits | None = None,
+    audio_seconds: float | None = None,
+) -> str:
+    """SubRip subtitles, numbered from 1, in cues within ``limits`` and the audio (see cues)."""
     cues = []
-    for number, (start, end, text) in enumerate(_cues(segments), start=1):
+    for number, (start, end, text) in enumerate(cues_of(segments, limits, audio_seconds),
+                                                 start=1):
         cues.append(f"{number}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{text}\n")
     return "\n".join(cues)
 
 
-def vtt_text(segments: Sequence[Segment]) -> str:
+def vtt_text(
+    segments: Sequence[Segment], limits: CueLimits | None = None,
+    audio_seconds: float | None = None,
+) -> str:
     """WebVTT subtitles; text is escaped because cue text is parsed as markup."""
     cues = ["WEBVTT\n"]
-    for start, end, text in _cues(segments):
+    for start, end, text in cues_of(segments, limits, audio_seconds):
         cues.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{_vtt_escape(text)}\n")
     return "\n".join(cues)
 
@@ -88,6 +95,7 @@ def write_transcript(
     transcript: FileTranscript,
     formats: Iterable[str] = ("txt", "srt", "json"),
     keep_suffix: bool = False,
+    cue_limits: CueLimits | None = None,
 ) -> list[Path]:
     """Write the requested formats beside the transcribed file; return the paths written."""
     formats = list(formats)
@@ -98,8 +106,8 @@ def write_transcript(
         )
     render = {
         "txt": plain_text,
-        "srt": lambda t: srt_text(t.segments),
-        "vtt": lambda t: vtt_text(t.segments),
+        "srt": lambda t: srt_text(t.segments, cue_limits, t.audio_seconds),
+        "vtt": lambda t: vtt_text(t.segments, cue_limits, t.audio_seconds),
         "json": json_text,
     }
     written = []
@@ -203,18 +211,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
-
-
-def _cues(segments: Sequence[Segment]) -> list[tuple[float, float, str]]:
-    cues = []
-    for segment in segments:
-        # A blank line ends a cue in both formats, so text keeps single line breaks only.
-        text = re.sub(r"\n\s*\n+", "\n", segment.text.strip().replace("\r", ""))
-        if not text:
-            continue
-        start = max(0.0, segment.start)
-        cues.append((start, max(start, segment.end), text))
-    return cues
 
 
 def _timestamp(seconds: float, decimal: str) -> str:

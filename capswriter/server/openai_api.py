@@ -141,7 +141,7 @@ def format_result(result: protocol.Result, response_format: str) -> Response:
         from capswriter.files.write import srt_text, vtt_text
 
         render = srt_text if response_format == "srt" else vtt_text
-        return PlainTextResponse(render(segments))
+        return PlainTextResponse(render(segments, None, result.audio_seconds or None))
     if response_format == "verbose_json":
         return JSONResponse({
             "task": "transcribe",

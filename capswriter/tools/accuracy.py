@@ -117,6 +117,12 @@ class Alignment:
     def length(self) -> int:
         return sum(len(ref) for ref, _ in self.chunks)
 
+    @property
+    def longest_drop(self) -> int:
+        """The most reference units one disagreeing stretch leaves unsaid: a window whose
+        speech was skipped shows as one long deletion (or a few words standing for many)."""
+        return max((len(ref) - len(hyp) for ref, hyp in self.chunks if ref != hyp), default=0)
+
     def diff(self, cjk: bool = False) -> str:
         """The reference with errors marked: ``[-deleted-]{+inserted+}``, agreement plain.
 
@@ -322,6 +328,7 @@ class ClipScore:
     reference_repeats: bool = False
     seconds: float = 0.0  # what the system took for this clip
     error: str = ""  # why the system gave no text, when it failed
+    longest_drop: int = 0  # see Alignment.longest_drop
     # Chinese only: edits and length with spoken numbers written in digits on both sides, so
     # 一百 against 100 is no error (capswriter.text.itn).
     itn_errors: int = 0
@@ -342,6 +349,7 @@ def score_clip(file: str, language: str, reference: str, hypothesis: str,
         alignment.substitutions, alignment.deletions, alignment.insertions,
         alignment.diff(language in CJK_LANGUAGES), bool(ref) and not hyp, looping, round(ratio, 2),
         [str(r) for r in repeats], reference_repeats, round(seconds, 3), error,
+        max(0, alignment.longest_drop),
         *_itn_score(reference, hypothesis, language),
     )  # fmt: skip
 
@@ -392,6 +400,10 @@ class AccuracyReport:
     @property
     def failed(self) -> int:
         return sum(bool(c.error) for c in self.clips)
+
+    @property
+    def longest_drop(self) -> int:
+        return max((c.longest_drop for c in self.clips), default=0)
 
     def only(self, language: str) -> AccuracyReport:
         return AccuracyReport([c for c in self.clips if c.language == language])

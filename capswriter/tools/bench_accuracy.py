@@ -7,8 +7,9 @@ for looping and emptiness, and kept with a word-level diff against its reference
 
 In long mode the clips of each language are joined, in manifest order and repeated from the
 start when there are too few, into one recording of about the length asked for, with pauses
-(alternately 0.8 s and 2 s) and a -60 dBFS noise floor as a real recording has; each system
-then transcribes that as one file and is scored against the joined references.
+(0.8 s and 2 s by turns, or as asked) filled with a -60 dBFS noise floor as a real recording
+has, or with digital silence (muted stretches, joined files); each system then transcribes that
+as one file and is scored against the joined references.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from capswriter.tools.accuracy import CJK_LANGUAGES, ITN_LANGUAGES, AccuracyRepo
 from capswriter.tools.runlog import StatusLine
 
 LONG_PAUSES_S = (0.8, 2.0)
+# What fills the pauses of a long recording: a noise floor, or exact zeros.
+GAPS = ("noise", "zero")
 LONG_LEAD_S = 1.0
 NOISE_RMS = 0.001  # -60 dBFS
 SERVER_LOG = Path(tempfile.gettempdir()) / "capswriter-bench-accuracy-server.log"
@@ -82,7 +85,8 @@ class AccuracyRun:
         failed = any(r.report.failed for r in self.runs)
         long = self.long_seconds is not None
         header = f"{'system':<10}" + "".join(f"{c:>9}" for c in rate_columns)
-        header += f"{'loops':>7}" + (f"{'repeats':>9}" if long else "") + f"{'empties':>9}"
+        header += f"{'loops':>7}" + (f"{'repeats':>9}{'dropped':>9}" if long else "")
+        header += f"{'empties':>9}"
         header += (f"{'failed':>8}" if failed else "") + f"{'wall s':>9}"
         what = (f"one ~{self.long_seconds:g} s recording per language" if long
                 else f"{len(self.inputs)} clips")
@@ -95,7 +99,8 @@ class AccuracyRun:
                                                for lang in self.languages)  # fmt: skip
             line += "".join(f"{run.report.itn_rate(lang):>9.1%}" for lang in itn)
             line += f"{run.report.looping:>7}"
-            line += f"{run.report.repeats:>9}" if long else ""
+            if long:
+                line += f"{run.report.repeats:>9}{run.report.longest_drop:>9}"
             line += f"{run.report.empty:>9}" + (f"{run.report.failed:>8}" if failed else "")
             lines.append(line + f"{run.wall_seconds:>9.1f}")
         judged = next((r for r in self.runs if not r.skipped), None)
@@ -103,6 +108,8 @@ class AccuracyRun:
         if unjudged:
             lines.append(f"not judged for loops, their references repeat themselves: "
                          f"{', '.join(unjudged)}")
+        if long:
+            lines.append("dropped: the most reference units in a row one transcript leaves out")
         if itn:
             lines.append("+ITN: the same clips with spoken numbers written in digits in the "
                          "reference and the transcript alike")
@@ -167,9 +174,18 @@ def load_clips(folder: Path) -> list[systems.Clip]:
 
 
 def long_recordings(
-    clips: Sequence[systems.Clip], seconds: float, folder: Path, seed: int = 0
+    clips: Sequence[systems.Clip], seconds: float, folder: Path, seed: int = 0, *,
+    gap: str = "noise", pauses: Sequence[float] = LONG_PAUSES_S,
 ) -> tuple[list[systems.Clip], list[dict[str, Any]]]:
-    """Per language, one WAV of about ``seconds`` joined from its clips, and where each sits."""
+    """Per language, one WAV of about ``seconds`` joined from its clips, and where each sits.
+
+    ``gap`` "noise" lays a -60 dBFS floor under the whole recording; "zero" leaves the pauses
+    (and the lead) digital silence. ``pauses`` (seconds) are used by turns.
+    """
+    if gap not in GAPS:
+        raise ConfigError(f"unknown gap {gap!r}; choose from {', '.join(GAPS)}")
+    if not pauses or min(pauses) < 0:
+        raise ConfigError("pauses must be one or more lengths of at least 0 s")
     rng = np.random.default_rng(seed)
     recordings, inputs = [], []
     for language in dict.fromkeys(c.language for c in clips):
@@ -179,13 +195,14 @@ def long_recordings(
         placed: list[dict[str, Any]] = []
         while position < seconds * SAMPLE_RATE:
             clip = chosen[len(placed) % len(chosen)]
-            pause = np.zeros(int(LONG_PAUSES_S[len(placed) % 2] * SAMPLE_RATE), np.float32)
+            pause = np.zeros(int(pauses[len(placed) % len(pauses)] * SAMPLE_RATE), np.float32)
             placed.append({"file": clip.file, "start": round(position / SAMPLE_RATE, 2),
                            "end": round((position + len(clip.samples)) / SAMPLE_RATE, 2)})
             parts += [clip.samples, pause]
             position += len(clip.samples) + len(pause)
         joined = np.concatenate(parts)
-        joined += rng.normal(0.0, NOISE_RMS, len(joined)).astype(np.float32)
+        if gap == "noise":
+            joined += rng.normal(0.0, NOISE_RMS, len(joined)).astype(np.float32)
         path = folder / f"long_{language}.wav"
         sf.write(path, np.clip(joined, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
         samples, _ = sf.read(path, dtype="float32")  # exactly what the file holds
@@ -323,6 +340,8 @@ def run_accuracy(
     long_seconds: float | None = None,
     bare_precision: str | None = None,
     dictation_speed: float = 8.0,
+    gap: str = "noise",
+    pauses: Sequence[float] = LONG_PAUSES_S,
 ) -> AccuracyRun:
     """Transcribe the folder's clips (or, with ``long_seconds``, long recordings joined from
     them) with each system and score every transcript."""
@@ -336,7 +355,8 @@ def run_accuracy(
             inputs = [{"file": c.file, "language": c.language, "seconds": round(c.seconds, 2)}
                       for c in clips]  # fmt: skip
         else:
-            clips, inputs = long_recordings(clips, long_seconds, Path(scratch))
+            clips, inputs = long_recordings(clips, long_seconds, Path(scratch), gap=gap,
+                                            pauses=pauses)
         run = AccuracyRun(str(folder), long_seconds, threads, inputs)
         run.runs = bench.run(clips)
     return run

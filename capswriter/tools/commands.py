@@ -317,8 +317,9 @@ def add_tool_commands(sub: Any, bench: argparse.ArgumentParser, bench_sub: Any) 
     _server_options(p)
     p.add_argument("--clients", type=int, default=500, help="concurrent clients (default 500)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds to start attempts")
-    p.add_argument("--mode", choices=("short", "long", "http"), default="short",
-                   help="short: dictations; long: file uploads; http: OpenAI-style POSTs")
+    p.add_argument("--mode", choices=("short", "long", "http", "openai"), default="short",
+                   help="short: dictations; long: file uploads; http: OpenAI-style POSTs; "
+                        "openai: the same through the openai SDK")
     p.add_argument("--audio", default=None, help="audio to send (default: bundled speech)")
     p.add_argument("--long-seconds", type=float, default=60.0,
                    help="length of the built file in long mode")

@@ -4,7 +4,9 @@ Each simulated client repeats one kind of attempt until the run's duration is ov
 mode a dictation over its WebSocket (16 kHz PCM streamed, then ``end``), in ``long`` mode a file
 upload over its WebSocket, in ``http`` mode a POST of the clip to the OpenAI-compatible
 ``/v1/audio/transcriptions`` as an OpenAI client sends it (no max-wait header; a 503 is retried
-after its Retry-After). Every attempt ends in exactly one outcome:
+after its Retry-After), in ``openai`` mode the same through the official ``openai`` Python SDK
+(its own retries of 503s included; one attempt is one SDK call). Every attempt ends in exactly
+one outcome:
 
 - ``result``   the server sent the text;
 - ``busy``     the server said it cannot take the work now (a ``busy`` message, or closing the
@@ -41,7 +43,7 @@ from capswriter.tools.runlog import ResultLog, ServerAddress, StatusLine, percen
 from capswriter.wire import protocol
 from capswriter.wire.health import HealthReport
 
-MODES = ("short", "long", "http")
+MODES = ("short", "long", "http", "openai")
 # The server answers "too many connections" by closing with this code (RFC 6455: try again
 # later); it sends no retry_after then, so clients wait this long.
 TRY_AGAIN_LATER = 1013
@@ -168,6 +170,9 @@ class LoadTest:
         self.in_flight: dict[int, Attempt] = {}
         self.payload, self.audio_seconds = self._payload()
         self._tls = ssl.create_default_context()
+        if config.mode == "openai":
+            # Importing the SDK takes seconds; paid here, it does not eat into the run.
+            import openai  # noqa: F401
 
     def _payload(self) -> tuple[bytes, float]:
         cfg = self.config
@@ -175,7 +180,7 @@ class LoadTest:
         if cfg.mode == "short":
             samples = clips[0]
             return to_pcm16(samples), speech.seconds_of(samples)
-        if cfg.mode == "http":
+        if cfg.mode in ("http", "openai"):
             if cfg.audio is not None:
                 return Path(cfg.audio).read_bytes(), speech.seconds_of(clips[0])
             return speech.wav_bytes(clips[0]), speech.seconds_of(clips[0])
@@ -203,10 +208,17 @@ class LoadTest:
         clients = [asyncio.create_task(self._client(i)) for i in range(cfg.clients)]
         reporter = asyncio.create_task(self._report_status())
         try:
-            _, pending = await asyncio.wait(clients, timeout=max(0.0, hard_deadline - loop.time()))
+            done, pending = await asyncio.wait(clients,
+                                               timeout=max(0.0, hard_deadline - loop.time()))
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            # A client that crashed is a finding of the run, not a silent gap in it.
+            for index, task in enumerate(clients):
+                if task in done and task.exception() is not None:
+                    self.in_flight.pop(index, None)
+                    self._record(Attempt(index, 0, "error", round(self.log.elapsed, 3),
+                                         code="client_crashed", detail=repr(task.exception())))
         finally:
             reporter.cancel()
         # Whatever was still running when the deadline struck is counted, never lost.
@@ -232,7 +244,7 @@ class LoadTest:
         # Spread the first connections over a second so the run measures serving, not the
         # kernel's accept backlog at one instant.
         await asyncio.sleep(self.rng.uniform(0.0, min(1.0, cfg.duration / 4)))
-        if cfg.mode == "http":
+        if cfg.mode in ("http", "openai"):
             await self._http_client(index)
             return
         ws = None
@@ -284,20 +296,28 @@ class LoadTest:
             headers=self.address.headers(), timeout=httpx.Timeout(cfg.timeout, connect=10.0),
             limits=httpx.Limits(max_connections=1), verify=self._tls,
         ) as client:
-            while loop.time() < self.start_deadline and attempts < cfg.max_attempts:
-                attempts += 1
-                attempt = Attempt(index, attempts, "dropped", round(self.log.elapsed, 3))
-                self.in_flight[index] = attempt
-                await self._http_attempt(client, attempt)
-                self.in_flight.pop(index, None)
-                self._record(attempt)
-                if attempt.outcome == "busy":
-                    wait = (attempt.retry_after or 1.0) * self.rng.uniform(1.0, 1.2)
-                    if loop.time() + wait >= self.start_deadline:
-                        break
-                    await asyncio.sleep(wait)
-                elif attempt.outcome != "result":
-                    await asyncio.sleep(1.0)
+            sdk = self._openai_client() if cfg.mode == "openai" else None
+            try:
+                while loop.time() < self.start_deadline and attempts < cfg.max_attempts:
+                    attempts += 1
+                    attempt = Attempt(index, attempts, "dropped", round(self.log.elapsed, 3))
+                    self.in_flight[index] = attempt
+                    if sdk is not None:
+                        await self._openai_attempt(sdk, attempt)
+                    else:
+                        await self._http_attempt(client, attempt)
+                    self.in_flight.pop(index, None)
+                    self._record(attempt)
+                    if attempt.outcome == "busy":
+                        wait = (attempt.retry_after or 1.0) * self.rng.uniform(1.0, 1.2)
+                        if loop.time() + wait >= self.start_deadline:
+                            break
+                        await asyncio.sleep(wait)
+                    elif attempt.outcome != "result":
+                        await asyncio.sleep(1.0)
+            finally:
+                if sdk is not None:
+                    await sdk.close()
 
     async def _http_attempt(self, client: httpx.AsyncClient, attempt: Attempt) -> None:
         t_start = asyncio.get_running_loop().time()
@@ -340,6 +360,50 @@ class LoadTest:
             attempt.outcome = "error"
             attempt.code = str(error.get("code") or reply.status_code)
         attempt.detail = str(error.get("message", reply.text[:200]))
+
+    def _openai_client(self) -> Any:
+        """The SDK's client as an application builds it: its own connections, its default
+        retries and backoff (with the run's one TLS context, as for the http clients)."""
+        import openai
+
+        return openai.AsyncOpenAI(
+            base_url=f"{self.address.http}/v1", api_key=self.address.token or "capswriter",
+            timeout=self.config.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(verify=self._tls),
+        )
+
+    async def _openai_attempt(self, sdk: Any, attempt: Attempt) -> None:
+        import openai
+
+        t_start = asyncio.get_running_loop().time()
+        self.active += 1
+        self.peak_active = max(self.peak_active, self.active)
+        try:
+            result = await sdk.audio.transcriptions.create(
+                model="whisper-1",
+                file=(f"lt{attempt.client}-{attempt.attempt}.wav", self.payload, "audio/wav"),
+            )
+        except openai.APITimeoutError as exc:
+            attempt.outcome = "timeout"
+            attempt.detail = f"{type(exc).__name__}: no answer within {self.config.timeout:.0f} s"
+            return
+        except openai.APIConnectionError as exc:
+            attempt.outcome = "dropped"
+            attempt.detail = f"{type(exc).__name__}: {exc}"
+            return
+        except openai.APIStatusError as exc:
+            retry = exc.response.headers.get("retry-after")
+            if exc.status_code == 503 and retry is not None:
+                attempt.outcome, attempt.retry_after = "busy", float(retry)
+            else:
+                attempt.outcome, attempt.code = "error", str(exc.status_code)
+            attempt.detail = str(exc.message)[:200]
+            return
+        finally:
+            self.active -= 1
+        elapsed = round(asyncio.get_running_loop().time() - t_start, 4)
+        attempt.outcome, attempt.total_s, attempt.latency_s = "result", elapsed, elapsed
+        attempt.detail = str(result.text)[:80]
 
     async def _connect(self) -> Any:
         try:

@@ -99,8 +99,12 @@ def test_transcript_writes_subtitles_matching_the_audio(long_transcript, tmp_pat
     paths = write_transcript(moved, ["txt", "srt", "json"])
     assert [p.suffix for p in paths] == [".txt", ".srt", ".json"]
     srt = (tmp_path / "long_recording.srt").read_text(encoding="utf-8")
-    assert srt == srt_text(result.segments)
-    assert srt.count(" --> ") == len(result.segments)
+    assert srt == srt_text(result.segments, None, result.audio_seconds)
+    # Every segment gives at least one cue; long ones are split into readable cues.
+    assert srt.count(" --> ") >= len(result.segments)
+    texts = [block.split("\n", 2)[2] for block in srt.strip().split("\n\n")]
+    assert all(len(text) <= 84 for text in texts)
+    assert " ".join(texts).split() == result.text.split()
 
 
 def written_outputs(transcript: FileTranscript) -> tuple[str, list[str], dict]:
@@ -204,6 +208,50 @@ def test_text_units_weigh_cjk_characters_as_syllables():
     jfk = "And so my fellow Americans, ask not what your country can do for you"
     assert not looks_cut_short(jfk, speech_seconds=5.0)
     assert not looks_cut_short("Yes.", speech_seconds=1.5)
+
+
+def joined(parts: list[np.ndarray], pause_s: list[float], gap: str) -> np.ndarray:
+    """``parts`` with the pauses between them (used by turns) and a 1 s lead: exact zeros, or
+    with a -60 dBFS noise floor under everything."""
+    out = [np.zeros(SAMPLE_RATE, np.float32)]
+    for k, part in enumerate(parts):
+        out += [part, np.zeros(int(pause_s[k % len(pause_s)] * SAMPLE_RATE), np.float32)]
+    audio = np.concatenate(out)
+    if gap == "noise":
+        audio += np.random.default_rng(0).normal(0.0, 0.001, len(audio)).astype(np.float32)
+    return audio
+
+
+@pytest.mark.parametrize(
+    ("gap", "pauses"),
+    [("zero", [0.9]), ("noise", [0.9]), ("zero", [0.3, 2.0])],
+    ids=["digital-silence-0.9s", "noise-floor-0.9s", "digital-silence-0.3s-and-2s"],
+)
+def test_no_sentence_is_left_unread_between_joined_clips(
+    tmp_path, real_clips, engine, segmenter, gap, pauses
+):
+    # After digital silence Whisper gives one sentence the times of the speech after it; those
+    # sentences must still be read, whatever the timestamps claim.
+    long = real_clips["zh_aishell_BAC009S0724W0121.wav"].samples()
+    short = real_clips["zh_sr_chinese.wav"].samples()
+    path = tmp_path / "joined.wav"
+    sf.write(path, joined([long, short, long, short, long], pauses, gap), SAMPLE_RATE)
+    text = transcribe_file(path, engine, segmenter, language="zh").text
+    assert text.count("协会分析") == 3 and text.count("自己的脚") == 2, text
+
+
+def test_english_sentences_joined_by_digital_silence_are_all_read(
+    tmp_path, real_clips, engine, segmenter
+):
+    names = ["en_goforward.wav", "en_jfk.wav", "en_ljspeech_LJ002-0035.wav",
+             "en_sr_one_two_three.wav", "en_ljspeech_LJ002-0020.wav"]
+    path = tmp_path / "joined.wav"
+    parts = [real_clips[name].samples() for name in names]
+    sf.write(path, joined(parts, [0.9, 0.3, 2.0], "zero"), SAMPLE_RATE)
+    heard = " ".join(words(transcribe_file(path, engine, segmenter).text))
+    for phrase in ["go forward 10 meters", "ask not what your country can do for you",
+                   "press yard", "1 2 3", "in 1813"]:
+        assert heard.count(phrase) == 1, (phrase, heard)
 
 
 def test_hot_words_by_sound_put_back_the_terms_whisper_misheard(real_clips, engine, segmenter):

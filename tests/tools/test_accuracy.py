@@ -193,6 +193,31 @@ def test_long_recordings_join_each_languages_clips_with_pauses(tmp_path: Path) -
     assert recordings[1].reference.startswith("广州市房地产中介协会分析 广州市")
 
 
+def test_long_recordings_can_have_digital_silence_and_chosen_pauses(tmp_path: Path) -> None:
+    clips = load_clips(_two_clip_folder(tmp_path / "clips"))
+    recordings, inputs = long_recordings(clips, 40.0, tmp_path, gap="zero", pauses=(0.3, 0.9, 2.0))
+    parts = inputs[0]["parts"]
+    gaps = [round(b["start"] - a["end"], 1) for a, b in zip(parts, parts[1:], strict=False)]
+    assert gaps[:3] == [0.3, 0.9, 2.0]
+    english = recordings[0].samples
+    assert not english[: SAMPLE_RATE // 2].any()
+    pause = english[int(parts[0]["end"] * SAMPLE_RATE) + 80 : int(parts[1]["start"] * SAMPLE_RATE)]
+    assert len(pause) > 0 and not pause.any()
+    with pytest.raises(ConfigError):
+        long_recordings(clips, 40.0, tmp_path, gap="hum")
+
+
+def test_a_skipped_sentence_shows_as_the_longest_drop() -> None:
+    reference = "ask not what your country can do for you ask what you can do for your country"
+    skipped = score_clip("a.wav", "en", reference, "ask not what your country can do for you")
+    assert skipped.longest_drop == 8
+    # Words standing in for many still leave the rest unsaid.
+    stand_in = score_clip("a.wav", "en", reference, "ask not what your country can do for you ok")
+    assert stand_in.longest_drop == 7
+    assert score_clip("a.wav", "en", reference, reference.replace("ask", "asked")).longest_drop == 0
+    assert score_clip("a.wav", "zh", "砸自己的脚广州市", "广州市").longest_drop == 5
+
+
 def test_the_bare_cutter_keeps_every_sample_in_pieces_under_28_seconds(
     real_clips: dict[str, Any],
 ) -> None:

@@ -157,3 +157,19 @@ def test_http_clients_like_openai_libraries_are_all_answered(
     assert results and all("forward" in a["detail"].lower() for a in results)
     busy = [a for a in attempts if a["outcome"] == "busy"]
     assert all(a["retry_after"] >= 1.0 for a in busy)
+
+
+def test_clients_of_the_openai_sdk_are_all_answered(
+    tool_server: LocalServer, tmp_path: Path,
+) -> None:
+    """Users of the official SDK at once: its own retries of 503s, then polite waits."""
+    output = tmp_path / "openai.jsonl"
+    config = LoadtestConfig(clients=6, duration=2.0, mode="openai",
+                            audio=REAL / "en_goforward.wav", timeout=150.0, drain=180.0)
+    summary = run_loadtest(tool_server.address, config, output, server_pid=tool_server.pid)
+    assert summary.passed, summary.table()
+    attempts = [r for r in read_records(output) if r["kind"] == "attempt"]
+    results = [a for a in attempts if a["outcome"] == "result"]
+    assert results and all("forward" in a["detail"].lower() for a in results)
+    assert summary.results_per_second > 0
+    assert all(a["retry_after"] >= 1.0 for a in attempts if a["outcome"] == "busy")
