@@ -703,7 +703,7 @@ class SettingsDialog(QDialog):
         try:
             self.hot_words.check()
         except ValueError as exc:
-            self.tabs.setCurrentIndex(TABS.index(TABS[6])  # Hot words)
+            self.tabs.setCurrentIndex(TABS.index(TABS[6]))  # Hot words
             self.show_error(self.tr("Not saved: hot words {reason}").format(reason=exc))
             return
         try:
