@@ -84,6 +84,7 @@ class DictationRecord:
     caps_lock_ok: bool = True
     clipboard_ok: bool = True
     app_crashed: bool = False
+    app_rss_mb: float = 0.0  # after this dictation: the curve shows growth or a plateau
 
     @property
     def lost(self) -> bool:
@@ -412,6 +413,7 @@ class Soak:
                                               interval=0.1))
         if not record.caps_lock_ok:  # put it right so one failure is counted once
             x.xdotool("key", "Caps_Lock")
+        record.app_rss_mb = round(app.rss_mb()[0], 1)
         return record
 
     def _drop_files(self, app: AppUnderTest, clips: list[SoakClip], workdir: Path) -> list[Path]:
