@@ -257,5 +257,9 @@ class RoleDictation:
     def _hot_words(self) -> tuple[str, ...]:
         if self.post is None:
             return ()
-        rules = self.post.hot_words.current()
-        return tuple(dict.fromkeys(right for _, right in rules))  # type: ignore[attr-defined]
+        matcher = self.post.hot_words.matcher()
+        if matcher is None:
+            return ()
+        rules = matcher.rules
+        written = [w.target for w in rules.words] + [lit.replacement for lit in rules.literals]
+        return tuple(dict.fromkeys(written))

@@ -272,6 +272,7 @@ def command_run(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> d
     output = tmp / "accuracy.json"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
+        (tmp / "none.toml").touch()  # an empty settings file: defaults
         code = main(["--config", str(tmp / "none.toml"), "--models-dir", str(models_dir),
                      "bench", "accuracy", str(folder), "--systems", "ours,bare",
                      "--output", str(output)])

@@ -24,6 +24,7 @@ def test_loadtest_starts_a_broker_deployment_and_every_attempt_is_answered(
     tmp_path: Path, capsys, models_dir: Path,
 ) -> None:
     output = tmp_path / "lt.jsonl"
+    (tmp_path / "none.toml").touch()  # an empty settings file: defaults
     code = main(["--config", str(tmp_path / "none.toml"), "--models-dir", str(models_dir),
                  "loadtest", "--start-server", "1", "--broker", "--clients", "3",
                  "--duration", "3", "--output", str(output)])
@@ -40,6 +41,7 @@ def test_loadtest_starts_a_broker_deployment_and_every_attempt_is_answered(
 
 def test_bench_pool_runs_on_remote_workers(tmp_path: Path, capsys, models_dir: Path) -> None:
     output = tmp_path / "pool.jsonl"
+    (tmp_path / "none.toml").touch()  # an empty settings file: defaults
     code = main(["--config", str(tmp_path / "none.toml"), "--models-dir", str(models_dir),
                  "bench", "pool", "--broker", "--workers", "1", "--files", "2",
                  "--file-seconds", "8", "--no-latency", "--output", str(output)])

@@ -13,6 +13,7 @@ def test_loadtest_command_prints_the_verdict_and_writes_a_report(
     tool_server: LocalServer, tmp_path: Path, capsys,
 ) -> None:
     output = tmp_path / "lt.jsonl"
+    (tmp_path / "none.toml").touch()  # an empty settings file: defaults
     code = main(["--config", str(tmp_path / "none.toml"), "loadtest",
                  "--url", tool_server.address.ws, "--clients", "3", "--duration", "1",
                  "--output", str(output), "--report"])
@@ -27,6 +28,7 @@ def test_stress_command_runs_only_the_phase_asked_for(
     tool_server: LocalServer, tmp_path: Path, capsys,
 ) -> None:
     output = tmp_path / "stress.jsonl"
+    (tmp_path / "none.toml").touch()  # an empty settings file: defaults
     code = main(["--config", str(tmp_path / "none.toml"), "stress",
                  "--url", tool_server.address.http, "--no-leak", "--ramp-ceiling", "1",
                  "--ramp-seconds", "5", "--output", str(output)])
@@ -40,6 +42,7 @@ def test_stress_command_runs_only_the_phase_asked_for(
 
 
 def test_a_missing_server_is_one_sentence_not_a_traceback(tmp_path: Path, capsys) -> None:
+    (tmp_path / "none.toml").touch()  # an empty settings file: defaults
     code = main(["--config", str(tmp_path / "none.toml"), "loadtest",
                  "--url", "http://127.0.0.1:9", "--clients", "1", "--duration", "1",
                  "--output", str(tmp_path / "x.jsonl")])
