@@ -325,8 +325,7 @@ class WorkerPool:
                          "time; it will not be retried")
                 self._finished(job)
             else:
-                job.requeue()
-                self.scheduler.requeue(job)
+                self._queue_again(job)
         self._wake()
 
     def _remote_lost(self, job_id: int) -> None:
@@ -339,8 +338,7 @@ class WorkerPool:
                 return
             self.running.pop(job.id, None)
             if not job.finished:
-                job.requeue()
-                self.scheduler.requeue(job)
+                self._queue_again(job)
         self._wake()
 
     def _on_death(self, w: WorkerProcess, why: str) -> None:
@@ -355,8 +353,7 @@ class WorkerPool:
         if not taken:
             # The worker was gone before the job reached it: the audio is not to blame.
             log.info("job %d never reached worker %d; sending it to another", job.id, w.id)
-            job.requeue()
-            self.scheduler.requeue(job)
+            self._queue_again(job)
             return
         job.worker_deaths += 1
         if job.worker_deaths >= self.poison_deaths:
@@ -369,8 +366,12 @@ class WorkerPool:
             )
             self._finished(job)
         else:
-            job.requeue()
-            self.scheduler.requeue(job)
+            self._queue_again(job)
+
+    def _queue_again(self, job: Job) -> None:
+        """Back to the front of its queue, for another worker."""
+        job.requeue()
+        self.scheduler.requeue(job)
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()

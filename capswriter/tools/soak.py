@@ -9,7 +9,7 @@ that the user's clipboard is back. Some dictations are several recordings with p
 them (pieces decoded while the key is held); files are dropped on the app mid-way, and the
 server is killed once, as a crash would, and must come back by itself.
 
-    capswriter bench soak --dictations 300 --clips ../shared/audio/eval
+    capswriter bench soak --dictations 300 --clips path/to/clips   # a folder with manifest.tsv
 
 What it reports: dictations done, app crashes, dictations lost (no text), garbled (over the
 error limit), CapsLock or clipboard wrong afterwards, release-to-text p50/p95 (key up to the
